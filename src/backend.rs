@@ -1,0 +1,135 @@
+//! Small models are often as fast on the CPU as on a GPU, and a GPU adapter may be
+//! missing or broken, so the backend is a runtime choice with a CPU fallback rather
+//! than a compile-time type. burn 0.22 carries the backend in the [`Device`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::Device;
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// wgpu when an adapter is found, else the CPU.
+    Auto,
+    Cpu,
+    Wgpu,
+}
+
+impl FromStr for BackendChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "wgpu" | "webgpu" | "gpu" => Ok(Self::Wgpu),
+            other => Err(Error::BackendUnavailable(format!(
+                "unknown backend `{other}` (expected auto, cpu or wgpu)"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// burn-flex: pure-Rust CPU backend, also SIMD in wasm.
+    Cpu,
+    Wgpu,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Wgpu => "wgpu",
+        })
+    }
+}
+
+/// A device ready to load models on, and what it is.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub device: Device,
+    pub kind: BackendKind,
+    /// Adapter name, type and driver for wgpu; the CPU backend's name otherwise.
+    pub adapter: String,
+    /// A CPU-emulated GPU adapter (e.g. Mesa lavapipe).
+    pub software: bool,
+    /// Why `Auto` fell back to the CPU, when it did.
+    pub fallback_reason: Option<String>,
+}
+
+impl Backend {
+    pub fn cpu() -> Self {
+        Self {
+            device: Device::flex(),
+            kind: BackendKind::Cpu,
+            adapter: "burn-flex (pure-Rust CPU)".to_owned(),
+            software: false,
+            fallback_reason: None,
+        }
+    }
+
+    pub fn open(choice: BackendChoice) -> Result<Self> {
+        match choice {
+            BackendChoice::Cpu => Ok(Self::cpu()),
+            BackendChoice::Wgpu => wgpu(),
+            // A software adapter (lavapipe, SwiftShader) emulates a GPU on the CPU and
+            // is slower than the CPU backend itself: auto only takes real GPUs.
+            BackendChoice::Auto => match wgpu() {
+                Ok(b) if !b.software => Ok(b),
+                Ok(b) => Ok(Self {
+                    fallback_reason: Some(format!("only a software adapter: {}", b.adapter)),
+                    ..Self::cpu()
+                }),
+                Err(e) => Ok(Self {
+                    fallback_reason: Some(e.to_string()),
+                    ..Self::cpu()
+                }),
+            },
+        }
+    }
+}
+
+/// wgpu's runtime can be initialised once per process; later callers share it.
+#[cfg(all(feature = "wgpu", not(target_arch = "wasm32")))]
+fn wgpu() -> Result<Backend> {
+    use std::sync::OnceLock;
+    type Init = std::result::Result<(Device, String, bool), String>;
+    static WGPU: OnceLock<Init> = OnceLock::new();
+    let init = WGPU.get_or_init(|| {
+        let (device, setup) = Device::wgpu_options()
+            .init_with_setup()
+            .map_err(|e| e.to_string())?;
+        let info = setup.adapter.get_info();
+        let adapter = format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            info.name, info.device_type, info.backend, info.driver, info.driver_info
+        );
+        let software = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
+        Ok((device, adapter, software))
+    });
+    match init {
+        Ok((device, adapter, software)) => Ok(Backend {
+            device: device.clone(),
+            kind: BackendKind::Wgpu,
+            adapter: adapter.clone(),
+            software: *software,
+            fallback_reason: None,
+        }),
+        Err(e) => Err(Error::BackendUnavailable(format!("no wgpu adapter: {e}"))),
+    }
+}
+
+#[cfg(not(all(feature = "wgpu", not(target_arch = "wasm32"))))]
+fn wgpu() -> Result<Backend> {
+    Err(Error::BackendUnavailable(
+        if cfg!(target_arch = "wasm32") {
+            "WebGPU is initialised asynchronously in the browser; use the CPU backend here"
+        } else {
+            "this build has no `wgpu` feature (rebuild with --features wgpu)"
+        }
+        .to_owned(),
+    ))
+}

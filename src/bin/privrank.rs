@@ -1,0 +1,246 @@
+//! privrank's native command line: the server/edge side of on-device ranking.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use privrank::config::default_model_dir;
+use privrank::encoder::cosine;
+use privrank::{Backend, BackendChoice, ModelBundle, SentenceEncoder};
+
+#[derive(Parser)]
+#[command(
+    name = "privrank",
+    version,
+    about = "On-device ad ranking: native tools"
+)]
+struct Cli {
+    /// Model manifest (file names, hashes, token budget).
+    #[arg(long, global = true, default_value = "models/all-minilm-l6-v2.json")]
+    model: PathBuf,
+    /// Folder holding the model files; default: the set-up script's cache.
+    #[arg(long, global = true)]
+    model_dir: Option<PathBuf>,
+    /// auto: a real GPU through wgpu if present, else the CPU.
+    #[arg(long, global = true, default_value = "auto")]
+    backend: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Embed texts (arguments, or one per line on stdin) with the sentence encoder.
+    Embed {
+        texts: Vec<String>,
+        /// Print the cosine similarity matrix instead of the embeddings.
+        #[arg(long)]
+        similarity: bool,
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+    },
+    /// Print the model manifest, its dims, and the backend and adapter in use.
+    Info,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// JSON lines `{"text", "embedding"}`, or `{"texts", "cosine"}` with --similarity.
+    Json,
+    /// A table for people.
+    Table,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("privrank: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let choice: BackendChoice = cli.backend.parse()?;
+    let model_dir = cli
+        .model_dir
+        .clone()
+        .unwrap_or_else(|| default_model_dir(&cli.model));
+    match cli.command {
+        Command::Info => info(&cli.model, &model_dir, choice),
+        Command::Embed {
+            texts,
+            similarity,
+            format,
+        } => {
+            let texts = if texts.is_empty() {
+                read_stdin_lines()?
+            } else {
+                texts
+            };
+            let (_, encoder, _) = load(&cli.model, &model_dir, choice)?;
+            let embeddings = embed(&encoder, &texts)?;
+            if similarity {
+                print_similarity(&texts, &embeddings, format);
+            } else {
+                print_embeddings(&texts, &embeddings, format);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_stdin_lines() -> std::io::Result<Vec<String>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("privrank: reading texts from stdin, one per line (Ctrl-D to end)");
+    }
+    stdin.lock().lines().collect()
+}
+
+fn spinner(msg: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner().with_message(msg);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn load(
+    manifest: &Path,
+    dir: &Path,
+    choice: BackendChoice,
+) -> privrank::Result<(ModelBundle, SentenceEncoder, Backend)> {
+    let backend = Backend::open(choice)?;
+    if let Some(reason) = &backend.fallback_reason {
+        eprintln!("privrank: using the CPU backend ({reason})");
+    }
+    let bar = spinner(format!(
+        "verifying and loading {} on {}",
+        manifest.display(),
+        backend.kind
+    ));
+    let bundle = ModelBundle::read(manifest, dir)?;
+    let encoder = SentenceEncoder::load(&bundle, &backend.device)?;
+    bar.finish_and_clear();
+    Ok((bundle, encoder, backend))
+}
+
+fn embed(encoder: &SentenceEncoder, texts: &[String]) -> privrank::Result<Vec<Vec<f32>>> {
+    let bar = ProgressBar::new(texts.len() as u64).with_style(
+        ProgressStyle::with_template("embedding {pos}/{len} texts {bar:30} {elapsed}")
+            .expect("static template"),
+    );
+    let out = encoder.embed_with_progress(texts, |done, _| bar.set_position(done as u64));
+    bar.finish_and_clear();
+    out
+}
+
+fn print_embeddings(texts: &[String], embeddings: &[Vec<f32>], format: Format) {
+    for (text, e) in texts.iter().zip(embeddings) {
+        match format {
+            Format::Json => println!("{}", serde_json::json!({ "text": text, "embedding": e })),
+            Format::Table => {
+                let head: Vec<String> = e.iter().take(6).map(|v| format!("{v:+.4}")).collect();
+                println!(
+                    "{:<40} [{} … ] ({} dims)",
+                    clip(text, 40),
+                    head.join(" "),
+                    e.len()
+                );
+            }
+        }
+    }
+}
+
+fn print_similarity(texts: &[String], embeddings: &[Vec<f32>], format: Format) {
+    let matrix: Vec<Vec<f32>> = embeddings
+        .iter()
+        .map(|a| embeddings.iter().map(|b| cosine(a, b)).collect())
+        .collect();
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({ "texts": texts, "cosine": matrix })
+        ),
+        Format::Table => {
+            print!("{:<40}", "");
+            for j in 0..texts.len() {
+                print!(" {:>6}", format!("[{j}]"));
+            }
+            println!();
+            for (i, row) in matrix.iter().enumerate() {
+                print!("{:<40}", format!("[{i}] {}", clip(&texts[i], 35)));
+                for v in row {
+                    print!(" {v:>6.3}");
+                }
+                println!();
+            }
+        }
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        s.chars().take(n - 1).chain(std::iter::once('…')).collect()
+    }
+}
+
+fn info(
+    manifest: &Path,
+    dir: &Path,
+    choice: BackendChoice,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (bundle, encoder, backend) = load(manifest, dir, choice)?;
+    let m = &bundle.manifest;
+    let c = &bundle.config;
+    let files: serde_json::Map<String, serde_json::Value> = [
+        ("config", &m.files.config),
+        ("tokenizer", &m.files.tokenizer),
+        ("weights", &m.files.weights),
+    ]
+    .into_iter()
+    .map(|(k, f)| {
+        let path = dir.join(&f.name);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        (
+            k.to_owned(),
+            serde_json::json!({ "path": path, "sha256": f.sha256, "bytes": size }),
+        )
+    })
+    .collect();
+    let out = serde_json::json!({
+        "model": {
+            "name": m.name,
+            "description": m.description,
+            "license": m.license,
+            "manifest": manifest,
+            "files": files,
+            "max_tokens": m.max_tokens,
+            "pooling": "mean",
+            "normalize": m.normalize,
+        },
+        "dims": {
+            "layers": c.num_hidden_layers,
+            "hidden": c.hidden_size,
+            "heads": c.num_attention_heads,
+            "ffn": c.intermediate_size,
+            "vocab": c.vocab_size,
+            "max_positions": c.max_position_embeddings,
+            "embedding_dim": encoder.dim(),
+        },
+        "backend": {
+            "kind": backend.kind.to_string(),
+            "adapter": backend.adapter,
+            "software_adapter": backend.software,
+            "fallback_reason": backend.fallback_reason,
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! One fact in one place: file names and hashes live in the manifest (written when a
+//! model is added to `models/`), dims live in the model's own `config.json`. Nothing
+//! else in the crate hard-codes either.
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// `models/<name>.json`: what a model is made of and how to check it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelManifest {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub license: String,
+    /// Where the set-up script fetches the files from; absent for committed models.
+    #[serde(default)]
+    pub source: Option<serde_json::Value>,
+    pub files: ModelFiles,
+    /// Token budget per text, special tokens included; longer texts are truncated.
+    pub max_tokens: usize,
+    pub pooling: Pooling,
+    pub normalize: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelFiles {
+    pub config: FileSpec,
+    pub tokenizer: FileSpec,
+    pub weights: FileSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FileSpec {
+    pub name: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Attention-masked mean of the last hidden state (sentence-transformers' default).
+    Mean,
+}
+
+impl ModelManifest {
+    pub fn from_json(file: &str, bytes: &[u8]) -> Result<Self> {
+        let manifest: Self = serde_json::from_slice(bytes).map_err(|e| Error::BadManifest {
+            file: file.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if manifest.max_tokens < 2 {
+            return Err(Error::BadManifest {
+                file: file.to_owned(),
+                reason: format!(
+                    "max_tokens is {}, but [CLS] and [SEP] alone need 2",
+                    manifest.max_tokens
+                ),
+            });
+        }
+        Ok(manifest)
+    }
+}
+
+/// Where the set-up script puts a fetched model: `<repo>/.cache/models/<stem>` for
+/// `<repo>/models/<stem>.json`, or under `$PRIVRANK_CACHE` when that is set.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn default_model_dir(manifest_path: &std::path::Path) -> std::path::PathBuf {
+    let stem = manifest_path.file_stem().unwrap_or_default();
+    let cache = std::env::var_os("PRIVRANK_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let models = manifest_path.parent().unwrap_or(std::path::Path::new("."));
+            models
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(".cache")
+        });
+    cache.join("models").join(stem)
+}
+
+/// The subset of a Hugging Face BERT `config.json` the encoder needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    pub layer_norm_eps: f64,
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+}
+
+fn default_act() -> String {
+    "gelu".to_owned()
+}
+
+impl BertConfig {
+    pub fn from_json(file: &str, bytes: &[u8]) -> Result<Self> {
+        let bad = |reason: String| Error::BadManifest {
+            file: file.to_owned(),
+            reason,
+        };
+        let c: Self = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        if c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 {
+            return Err(bad(format!(
+                "hidden_size {} is not divisible by num_attention_heads {}",
+                c.hidden_size, c.num_attention_heads
+            )));
+        }
+        if c.hidden_act != "gelu" {
+            return Err(bad(format!(
+                "hidden_act `{}` is not supported (only exact `gelu`)",
+                c.hidden_act
+            )));
+        }
+        if !(c.layer_norm_eps > 0.0 && c.layer_norm_eps.is_finite()) {
+            return Err(bad(format!(
+                "layer_norm_eps {} must be > 0",
+                c.layer_norm_eps
+            )));
+        }
+        Ok(c)
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"{"vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 4,
+        "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}"#;
+
+    #[test]
+    fn config_rejects_heads_that_do_not_divide_hidden() {
+        let bad = CONFIG.replace("\"num_attention_heads\": 2", "\"num_attention_heads\": 3");
+        let err = BertConfig::from_json("config.json", bad.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("not divisible"), "{err}");
+        assert_eq!(
+            BertConfig::from_json("config.json", CONFIG.as_bytes())
+                .unwrap()
+                .head_dim(),
+            4
+        );
+    }
+
+    #[test]
+    fn config_rejects_other_activations() {
+        let bad = CONFIG.replace("\"gelu\"", "\"relu\"");
+        let err = BertConfig::from_json("config.json", bad.as_bytes()).unwrap_err();
+        assert!(matches!(err, Error::BadManifest { .. }), "{err}");
+    }
+
+    #[test]
+    fn manifest_reports_malformed_json_with_file_name() {
+        let err = ModelManifest::from_json("models/x.json", b"{ not json").unwrap_err();
+        assert!(err.to_string().contains("models/x.json"), "{err}");
+    }
+}

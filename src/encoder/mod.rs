@@ -1,0 +1,177 @@
+//! A BERT sentence encoder: token ids → contextual states → one unit vector per text.
+//!
+//! Written with burn's own `nn` modules and no backend type parameter, so the same
+//! code runs on the CPU backend, on wgpu natively and on WebGPU in the browser; which
+//! one is decided by the [`Device`] the weights are loaded on.
+
+mod embeddings;
+mod layer;
+
+use burn::module::Module;
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+use crate::config::{BertConfig, Pooling};
+use crate::tokenize::{TextTokenizer, TokenBatch};
+use crate::weights::ModelBundle;
+use crate::{Error, Result};
+use embeddings::Embeddings;
+use layer::EncoderLayer;
+
+/// The transformer body plus pooling. Pure tensor code: no tokenizer, no I/O.
+#[derive(Module, Debug)]
+pub struct Encoder {
+    embeddings: Embeddings,
+    layers: Vec<EncoderLayer>,
+    normalize: bool,
+}
+
+impl Encoder {
+    pub fn load(bundle: &ModelBundle, device: &Device) -> Result<Self> {
+        let config: &BertConfig = &bundle.config;
+        let Pooling::Mean = bundle.manifest.pooling;
+        let w = bundle.tensors()?;
+        let embeddings = Embeddings::load(config, &w, device)?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| EncoderLayer::load(config, &w, i, device))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            embeddings,
+            layers,
+            normalize: bundle.manifest.normalize,
+        })
+    }
+
+    /// `ids`, `mask`: `[batch, seq]` (mask 1 = token) → `[batch, hidden]`.
+    pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
+        let padding: Tensor<2, Bool> = mask.clone().equal_elem(0.0);
+        let mut x = self.embeddings.forward(ids);
+        for layer in &self.layers {
+            x = layer.forward(x, padding.clone());
+        }
+        let pooled = mean_pool(x, mask);
+        if self.normalize {
+            l2_normalize(pooled)
+        } else {
+            pooled
+        }
+    }
+}
+
+/// Average of the token states that are not padding.
+fn mean_pool(x: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+    let [batch, seq, hidden] = x.dims();
+    let mask = mask.reshape([batch, seq, 1]);
+    let summed = (x * mask.clone()).sum_dim(1).reshape([batch, hidden]);
+    let counts = mask.sum_dim(1).reshape([batch, 1]).clamp_min(1.0);
+    summed / counts
+}
+
+fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
+    x / norm
+}
+
+/// Tokenizer + encoder on one device: texts in, unit vectors out.
+pub struct SentenceEncoder {
+    tokenizer: TextTokenizer,
+    encoder: Encoder,
+    device: Device,
+    dim: usize,
+    model_hash: String,
+    /// Texts per forward pass: bounds memory on long catalogs.
+    pub batch_size: usize,
+}
+
+impl SentenceEncoder {
+    pub fn load(bundle: &ModelBundle, device: &Device) -> Result<Self> {
+        let tokenizer =
+            TextTokenizer::from_bytes(bundle.tokenizer_bytes(), bundle.manifest.max_tokens)?;
+        let vocab = tokenizer.vocab_size();
+        if vocab > bundle.config.vocab_size {
+            return Err(Error::BadTokenizer(format!(
+                "tokenizer has {vocab} tokens but the model's embedding table has {} rows",
+                bundle.config.vocab_size
+            )));
+        }
+        Ok(Self {
+            tokenizer,
+            encoder: Encoder::load(bundle, device)?,
+            device: device.clone(),
+            dim: bundle.config.hidden_size,
+            model_hash: bundle.model_hash().to_owned(),
+            batch_size: 32,
+        })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn model_hash(&self) -> &str {
+        &self.model_hash
+    }
+
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    /// Embed one padded batch in a single forward pass.
+    pub fn embed_batch(&self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
+        let shape = [batch.batch, batch.seq_len];
+        let ids =
+            Tensor::<2, Int>::from_data(TensorData::new(batch.ids.clone(), shape), &self.device);
+        let mask: Vec<f32> = batch.mask.iter().map(|&m| f32::from(m)).collect();
+        let mask = Tensor::<2>::from_data(TensorData::new(mask, shape), &self.device);
+        let out = self.encoder.forward(ids, mask);
+        let flat = out
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| Error::ReadBack(format!("{e:?}")))?;
+        Ok(flat.chunks_exact(self.dim).map(<[f32]>::to_vec).collect())
+    }
+
+    pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        self.embed_with_progress(texts, |_, _| {})
+    }
+
+    /// Embed any number of texts in the input order. Texts are grouped by token length
+    /// before batching so short titles are not padded to the longest text of the lot;
+    /// `progress(done, total)` is called after each batch.
+    pub fn embed_with_progress<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        let rows = self.tokenizer.encode_ids(texts)?;
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&i| rows[i].len());
+        let mut out = vec![Vec::new(); rows.len()];
+        let mut done = 0;
+        for chunk in order.chunks(self.batch_size.max(1)) {
+            let group: Vec<Vec<i64>> = chunk.iter().map(|&i| rows[i].clone()).collect();
+            let embedded = self.embed_batch(&TokenBatch::from_rows(&group)?)?;
+            for (&i, e) in chunk.iter().zip(embedded) {
+                out[i] = e;
+            }
+            done += chunk.len();
+            progress(done, texts.len());
+        }
+        Ok(out)
+    }
+}
+
+/// Cosine similarity; embeddings from this crate are unit length, but callers may
+/// pass their own.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}

@@ -1,0 +1,98 @@
+//! Hugging Face `tokenizers`, configured from the manifest rather than from the
+//! `tokenizer.json` itself: the published file pads every text to 128 tokens, which
+//! would multiply the encoder's work for short titles, so padding is switched off
+//! here and batches are padded only to their longest member.
+
+use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::{Error, Result};
+
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    max_tokens: usize,
+}
+
+/// Token ids of a batch, right-padded to its longest member.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBatch {
+    /// `[batch, seq_len]`, row-major, padding id 0.
+    pub ids: Vec<i64>,
+    /// `[batch, seq_len]`, 1 for real tokens, 0 for padding.
+    pub mask: Vec<u8>,
+    pub batch: usize,
+    pub seq_len: usize,
+}
+
+impl TokenBatch {
+    /// The unpadded ids of row `i`.
+    pub fn row(&self, i: usize) -> Vec<i64> {
+        let start = i * self.seq_len;
+        (start..start + self.seq_len)
+            .filter(|&j| self.mask[j] == 1)
+            .map(|j| self.ids[j])
+            .collect()
+    }
+}
+
+impl TextTokenizer {
+    pub fn from_bytes(tokenizer_json: &[u8], max_tokens: usize) -> Result<Self> {
+        let mut inner = Tokenizer::from_bytes(tokenizer_json)
+            .map_err(|e| Error::BadTokenizer(e.to_string()))?;
+        inner.with_padding(None);
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..Default::default()
+            }))
+            .map_err(|e| Error::BadTokenizer(e.to_string()))?;
+        Ok(Self { inner, max_tokens })
+    }
+
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Unpadded ids of each text, truncated to the manifest's token budget.
+    pub fn encode_ids<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<i64>>> {
+        texts
+            .iter()
+            .map(|t| {
+                self.inner
+                    .encode(t.as_ref(), true)
+                    .map(|e| e.get_ids().iter().map(|&id| i64::from(id)).collect())
+                    .map_err(|e| Error::BadTokenizer(e.to_string()))
+            })
+            .collect()
+    }
+
+    pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<TokenBatch> {
+        TokenBatch::from_rows(&self.encode_ids(texts)?)
+    }
+}
+
+impl TokenBatch {
+    /// Right-pad rows of ids to the longest one.
+    pub fn from_rows(rows: &[Vec<i64>]) -> Result<Self> {
+        if rows.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        let seq_len = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let batch = rows.len();
+        let mut ids = vec![0i64; batch * seq_len];
+        let mut mask = vec![0u8; batch * seq_len];
+        for (r, row) in rows.iter().enumerate() {
+            ids[r * seq_len..r * seq_len + row.len()].copy_from_slice(row);
+            mask[r * seq_len..r * seq_len + row.len()].fill(1);
+        }
+        Ok(Self {
+            ids,
+            mask,
+            batch,
+            seq_len,
+        })
+    }
+}

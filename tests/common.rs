@@ -1,0 +1,94 @@
+//! Shared by the integration tests: the golden fixture and the fetched teacher model.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct Golden {
+    pub model: String,
+    pub weights_sha256: String,
+    pub max_tokens: usize,
+    pub cases: Vec<Case>,
+    pub batches: Vec<Vec<String>>,
+    pub pairs: Vec<Pair>,
+}
+
+#[derive(Deserialize)]
+pub struct Case {
+    pub name: String,
+    pub text: String,
+    pub ids: Vec<i64>,
+    pub embedding: Vec<f32>,
+}
+
+#[derive(Deserialize)]
+pub struct Pair {
+    pub a: String,
+    pub b: String,
+    pub cosine: f32,
+}
+
+impl Golden {
+    pub fn load() -> Self {
+        let path = root().join("tests/fixtures/encoder_golden.json");
+        let bytes = std::fs::read(&path).expect("golden fixture is committed");
+        serde_json::from_slice(&bytes).expect("golden fixture parses")
+    }
+
+    pub fn case(&self, name: &str) -> &Case {
+        self.cases
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("fixture has no case {name}"))
+    }
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn teacher_manifest() -> PathBuf {
+    root().join("models/all-minilm-l6-v2.json")
+}
+
+/// The fetched teacher's folder; the tests need it, so its absence is a failure with
+/// the fix in the message, not a skip.
+pub fn teacher_dir() -> PathBuf {
+    let dir = privrank::config::default_model_dir(&teacher_manifest());
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "teacher model files are missing from {}: run `bash scripts/setup` first",
+        dir.display()
+    );
+    dir
+}
+
+/// Copy the teacher into a fresh temp folder so a test can damage it.
+pub fn teacher_copy(tag: &str) -> PathBuf {
+    let src = teacher_dir();
+    let dst = std::env::temp_dir().join(format!("privrank-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dst).unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dst.join(entry.file_name())).unwrap();
+    }
+    dst
+}
+
+pub fn flip_byte(path: &Path, offset_from_end: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let i = bytes.len() - offset_from_end;
+    bytes[i] ^= 0x5a;
+    std::fs::write(path, bytes).unwrap();
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "embedding lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}

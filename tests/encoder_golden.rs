@@ -1,0 +1,147 @@
+//! The burn encoder against golden vectors from the independent NumPy reference
+//! (tests/reference/), on the CPU backend and on wgpu when an adapter exists.
+
+mod common;
+
+use common::{Golden, max_abs_diff, teacher_dir, teacher_manifest};
+use privrank::encoder::cosine;
+use privrank::{Backend, BackendChoice, ModelBundle, SentenceEncoder, TokenBatch};
+
+const MIN_COSINE: f32 = 0.99999;
+const MAX_ABS: f32 = 1e-4;
+
+fn bundle() -> ModelBundle {
+    ModelBundle::read(&teacher_manifest(), &teacher_dir()).expect("teacher loads")
+}
+
+/// Compare every golden case, one text per forward pass and in padded batches.
+fn check_backend(backend: &Backend) {
+    let golden = Golden::load();
+    let bundle = bundle();
+    assert_eq!(
+        golden.weights_sha256,
+        bundle.model_hash(),
+        "fixture is for other weights"
+    );
+    assert_eq!(golden.max_tokens, bundle.manifest.max_tokens);
+    assert!(
+        golden.cases.len() >= 24,
+        "fixture must hold at least 24 inputs"
+    );
+    let encoder = SentenceEncoder::load(&bundle, &backend.device).expect("encoder loads");
+
+    let mut failures = Vec::new();
+    let mut worst_cos = 1.0f32;
+    let mut worst_abs = 0.0f32;
+    let mut compared = 0;
+    let mut compare = |name: &str, got: &[f32], want: &[f32], how: &str| {
+        let cos = cosine(got, want);
+        let abs = max_abs_diff(got, want);
+        worst_cos = worst_cos.min(cos);
+        worst_abs = worst_abs.max(abs);
+        compared += 1;
+        if cos < MIN_COSINE || abs > MAX_ABS {
+            failures.push(format!(
+                "{name} ({how}): cosine {cos:.7}, max |Δ| {abs:.2e}"
+            ));
+        }
+    };
+
+    for case in &golden.cases {
+        let batch = encoder.tokenizer().encode_batch(&[&case.text]).unwrap();
+        assert_eq!(batch.row(0), case.ids, "token ids differ for {}", case.name);
+        let got = encoder.embed_batch(&batch).unwrap();
+        compare(&case.name, &got[0], &case.embedding, "alone");
+    }
+    for group in &golden.batches {
+        let cases: Vec<_> = group.iter().map(|n| golden.case(n)).collect();
+        let rows: Vec<Vec<i64>> = cases.iter().map(|c| c.ids.clone()).collect();
+        let batch = TokenBatch::from_rows(&rows).unwrap();
+        let got = encoder.embed_batch(&batch).unwrap();
+        for (case, e) in cases.iter().zip(&got) {
+            compare(&case.name, e, &case.embedding, "padded batch");
+        }
+    }
+    println!(
+        "golden[{}]: compared {compared} embeddings ({} inputs) on {} — min cosine {worst_cos:.7}, max |Δ| {worst_abs:.2e}",
+        backend.kind,
+        golden.cases.len(),
+        backend.adapter
+    );
+    assert!(
+        failures.is_empty(),
+        "outside tolerance:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn golden_vectors_on_cpu() {
+    check_backend(&Backend::cpu());
+}
+
+/// Runs when a wgpu adapter exists (a GPU, or Mesa's lavapipe). Otherwise it says so
+/// loudly; with `PRIVRANK_REQUIRE_WGPU=1` (set on GPU machines) a missing adapter fails.
+#[test]
+fn golden_vectors_on_wgpu() {
+    match Backend::open(BackendChoice::Wgpu) {
+        Ok(backend) => check_backend(&backend),
+        Err(e) => {
+            let msg = format!("golden[wgpu]: SKIPPED — {e}");
+            assert!(std::env::var_os("PRIVRANK_REQUIRE_WGPU").is_none(), "{msg}");
+            println!("{msg}");
+        }
+    }
+}
+
+#[test]
+fn embed_keeps_input_order_across_length_sorted_batches() {
+    let golden = Golden::load();
+    let mut encoder = SentenceEncoder::load(&bundle(), &Backend::cpu().device).unwrap();
+    encoder.batch_size = 4; // several batches, each reordered by length
+    let texts: Vec<&str> = golden.cases.iter().map(|c| c.text.as_str()).collect();
+    let mut calls = 0;
+    let got = encoder
+        .embed_with_progress(&texts, |done, total| {
+            calls += 1;
+            assert!(done <= total);
+        })
+        .unwrap();
+    assert_eq!(calls, texts.len().div_ceil(4));
+    for (case, e) in golden.cases.iter().zip(&got) {
+        assert!(
+            cosine(e, &case.embedding) >= MIN_COSINE,
+            "{} came back out of order or wrong",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn reference_pair_cosine() {
+    let golden = Golden::load();
+    let encoder = SentenceEncoder::load(&bundle(), &Backend::cpu().device).unwrap();
+    for pair in &golden.pairs {
+        let e = encoder
+            .embed(&[&golden.case(&pair.a).text, &golden.case(&pair.b).text])
+            .unwrap();
+        let got = cosine(&e[0], &e[1]);
+        assert!(
+            (got - pair.cosine).abs() <= 1e-4,
+            "{} vs {}: {got} (reference {})",
+            pair.a,
+            pair.b,
+            pair.cosine
+        );
+    }
+}
+
+#[test]
+fn empty_batch_is_a_typed_error() {
+    let encoder = SentenceEncoder::load(&bundle(), &Backend::cpu().device).unwrap();
+    let none: [&str; 0] = [];
+    assert!(matches!(
+        encoder.embed(&none),
+        Err(privrank::Error::EmptyBatch)
+    ));
+}
