@@ -2,7 +2,7 @@
 //! model is added to `models/`), dims live in the model's own `config.json`. Nothing
 //! else in the crate hard-codes either.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
@@ -31,7 +31,7 @@ pub struct ModelFiles {
     pub weights: FileSpec,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileSpec {
     pub name: String,
     pub sha256: String,
@@ -80,6 +80,86 @@ pub fn default_model_dir(manifest_path: &std::path::Path) -> std::path::PathBuf 
     cache.join("models").join(stem)
 }
 
+/// `models/ranker/ranker.json`: the CTR model's architecture, the encoder it was trained
+/// on, where its weights are and how it was made. Written by `privrank train`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankerManifest {
+    pub name: String,
+    /// The encoder whose embeddings the ranker was trained on: another encoder's
+    /// vectors live in a different space, so loading refuses a mismatch.
+    pub encoder: EncoderRef,
+    pub config: RankerConfig,
+    pub weights: FileSpec,
+    /// How the weights were made (data hash, seed, epochs, validation AUC).
+    #[serde(default)]
+    pub training: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderRef {
+    pub name: String,
+    /// SHA-256 of the encoder's weights file.
+    pub model_hash: String,
+}
+
+/// The ranker's architecture; every dim the model code uses comes from here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankerConfig {
+    /// Width of the encoder's item embeddings.
+    pub embedding_dim: usize,
+    /// Items are projected to this width before attention and the MLP.
+    pub projection_dim: usize,
+    pub attention_hidden: usize,
+    /// Hidden widths of the scoring MLP (seed 000/004: 128, 64), then one logit.
+    pub mlp: Vec<usize>,
+    pub dropout: f64,
+    /// Target attention over the history (DIN); false pools the history by its mean.
+    pub attention: bool,
+    /// Most recent events the model looks at.
+    pub max_history: usize,
+    /// Rows of the event-kind embedding (see `history::EventKind`).
+    pub kinds: usize,
+    /// Names of the per-candidate numeric features, in input order.
+    pub candidate_features: Vec<String>,
+}
+
+impl RankerConfig {
+    pub fn validate(&self, file: &str) -> Result<()> {
+        let bad = |reason: String| Error::BadManifest {
+            file: file.to_owned(),
+            reason,
+        };
+        let dims = [
+            ("embedding_dim", self.embedding_dim),
+            ("projection_dim", self.projection_dim),
+            ("attention_hidden", self.attention_hidden),
+            ("max_history", self.max_history),
+            ("kinds", self.kinds),
+        ];
+        if let Some((name, _)) = dims.iter().find(|(_, d)| *d == 0) {
+            return Err(bad(format!("{name} must be > 0")));
+        }
+        if self.mlp.contains(&0) {
+            return Err(bad(format!("mlp widths {:?} must be > 0", self.mlp)));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(bad(format!("dropout {} must be in [0, 1)", self.dropout)));
+        }
+        Ok(())
+    }
+}
+
+impl RankerManifest {
+    pub fn from_json(file: &str, bytes: &[u8]) -> Result<Self> {
+        let manifest: Self = serde_json::from_slice(bytes).map_err(|e| Error::BadManifest {
+            file: file.to_owned(),
+            reason: e.to_string(),
+        })?;
+        manifest.config.validate(file)?;
+        Ok(manifest)
+    }
+}
+
 /// The subset of a Hugging Face BERT `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BertConfig {
@@ -106,7 +186,7 @@ impl BertConfig {
             reason,
         };
         let c: Self = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
-        if c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 {
+        if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             return Err(bad(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 c.hidden_size, c.num_attention_heads
