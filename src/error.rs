@@ -49,6 +49,27 @@ pub enum Error {
 
     #[error("tensor read-back failed: {0}")]
     ReadBack(String),
+
+    #[error("{file}:{line}: column `{column}`: {reason}")]
+    BadData {
+        file: String,
+        line: usize,
+        column: String,
+        reason: String,
+    },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("ranker {file} does not fit: {reason}")]
+    RankerMismatch { file: String, reason: String },
+
+    #[error("bad input: {0}")]
+    BadInput(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

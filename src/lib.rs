@@ -7,7 +7,8 @@
 /// Typed errors shared by every module and surfaced across the wasm boundary.
 pub mod error;
 
-/// The model manifest and the encoder's own `config.json`: dims, file names, hashes.
+/// Model manifests (encoder and ranker) and the encoder's `config.json`: dims, file
+/// names, hashes.
 pub mod config;
 
 /// Verified model files and safetensors weights turned into burn tensors.
@@ -22,9 +23,31 @@ pub mod encoder;
 /// Which burn device runs the models: the CPU backend or wgpu.
 pub mod backend;
 
+/// Event kinds the device records about the shopper.
+pub mod history;
+
+/// The CTR ranker: target attention over the history, then an MLP.
+pub mod ranker;
+
+/// AUC, gAUC, logloss, HR@k, NDCG@k.
+pub mod metrics;
+
+/// Public datasets for training and evaluation (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod data;
+
+/// Item embeddings cached on disk by encoder and text (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod embed_cache;
+
+/// The evaluation table: privrank's ranker against the seeds' baselines (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod eval;
+
 pub use backend::{Backend, BackendChoice, BackendKind};
-pub use config::{BertConfig, ModelManifest};
+pub use config::{BertConfig, ModelManifest, RankerConfig, RankerManifest};
 pub use encoder::{Encoder, SentenceEncoder};
 pub use error::{Error, Result};
+pub use ranker::Ranker;
 pub use tokenize::{TextTokenizer, TokenBatch};
 pub use weights::ModelBundle;

@@ -11,6 +11,8 @@ use privrank::config::default_model_dir;
 use privrank::encoder::cosine;
 use privrank::{Backend, BackendChoice, ModelBundle, SentenceEncoder};
 
+mod ranking;
+
 #[derive(Parser)]
 #[command(
     name = "privrank",
@@ -44,6 +46,11 @@ enum Command {
     },
     /// Print the model manifest, its dims, and the backend and adapter in use.
     Info,
+    /// Train privrank's ranker on MovieLens-100k; writes `models/ranker/`.
+    Train(ranking::TrainArgs),
+    /// Evaluate the ranker against the seeds' baselines on the test split (the LR and
+    /// DNN baselines are trained here with the same settings); writes MODEL_CARD.md.
+    Eval(ranking::TrainArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -73,6 +80,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| default_model_dir(&cli.model));
     match cli.command {
         Command::Info => info(&cli.model, &model_dir, choice),
+        Command::Train(args) => {
+            let (bundle, encoder, backend) = load(&cli.model, &model_dir, choice)?;
+            ranking::train(&args, &encoder, &backend, &bundle.manifest.name)
+        }
+        Command::Eval(args) => {
+            let (_, encoder, backend) = load(&cli.model, &model_dir, choice)?;
+            ranking::eval(&args, &encoder, &backend)
+        }
         Command::Embed {
             texts,
             similarity,

@@ -1,0 +1,64 @@
+//! The CTR ranker: target attention over the on-device history, then an MLP that
+//! gives a click probability. Backend-agnostic, so it runs in the browser too; the
+//! training loop and the MovieLens batches are native only.
+
+mod model;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod train;
+
+pub use model::{AttentionUnit, RankBatch, Ranker, Scored};
+
+use burn::module::Module;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Device;
+
+use crate::config::RankerManifest;
+use crate::weights::verify;
+use crate::{Error, Result};
+
+impl Ranker {
+    /// Load weights written by [`Ranker::to_safetensors`], after checking them against
+    /// the manifest's hash and checking that the manifest was trained on the encoder
+    /// now in use (`encoder_hash`: that encoder's weights hash).
+    pub fn load(
+        manifest: &RankerManifest,
+        weights: &[u8],
+        encoder_hash: &str,
+        device: &Device,
+    ) -> Result<Self> {
+        let file = &manifest.weights.name;
+        if manifest.encoder.model_hash != encoder_hash {
+            return Err(Error::RankerMismatch {
+                file: file.clone(),
+                reason: format!(
+                    "it was trained on encoder `{}` with weights sha256 {}, but the encoder \
+                     in use has {encoder_hash}; retrain it (`privrank train`)",
+                    manifest.encoder.name, manifest.encoder.model_hash
+                ),
+            });
+        }
+        verify(&manifest.weights, weights)?;
+        let mut ranker = Ranker::init(&manifest.config, device);
+        let mut store = SafetensorsStore::from_bytes(Some(weights.to_vec()));
+        ranker
+            .load_from(&mut store)
+            .map_err(|e| Error::BadWeights {
+                file: file.clone(),
+                reason: format!("does not match the manifest's config: {e}"),
+            })?;
+        Ok(ranker)
+    }
+
+    /// The weights as a safetensors file (burn's tensor paths as names).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        let mut store = SafetensorsStore::from_bytes(None);
+        let bad = |e: String| Error::BadWeights {
+            file: "ranker".into(),
+            reason: e,
+        };
+        self.valid()
+            .save_into(&mut store)
+            .map_err(|e| bad(e.to_string()))?;
+        store.get_bytes().map_err(|e| bad(e.to_string()))
+    }
+}
