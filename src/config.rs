@@ -121,6 +121,11 @@ pub struct RankerConfig {
     pub kinds: usize,
     /// Names of the per-candidate numeric features, in input order.
     pub candidate_features: Vec<String>,
+    /// Rows of a learned per-item embedding added to the projected content embedding
+    /// (the catalog the ranker was trained on, by item index); 0 = content only.
+    /// It carries the collaborative signal text alone cannot.
+    #[serde(default)]
+    pub item_vocab: usize,
 }
 
 impl RankerConfig {

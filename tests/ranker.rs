@@ -125,7 +125,11 @@ fn tiny_fixture() -> (MovieLens, Vec<Vec<f32>>) {
         .map(|i: usize| {
             (0..8)
                 .map(|k| {
-                    let cluster = if i.is_multiple_of(2) == (k < 4) { 1.0 } else { -1.0 };
+                    let cluster = if i.is_multiple_of(2) == (k < 4) {
+                        1.0
+                    } else {
+                        -1.0
+                    };
                     cluster + ((i * 31 + k * 17) % 11) as f32 / 11.0 - 0.5
                 })
                 .collect()
@@ -145,6 +149,7 @@ fn tiny_config(attention: bool) -> RankerConfig {
         max_history: 6,
         kinds: 5,
         candidate_features: vec!["popularity".into(), "release_year".into()],
+        item_vocab: 0,
     }
 }
 
@@ -162,7 +167,11 @@ fn a_tiny_training_run_reduces_loss_and_learns_the_task() {
     let table = examples.table(&plain).unwrap();
     let labels: Vec<f32> = train.iter().map(|i| i.label).collect();
 
-    let ranker = Ranker::init(&tiny_config(true), &device);
+    let config = RankerConfig {
+        item_vocab: ml.items.len(),
+        ..tiny_config(true)
+    };
+    let ranker = Ranker::init(&config, &device);
     let before = logloss(
         &predict(&ranker.valid(), &examples, &table, &train, &plain).unwrap(),
         &labels,
@@ -335,4 +344,33 @@ fn ranker_on_wgpu_matches_cpu() {
         backend.adapter
     );
     assert!(diff <= 1e-4, "max |Δ| {diff}");
+}
+
+#[test]
+fn committed_ranker_loads_with_the_teacher_encoder() {
+    let dir = common::root().join("models/ranker");
+    let read = |name: &str| {
+        std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("models/ranker/{name}: {e}"))
+    };
+    let manifest = RankerManifest::from_json("ranker.json", &read("ranker.json")).unwrap();
+    let teacher = privrank::ModelManifest::from_json(
+        "all-minilm-l6-v2.json",
+        &std::fs::read(common::teacher_manifest()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest.encoder.name, teacher.name);
+    let weights = read(&manifest.weights.name);
+    let device = Device::flex();
+    Ranker::load(&manifest, &weights, &teacher.files.weights.sha256, &device).unwrap();
+    // The manifest records how it was made.
+    let training = &manifest.training;
+    assert!(
+        training["best_valid_auc"].as_f64().unwrap() > 0.5,
+        "{training}"
+    );
+    assert!(
+        training["data_hash"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64)
+    );
 }

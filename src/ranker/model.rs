@@ -1,5 +1,7 @@
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig,
+};
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Int, Tensor};
 
@@ -19,6 +21,7 @@ pub struct AttentionUnit {
 #[derive(Module, Debug)]
 pub struct Ranker {
     project: Linear,
+    item_ids: Option<Embedding>,
     kind: Embedding,
     attention: Option<AttentionUnit>,
     mlp: Vec<Linear>,
@@ -65,8 +68,19 @@ impl Ranker {
             mlp.push(LinearConfig::new(width, next).init(device));
             width = next;
         }
+        // Small initial id vectors: the model starts from the content embedding and
+        // learns per-item corrections only where the data supports them.
+        let item_ids = (config.item_vocab > 0).then(|| {
+            EmbeddingConfig::new(config.item_vocab, d)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: 0.01,
+                })
+                .init(device)
+        });
         Self {
             project: LinearConfig::new(config.embedding_dim, d).init(device),
+            item_ids,
             kind: EmbeddingConfig::new(config.kinds, d).init(device),
             attention,
             mlp,
@@ -79,6 +93,16 @@ impl Ranker {
     /// per item, not once per (candidate, history) pair.
     pub fn project<const D: usize>(&self, embeddings: Tensor<D>) -> Tensor<D> {
         self.project.forward(embeddings)
+    }
+
+    /// The whole training catalog `[item_vocab, E]` (row = item index) → `[item_vocab,
+    /// d]`, with each item's learned id vector added.
+    pub fn project_catalog(&self, embeddings: Tensor<2>) -> Tensor<2> {
+        let projected = self.project(embeddings);
+        match &self.item_ids {
+            Some(ids) => projected + ids.weight.val(),
+            None => projected,
+        }
     }
 
     pub fn forward(&self, batch: RankBatch) -> Scored {

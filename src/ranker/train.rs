@@ -158,7 +158,7 @@ pub trait ClickModel: Module + Clone {
 impl ClickModel for Ranker {
     fn logits(&self, table: &Tensor<2>, batch: IndexBatch) -> Tensor<1> {
         let [b, l] = batch.history.dims();
-        let items = self.project(table.clone());
+        let items = self.project_catalog(table.clone());
         let d = items.dims()[1];
         let candidates = items.clone().select(0, batch.candidates);
         let history = items

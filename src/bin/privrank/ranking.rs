@@ -51,6 +51,18 @@ pub struct TrainArgs {
     pub max_history: usize,
 }
 
+impl TrainArgs {
+    fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            max_epochs: self.max_epochs,
+            patience: self.patience,
+            learning_rate: self.learning_rate,
+            seed: self.data.seed,
+            ..TrainConfig::default()
+        }
+    }
+}
+
 pub const MANIFEST: &str = "ranker.json";
 pub const WEIGHTS: &str = "ranker.safetensors";
 pub const MODEL_CARD: &str = "MODEL_CARD.md";
@@ -92,17 +104,18 @@ fn experiment(args: &DataArgs, encoder: &SentenceEncoder) -> Result<Experiment> 
     Ok(exp)
 }
 
-fn ranker_config(embedding_dim: usize, attention: bool, max_history: usize) -> RankerConfig {
+fn ranker_config(embedding_dim: usize, items: usize, max_history: usize) -> RankerConfig {
     RankerConfig {
         embedding_dim,
         projection_dim: 64,
         attention_hidden: 36,
         mlp: vec![128, 64],
         dropout: 0.2,
-        attention,
+        attention: true,
         max_history,
         kinds: EventKind::ALL.len(),
         candidate_features: CANDIDATE_FEATURES.map(str::to_owned).to_vec(),
+        item_vocab: items,
     }
 }
 
@@ -167,14 +180,8 @@ pub fn train(
 ) -> Result<()> {
     let started = Instant::now();
     let exp = experiment(&args.data, encoder)?;
-    let config = ranker_config(encoder.dim(), true, args.max_history);
-    let train_config = TrainConfig {
-        max_epochs: args.max_epochs,
-        patience: args.patience,
-        learning_rate: args.learning_rate,
-        seed: args.data.seed,
-        ..TrainConfig::default()
-    };
+    let config = ranker_config(encoder.dim(), exp.ml.items.len(), args.max_history);
+    let train_config = args.train_config();
     let device = backend.device.clone().autodiff();
     device.seed(args.data.seed);
     let examples = exp.examples(config.max_history);
@@ -326,16 +333,18 @@ pub fn eval(args: &TrainArgs, encoder: &SentenceEncoder, backend: &Backend) -> R
     run(&user_cf, &mut rows)?;
 
     let config = &manifest.config;
+    if config.item_vocab != 0 && config.item_vocab != exp.ml.items.len() {
+        return Err(format!(
+            "the ranker knows {} items but the catalog has {}: retrain it (`privrank train`)",
+            config.item_vocab,
+            exp.ml.items.len()
+        )
+        .into());
+    }
     let examples = exp.examples(config.max_history);
     let plain = backend.device.clone();
     let table = examples.table(&plain)?;
-    let train_config = TrainConfig {
-        max_epochs: args.max_epochs,
-        patience: args.patience,
-        learning_rate: args.learning_rate,
-        seed: args.data.seed,
-        ..TrainConfig::default()
-    };
+    let train_config = args.train_config();
     let autodiff = plain.clone().autodiff();
     autodiff.seed(args.data.seed);
     let (lr, _) = fit_logged(
@@ -421,7 +430,9 @@ fn model_card(
     let t = &manifest.training;
     format!(
         "# privrank ranker — model card\n\n\
-         Written by `privrank eval` (this file is its output; do not edit by hand).\n\n\
+         Written by `privrank eval` (this file is its output; do not edit by hand). \
+         Reproduce with `cargo run --features cli,wgpu -- train` then \
+         `cargo run --features cli,wgpu -- eval`, after `bash scripts/setup`.\n\n\
          ## Results on the MovieLens-100k test split\n\n{table}\n\
          - AUC, gAUC (per user, impression-weighted, users with one class skipped) and logloss \
            are over the test impressions: every test rating (label 1 when ≥ 4 stars) plus {neg} \
@@ -429,7 +440,7 @@ fn model_card(
          - HR@{k} and NDCG@{k} rank the **full catalog**: for each user with a test click, every \
            item not interacted with before the test period; relevant = that user's test clicks.\n\
          - Baselines are tuned on the validation split; the test split is used once.\n\
-         {notes}\n\
+         {notes}\
          - Evaluation took {seconds} s on this machine (including fitting the LR and DNN baselines).\n\n\
          ## Data and split\n\n\
          MovieLens-100k from RecBole's atomic files (`recbole==1.2.1`), data hash `{data_hash}`. \
@@ -437,7 +448,8 @@ fn model_card(
          the rest training. History for any impression = the user's events strictly earlier in time.\n\n\
          ## Model\n\n\
          DIN-style target attention: item embeddings from `{encoder}` (weights sha256 \
-         `{encoder_hash}`) projected to {d} dims, plus an event-kind embedding (rating ≥ 4 = click, \
+         `{encoder_hash}`) projected to {d} dims, plus a learned id vector per catalog item \
+         ({items} items; 0 = content only) and an event-kind embedding (rating ≥ 4 = click, \
          else view); attention MLP over `[c, h, c*h, c-h, ln(1+days)]` → {ah} → 1, masked softmax \
          over the last {l} events; scoring MLP over `[c, interest, c*interest, {feats}]` → {mlp:?} \
          (ReLU, dropout {dropout}) → 1.\n\n\
@@ -453,6 +465,7 @@ fn model_card(
         encoder = manifest.encoder.name,
         encoder_hash = manifest.encoder.model_hash,
         d = c.projection_dim,
+        items = c.item_vocab,
         ah = c.attention_hidden,
         l = c.max_history,
         feats = c.candidate_features.join(", "),
