@@ -5,9 +5,18 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 
 use crate::{Error, Result};
+
+/// Copy a float tensor back to host memory, in row-major order. The one place a
+/// device read can fail, so every caller reports it the same way.
+pub fn read_back<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    tensor
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::ReadBack(format!("{e:?}")))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {

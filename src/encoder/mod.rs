@@ -10,6 +10,7 @@ mod layer;
 use burn::module::Module;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
+use crate::backend::read_back;
 use crate::config::{BertConfig, Pooling};
 use crate::tokenize::{TextTokenizer, TokenBatch};
 use crate::weights::ModelBundle;
@@ -123,10 +124,7 @@ impl SentenceEncoder {
         let mask: Vec<f32> = batch.mask.iter().map(|&m| f32::from(m)).collect();
         let mask = Tensor::<2>::from_data(TensorData::new(mask, shape), &self.device);
         let out = self.encoder.forward(ids, mask);
-        let flat = out
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| Error::ReadBack(format!("{e:?}")))?;
+        let flat = read_back(out)?;
         Ok(flat.chunks_exact(self.dim).map(<[f32]>::to_vec).collect())
     }
 

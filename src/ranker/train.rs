@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::{RankBatch, Ranker};
+use crate::backend::read_back;
 use crate::data::{Impression, MovieLens, Split};
 use crate::history::EventKind;
 use crate::metrics::auc;
@@ -269,7 +270,10 @@ pub fn fit<M: ClickModel>(
             let batch = examples.batch(&imps, device);
             let labels = batch.labels.clone();
             let loss = bce_with_logits(model.logits(&table, batch), labels);
-            let value = loss.clone().into_scalar_f64()?;
+            let value = read_back(loss.clone())?
+                .first()
+                .map(|&x| f64::from(x))
+                .ok_or_else(|| Error::ReadBack("empty loss tensor".into()))?;
             loss_sum += value * imps.len() as f64;
             seen += imps.len();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -318,27 +322,7 @@ pub fn predict<M: ClickModel>(
     let mut out = Vec::with_capacity(imps.len());
     for chunk in imps.chunks(1024) {
         let logits = model.logits(table, examples.batch(chunk, device));
-        let probs = sigmoid(logits)
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| Error::ReadBack(format!("{e:?}")))?;
-        out.extend(probs);
+        out.extend(read_back(sigmoid(logits))?);
     }
     Ok(out)
-}
-
-trait ScalarExt {
-    fn into_scalar_f64(self) -> Result<f64>;
-}
-
-impl ScalarExt for Tensor<1> {
-    fn into_scalar_f64(self) -> Result<f64> {
-        let v = self
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| Error::ReadBack(format!("{e:?}")))?;
-        v.first()
-            .map(|&x| f64::from(x))
-            .ok_or_else(|| Error::ReadBack("empty loss tensor".into()))
-    }
 }
