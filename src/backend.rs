@@ -13,7 +13,19 @@ use crate::{Error, Result};
 /// device read can fail, so every caller reports it the same way.
 pub fn read_back<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     tensor
-        .into_data()
+        .try_into_data()
+        .map_err(|e| Error::ReadBack(format!("{e:?}")))?
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::ReadBack(format!("{e:?}")))
+}
+
+/// The same copy without blocking: the only kind a browser allows for WebGPU, where
+/// a blocking read would freeze the page.
+pub async fn read_back_async<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    tensor
+        .into_data_async()
+        .await
+        .map_err(|e| Error::ReadBack(format!("{e:?}")))?
         .try_into_vec::<f32>()
         .map_err(|e| Error::ReadBack(format!("{e:?}")))
 }

@@ -165,6 +165,33 @@ impl RankerManifest {
     }
 }
 
+/// The models a browser loads together (`models/default.json`): where each
+/// manifest is and where its files are, as URLs relative to this file. Separate
+/// locations because the encoder's files are fetched by the set-up script into
+/// `.cache/` in the repository but ship next to their manifest in `pkg/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelSet {
+    pub encoder: ModelLocation,
+    pub ranker: ModelLocation,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelLocation {
+    /// URL of the manifest.
+    pub manifest: String,
+    /// URL of the folder holding the manifest's files (ends with `/`).
+    pub files: String,
+}
+
+impl ModelSet {
+    pub fn from_json(file: &str, bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| Error::BadManifest {
+            file: file.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
 /// The subset of a Hugging Face BERT `config.json` the encoder needs.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BertConfig {

@@ -70,6 +70,89 @@ pub enum Error {
 
     #[error("bad input: {0}")]
     BadInput(String),
+
+    #[error("{} bad candidate field(s): {}", .0.len(), FieldError::list(.0))]
+    BadCandidate(Vec<FieldError>),
+
+    #[error("bad event: {}", FieldError::list(.0))]
+    BadEvent(Vec<FieldError>),
+
+    #[error("{count} {what} is more than the limit of {max}")]
+    TooMany {
+        what: &'static str,
+        count: usize,
+        max: usize,
+    },
+
+    #[error("bad options: {0}")]
+    BadOptions(String),
+
+    #[error("could not fetch model file {url}: {reason}")]
+    Fetch { url: String, reason: String },
+
+    #[error("storage quota exceeded: {0} (stored history is unchanged)")]
+    StorageQuota(String),
+
+    #[error("on-device storage failed: {0}")]
+    Storage(String),
+}
+
+/// One invalid field of one input record; all of them are reported at once so the
+/// caller can fix a whole batch in one go.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldError {
+    /// Position in the input list (0 for a single record).
+    pub index: usize,
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    fn list(errors: &[FieldError]) -> String {
+        let shown: Vec<String> = errors
+            .iter()
+            .take(10)
+            .map(|e| format!("[{}].{}: {}", e.index, e.field, e.reason))
+            .collect();
+        let more = errors.len().saturating_sub(shown.len());
+        if more > 0 {
+            format!("{} (and {more} more)", shown.join("; "))
+        } else {
+            shown.join("; ")
+        }
+    }
+}
+
+impl Error {
+    /// A stable name for the kind of failure: JavaScript callers branch on it
+    /// (`err.code`) and the CLI prints it, so these strings are part of the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::HashMismatch { .. } => "ModelHashMismatch",
+            Error::MissingFile { .. } | Error::Fetch { .. } => "ModelFetch",
+            Error::ShapeMismatch { .. }
+            | Error::MissingTensor { .. }
+            | Error::BadDtype { .. }
+            | Error::BadWeights { .. }
+            | Error::BadManifest { .. }
+            | Error::BadTokenizer(_) => "BadModel",
+            Error::RankerMismatch { .. } => "ModelMismatch",
+            Error::BackendUnavailable(_) => "BackendUnavailable",
+            Error::ReadBack(_) => "BackendError",
+            Error::BadCandidate(_) => "BadCandidate",
+            Error::BadEvent(_) => "BadEvent",
+            Error::TooMany {
+                what: "candidates", ..
+            } => "TooManyCandidates",
+            Error::TooMany { .. } => "TooManyInputs",
+            Error::BadOptions(_) => "BadOptions",
+            Error::EmptyBatch | Error::BadInput(_) => "BadInput",
+            Error::BadData { .. } => "BadData",
+            Error::Io { .. } => "Io",
+            Error::StorageQuota(_) => "StorageQuota",
+            Error::Storage(_) => "StorageError",
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

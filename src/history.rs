@@ -29,3 +29,178 @@ impl EventKind {
         self as usize
     }
 }
+
+impl std::str::FromStr for EventKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("`{s}` is not one of view, click, cart, purchase, search"))
+    }
+}
+
+impl EventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::View => "view",
+            EventKind::Click => "click",
+            EventKind::Cart => "cart",
+            EventKind::Purchase => "purchase",
+            EventKind::Search => "search",
+        }
+    }
+}
+
+/// One thing the shopper did, as stored on the device. Field names are the
+/// JavaScript API's (camelCase), since this is what `history()` returns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub kind: EventKind,
+    /// The product's id; for a search, the query itself.
+    pub item_id: String,
+    /// Product title, or the search query.
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub ts: f64,
+}
+
+impl Event {
+    /// What the encoder embeds for this event (see [`crate::candidates::item_text`]).
+    pub fn text(&self) -> String {
+        crate::candidates::item_text(&self.title, self.category.as_deref())
+    }
+
+    /// Check an event from the page. `now_ms` fills a missing `ts`; events from more
+    /// than a day in the future are refused (a clock or unit bug: seconds vs ms).
+    pub fn parse(value: &crate::input::Value, now_ms: f64) -> crate::Result<Self> {
+        use crate::candidates::{MAX_ID_CHARS, MAX_TITLE_CHARS};
+        let mut c = crate::input::Checker::new(0, value);
+        let kind = c
+            .text("kind", true, 16)
+            .and_then(|k| match k.parse::<EventKind>() {
+                Ok(kind) => Some(kind),
+                Err(reason) => {
+                    c.fail("kind", reason);
+                    None
+                }
+            });
+        let title = c.text("title", true, MAX_TITLE_CHARS);
+        let item_id = c.text("itemId", kind != Some(EventKind::Search), MAX_ID_CHARS);
+        let category = c.text("category", false, MAX_ID_CHARS);
+        let ts = c
+            .number("ts", false, 0.0, now_ms + DAY_MS)
+            .unwrap_or(now_ms);
+        match (kind, title, c.errors.is_empty()) {
+            (Some(kind), Some(title), true) => Ok(Event {
+                kind,
+                item_id: item_id.unwrap_or_else(|| title.clone()),
+                title,
+                category,
+                ts,
+            }),
+            _ => Err(crate::Error::BadEvent(c.errors)),
+        }
+    }
+}
+
+pub const DAY_MS: f64 = 86_400_000.0;
+
+/// How much history the device keeps. Older and surplus events are deleted, so the
+/// store cannot grow without bound and stale interests fade out.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Retention {
+    pub max_events: usize,
+    pub max_age_days: f64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            max_events: 1_000,
+            max_age_days: 90.0,
+        }
+    }
+}
+
+impl Retention {
+    pub fn check(&self) -> crate::Result<()> {
+        if self.max_events == 0 || !(self.max_age_days > 0.0) || !self.max_age_days.is_finite() {
+            return Err(crate::Error::BadOptions(format!(
+                "retention needs maxEvents ≥ 1 and a finite maxAgeDays > 0, got {self:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Positions (into `ts`, in any order) of the events to delete: those older than
+    /// `max_age_days`, then the oldest beyond `max_events`.
+    pub fn expired(&self, ts: &[f64], now_ms: f64) -> Vec<usize> {
+        let cutoff = now_ms - self.max_age_days * DAY_MS;
+        let mut order: Vec<usize> = (0..ts.len()).collect();
+        order.sort_by(|&a, &b| ts[a].total_cmp(&ts[b]));
+        let too_old = order.iter().take_while(|&&i| ts[i] < cutoff).count();
+        let surplus = ts.len().saturating_sub(self.max_events);
+        order.truncate(too_old.max(surplus));
+        order
+    }
+}
+
+/// The most recent `max` events, oldest first: what the ranker attends over.
+pub fn recent(events: &[Event], max: usize) -> Vec<&Event> {
+    let mut sorted: Vec<&Event> = events.iter().collect();
+    sorted.sort_by(|a, b| a.ts.total_cmp(&b.ts));
+    let skip = sorted.len().saturating_sub(max);
+    sorted.split_off(skip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Value;
+
+    #[test]
+    fn events_are_checked_and_defaulted() {
+        let v: Value = serde_json::from_str(r#"{"kind": "search", "title": "red shoes"}"#).unwrap();
+        let e = Event::parse(&v, 1000.0).unwrap();
+        assert_eq!(
+            (e.kind, e.item_id.as_str(), e.ts),
+            (EventKind::Search, "red shoes", 1000.0)
+        );
+
+        let v: Value =
+            serde_json::from_str(r#"{"kind": "like", "itemId": 3, "ts": 1e30}"#).unwrap();
+        let Err(crate::Error::BadEvent(errors)) = Event::parse(&v, 1000.0) else {
+            panic!("expected BadEvent");
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["kind", "title", "ts"]);
+    }
+
+    #[test]
+    fn retention_drops_old_then_surplus_events() {
+        let keep = Retention {
+            max_events: 2,
+            max_age_days: 1.0,
+        };
+        let now = 10.0 * DAY_MS;
+        // Two too old (index 0, 3), four left of which one is surplus (index 1).
+        let ts = [0.0, 9.5 * DAY_MS, 9.9 * DAY_MS, 8.0 * DAY_MS, 9.8 * DAY_MS];
+        let mut gone = keep.expired(&ts, now);
+        gone.sort();
+        assert_eq!(gone, [0, 1, 3]);
+        assert!(Retention::default().expired(&ts, now).is_empty());
+        assert!(
+            Retention {
+                max_events: 0,
+                ..keep
+            }
+            .check()
+            .is_err()
+        );
+    }
+}

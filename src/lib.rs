@@ -23,11 +23,24 @@ pub mod encoder;
 /// Which burn device runs the models: the CPU backend or wgpu.
 pub mod backend;
 
-/// Event kinds the device records about the shopper.
+/// Loosely typed input records, checked field by field.
+pub mod input;
+
+/// What the device records about the shopper, and how long it keeps it.
 pub mod history;
+
+/// Ad candidates from the ad server, validated.
+pub mod candidates;
 
 /// The CTR ranker: target attention over the history, then an MLP.
 pub mod ranker;
+
+/// One ranking request: embedded history and candidates in, ordered candidates out.
+pub mod rank;
+
+/// The JavaScript API: the `Ranker` class of the npm package (wasm32 only).
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 /// AUC, gAUC, logloss, HR@k, NDCG@k.
 pub mod metrics;

@@ -95,3 +95,75 @@ fn unknown_backend_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown backend `tpu`"));
 }
+
+/// The committed parity fixture is what this build's CLI prints for the committed
+/// request; the browser tests (tests/web.rs) check the same request against it. On
+/// a deliberate model change, regenerate with
+/// `cargo run --features cli -- --backend cpu rank tests/fixtures/rank_request.json > tests/fixtures/rank_expected.json`.
+#[test]
+fn rank_matches_the_parity_fixture() {
+    let out = privrank()
+        .args(["rank", "tests/fixtures/rank_request.json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let path = common::root().join("tests/fixtures/rank_expected.json");
+    let want: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let ids = |v: &[serde_json::Value]| -> Vec<String> {
+        v.iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&got), ids(&want));
+    for (g, w) in got.iter().zip(&want) {
+        let (gs, ws) = (g["score"].as_f64().unwrap(), w["score"].as_f64().unwrap());
+        assert!((gs - ws).abs() <= 1e-5, "{}: {gs} vs {ws}", g["id"]);
+        let reasons = |r: &serde_json::Value| -> Vec<String> {
+            r["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["itemId"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(reasons(g), reasons(w), "{}", g["id"]);
+        // Attention weights are a distribution over the history, best first.
+        let weights: Vec<f64> = g["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["weight"].as_f64().unwrap())
+            .collect();
+        assert!(
+            weights.windows(2).all(|w| w[0] >= w[1]) && weights.iter().sum::<f64>() <= 1.0 + 1e-6
+        );
+    }
+}
+
+#[test]
+fn rank_reports_every_bad_candidate_field() {
+    let request = r#"{"history": [], "candidates": [
+        {"id": "a", "title": "ok"}, {"title": true}, {"id": "c", "title": "t", "bid": -2}]}"#;
+    let path = std::env::temp_dir().join("privrank-bad-rank.json");
+    std::fs::write(&path, request).unwrap();
+    let out = privrank()
+        .args(["rank", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "[1].id: is required",
+        "[1].title: expected a string",
+        "[2].bid: must be at least 0",
+    ] {
+        assert!(stderr.contains(needle), "missing `{needle}` in: {stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -21,15 +21,11 @@ pub struct Item {
 impl Item {
     /// The text the encoder sees: what a storefront would show, title plus category.
     pub fn text(&self) -> String {
-        let mut text = self.title.clone();
-        if let Some(year) = self.year {
-            text.push_str(&format!(" ({year})"));
-        }
-        if !self.genres.is_empty() {
-            text.push_str(". ");
-            text.push_str(&self.genres.join(", "));
-        }
-        text
+        let title = match self.year {
+            Some(year) => format!("{} ({year})", self.title),
+            None => self.title.clone(),
+        };
+        crate::candidates::item_text(&title, Some(&self.genres.join(", ")))
     }
 }
 

@@ -10,7 +10,7 @@ mod layer;
 use burn::module::Module;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-use crate::backend::read_back;
+use crate::backend::{read_back, read_back_async};
 use crate::config::{BertConfig, Pooling};
 use crate::tokenize::{TextTokenizer, TokenBatch};
 use crate::weights::ModelBundle;
@@ -112,50 +112,90 @@ impl SentenceEncoder {
         &self.model_hash
     }
 
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     pub fn tokenizer(&self) -> &TextTokenizer {
         &self.tokenizer
     }
 
-    /// Embed one padded batch in a single forward pass.
-    pub fn embed_batch(&self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
+    /// One padded batch through the encoder, still on the device.
+    fn forward_batch(&self, batch: &TokenBatch) -> Tensor<2> {
         let shape = [batch.batch, batch.seq_len];
         let ids =
             Tensor::<2, Int>::from_data(TensorData::new(batch.ids.clone(), shape), &self.device);
         let mask: Vec<f32> = batch.mask.iter().map(|&m| f32::from(m)).collect();
         let mask = Tensor::<2>::from_data(TensorData::new(mask, shape), &self.device);
-        let out = self.encoder.forward(ids, mask);
-        let flat = read_back(out)?;
-        Ok(flat.chunks_exact(self.dim).map(<[f32]>::to_vec).collect())
+        self.encoder.forward(ids, mask)
+    }
+
+    fn rows(&self, flat: Vec<f32>) -> Vec<Vec<f32>> {
+        flat.chunks_exact(self.dim).map(<[f32]>::to_vec).collect()
+    }
+
+    /// Embed one padded batch in a single forward pass.
+    pub fn embed_batch(&self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
+        Ok(self.rows(read_back(self.forward_batch(batch))?))
     }
 
     pub fn embed<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
         self.embed_with_progress(texts, |_, _| {})
     }
 
-    /// Embed any number of texts in the input order. Texts are grouped by token length
-    /// before batching so short titles are not padded to the longest text of the lot;
-    /// `progress(done, total)` is called after each batch.
-    pub fn embed_with_progress<S: AsRef<str>>(
-        &self,
-        texts: &[S],
-        mut progress: impl FnMut(usize, usize),
-    ) -> Result<Vec<Vec<f32>>> {
+    /// Token rows and the batches to run them in. Texts are grouped by token length
+    /// so short titles are not padded to the longest text of the lot.
+    fn plan<S: AsRef<str>>(&self, texts: &[S]) -> Result<(Vec<Vec<i64>>, Vec<Vec<usize>>)> {
         if texts.is_empty() {
             return Err(Error::EmptyBatch);
         }
         let rows = self.tokenizer.encode_ids(texts)?;
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&i| rows[i].len());
+        let batches = order
+            .chunks(self.batch_size.max(1))
+            .map(<[usize]>::to_vec)
+            .collect();
+        Ok((rows, batches))
+    }
+
+    fn batch_of(rows: &[Vec<i64>], chunk: &[usize]) -> Result<TokenBatch> {
+        let group: Vec<Vec<i64>> = chunk.iter().map(|&i| rows[i].clone()).collect();
+        TokenBatch::from_rows(&group)
+    }
+
+    /// Embed any number of texts in the input order; `progress(done, total)` is
+    /// called after each batch.
+    pub fn embed_with_progress<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<Vec<f32>>> {
+        let (rows, batches) = self.plan(texts)?;
         let mut out = vec![Vec::new(); rows.len()];
         let mut done = 0;
-        for chunk in order.chunks(self.batch_size.max(1)) {
-            let group: Vec<Vec<i64>> = chunk.iter().map(|&i| rows[i].clone()).collect();
-            let embedded = self.embed_batch(&TokenBatch::from_rows(&group)?)?;
+        for chunk in batches {
+            let embedded = self.embed_batch(&Self::batch_of(&rows, &chunk)?)?;
             for (&i, e) in chunk.iter().zip(embedded) {
                 out[i] = e;
             }
             done += chunk.len();
             progress(done, texts.len());
+        }
+        Ok(out)
+    }
+
+    /// [`Self::embed`] without blocking on device reads: the browser's way, where
+    /// WebGPU results arrive asynchronously.
+    pub async fn embed_async<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        let (rows, batches) = self.plan(texts)?;
+        let mut out = vec![Vec::new(); rows.len()];
+        for chunk in batches {
+            let batch = Self::batch_of(&rows, &chunk)?;
+            let embedded = self.rows(read_back_async(self.forward_batch(&batch)).await?);
+            for (&i, e) in chunk.iter().zip(embedded) {
+                out[i] = e;
+            }
         }
         Ok(out)
     }

@@ -46,6 +46,10 @@ enum Command {
     },
     /// Print the model manifest, its dims, and the backend and adapter in use.
     Info,
+    /// Rank candidates against a history, exactly as the browser's `rank()` does:
+    /// reads `{"history": [events], "candidates": [...], "options": {...}}` (a file,
+    /// or `-` for stdin) and prints the ordered candidates as JSON.
+    Rank(ranking::RankArgs),
     /// Train privrank's ranker on MovieLens-100k; writes `models/ranker/`.
     Train(ranking::TrainArgs),
     /// Evaluate the ranker against the seeds' baselines on the test split (the LR and
@@ -83,6 +87,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Train(args) => {
             let (bundle, encoder, backend) = load(&cli.model, &model_dir, choice)?;
             ranking::train(&args, &encoder, &backend, &bundle.manifest.name)
+        }
+        Command::Rank(args) => {
+            let (_, encoder, backend) = load(&cli.model, &model_dir, choice)?;
+            ranking::rank(&args, &encoder, &backend)
         }
         Command::Eval(args) => {
             let (_, encoder, backend) = load(&cli.model, &model_dir, choice)?;

@@ -37,6 +37,15 @@ pub struct DataArgs {
 }
 
 #[derive(Args, Clone)]
+pub struct RankArgs {
+    /// The request: `{"history": [...], "candidates": [...], "options": {...}}`.
+    pub request: PathBuf,
+    /// The ranker's folder.
+    #[arg(long, default_value = "models/ranker")]
+    pub ranker_dir: PathBuf,
+}
+
+#[derive(Args)]
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
@@ -478,4 +487,92 @@ fn model_card(
         weights = manifest.weights.name,
         weights_hash = manifest.weights.sha256,
     )
+}
+
+/// A ranking request as the browser would make it, in one file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RankRequest {
+    #[serde(default)]
+    history: Vec<privrank::input::Value>,
+    candidates: Vec<privrank::input::Value>,
+    #[serde(default)]
+    options: privrank::rank::RankOptions,
+}
+
+pub fn rank(args: &RankArgs, encoder: &SentenceEncoder, backend: &Backend) -> Result<()> {
+    use privrank::history::Event;
+    let bytes = if args.request == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+        buf
+    } else {
+        std::fs::read(&args.request).map_err(|e| privrank::Error::Io {
+            context: format!("reading {}", args.request.display()),
+            source: e,
+        })?
+    };
+    let request: RankRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| privrank::Error::BadInput(format!("{}: {e}", args.request.display())))?;
+    let manifest_path = args.ranker_dir.join(MANIFEST);
+    let manifest = RankerManifest::from_json(
+        &manifest_path.display().to_string(),
+        &std::fs::read(&manifest_path).map_err(|e| privrank::Error::Io {
+            context: format!("reading {}", manifest_path.display()),
+            source: e,
+        })?,
+    )?;
+    let weights_path = args.ranker_dir.join(&manifest.weights.name);
+    let weights = std::fs::read(&weights_path).map_err(|e| privrank::Error::Io {
+        context: format!("reading {}", weights_path.display()),
+        source: e,
+    })?;
+    let ranker = Ranker::load(&manifest, &weights, encoder.model_hash(), &backend.device)?;
+    let config = &manifest.config;
+    let now = match request.options.now {
+        Some(now) => now,
+        None => {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs_f64()
+                * 1000.0
+        }
+    };
+    let mut events = Vec::with_capacity(request.history.len());
+    for (i, value) in request.history.iter().enumerate() {
+        match Event::parse(value, now) {
+            Ok(e) => events.push(e),
+            Err(privrank::Error::BadEvent(mut errors)) => {
+                errors.iter_mut().for_each(|e| e.index = i);
+                return Err(privrank::Error::BadEvent(errors).into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let recent: Vec<Event> = privrank::history::recent(&events, config.max_history)
+        .into_iter()
+        .cloned()
+        .collect();
+    let candidates = privrank::candidates::parse(
+        &request.candidates,
+        config,
+        privrank::candidates::DEFAULT_MAX_CANDIDATES,
+    )?;
+    let mut texts: Vec<String> = recent.iter().map(Event::text).collect();
+    texts.extend(candidates.iter().map(|c| c.text()));
+    let mut embedded = encoder.embed(&texts)?.into_iter();
+    let history: Vec<_> = recent.into_iter().zip(embedded.by_ref()).collect();
+    let candidates: Vec<_> = candidates.into_iter().zip(embedded).collect();
+    let ranked = privrank::rank::forward(
+        &ranker,
+        config,
+        &backend.device,
+        &history,
+        &candidates,
+        request.options,
+        now,
+    )?
+    .finish_blocking()?;
+    println!("{}", serde_json::to_string_pretty(&ranked)?);
+    Ok(())
 }

@@ -1,0 +1,186 @@
+//! Ad candidates as the ad server sends them. They are untrusted input: every field
+//! is checked and every problem reported at once, before any model work starts.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+
+use crate::config::RankerConfig;
+use crate::input::{Checker, Value};
+use crate::{Error, Result};
+
+/// Longest id, title or category accepted. Titles are embedded, and the encoder only
+/// reads the first few hundred tokens anyway; anything longer is a bug upstream.
+pub const MAX_ID_CHARS: usize = 256;
+pub const MAX_TITLE_CHARS: usize = 2_000;
+
+/// How many candidates one `rank` call takes unless the caller raises it: each one is
+/// embedded on the device, so this bounds the work a single page request can cause.
+pub const DEFAULT_MAX_CANDIDATES: usize = 1_000;
+
+/// A checked candidate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub id: String,
+    pub title: String,
+    pub category: Option<String>,
+    /// Price per click; used only by the `ecpm` objective.
+    pub bid: Option<f64>,
+    /// Named features in `[0, 1]`, as listed in the ranker's config.
+    pub features: BTreeMap<String, f64>,
+}
+
+impl Candidate {
+    /// The text the encoder embeds: the title, with the category as context.
+    pub fn text(&self) -> String {
+        item_text(&self.title, self.category.as_deref())
+    }
+
+    /// Features in the model's input order. A feature the server did not send sits at
+    /// the middle of its range, as unknown values did in training.
+    pub fn feature_row(&self, config: &RankerConfig) -> Vec<f32> {
+        config
+            .candidate_features
+            .iter()
+            .map(|name| self.features.get(name).copied().unwrap_or(0.5) as f32)
+            .collect()
+    }
+}
+
+/// How items are turned into encoder text — shared by history events, candidates and
+/// the training data, so the ranker sees the same kind of text it was trained on.
+pub fn item_text(title: &str, category: Option<&str>) -> String {
+    match category {
+        Some(c) if !c.is_empty() => format!("{title}. {c}"),
+        _ => title.to_owned(),
+    }
+}
+
+/// Check a list of raw candidates. Fails with every bad field listed, with
+/// [`Error::TooMany`] over `max`, and on duplicate ids.
+pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<Candidate>> {
+    if values.len() > max {
+        return Err(Error::TooMany {
+            what: "candidates",
+            count: values.len(),
+            max,
+        });
+    }
+    if values.is_empty() {
+        return Err(Error::BadInput("no candidates to rank".into()));
+    }
+    let mut errors = Vec::new();
+    let mut out = Vec::with_capacity(values.len());
+    let mut seen = HashSet::new();
+    for (index, value) in values.iter().enumerate() {
+        let mut c = Checker::new(index, value);
+        let id = c.text("id", true, MAX_ID_CHARS);
+        let title = c.text("title", true, MAX_TITLE_CHARS);
+        let category = c.text("category", false, MAX_ID_CHARS);
+        let bid = c.number("bid", false, 0.0, f64::INFINITY);
+        let features = c.numbers("features", &config.candidate_features, 0.0, 1.0);
+        if let Some(id) = &id
+            && !seen.insert(id.clone())
+        {
+            c.fail("id", format!("`{id}` appears more than once"));
+        }
+        match (id, title, c.errors.is_empty()) {
+            (Some(id), Some(title), true) => out.push(Candidate {
+                id,
+                title,
+                category,
+                bid,
+                features,
+            }),
+            _ => errors.append(&mut c.errors),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::BadCandidate(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> RankerConfig {
+        serde_json::from_str(
+            r#"{"embedding_dim": 4, "projection_dim": 2, "attention_hidden": 2, "mlp": [2],
+                "dropout": 0.0, "attention": true, "max_history": 3, "kinds": 5,
+                "candidate_features": ["popularity", "release_year"]}"#,
+        )
+        .unwrap()
+    }
+
+    fn values(json: &str) -> Vec<Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let mut list = values(
+            r#"[{"id": "a", "title": "ok", "bid": 1.5, "features": {"popularity": 0.3}},
+                {"title": "no id"},
+                {"id": "c", "title": 7.5, "bid": -1},
+                {"id": "a", "title": "dup", "features": {"colour": 1, "popularity": 2}},
+                "not an object"]"#,
+        );
+        list.push(Value::Map(
+            [
+                ("id".to_owned(), Value::Text("n".into())),
+                ("title".to_owned(), Value::Text("x".repeat(100_000))),
+                ("bid".to_owned(), Value::Number(f64::NAN)),
+            ]
+            .into(),
+        ));
+        let Err(Error::BadCandidate(errors)) = parse(&list, &config(), 100) else {
+            panic!("expected BadCandidate");
+        };
+        let got: Vec<(usize, &str)> = errors.iter().map(|e| (e.index, e.field.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (1, "id"),
+                (2, "title"),
+                (2, "bid"),
+                (3, "features.colour"),
+                (3, "features.popularity"),
+                (3, "id"),
+                (4, ""),
+                (5, "title"),
+                (5, "bid"),
+            ]
+        );
+        assert!(errors[8].reason.contains("finite"), "{}", errors[8].reason);
+        assert!(errors[7].reason.contains("100000 characters"));
+    }
+
+    #[test]
+    fn good_candidates_keep_their_fields_and_order_features() {
+        let list = values(
+            r#"[{"id": 42, "title": "Fargo (1996)", "category": "Crime",
+                 "features": {"release_year": 0.95}}]"#,
+        );
+        let got = parse(&list, &config(), 10).unwrap();
+        assert_eq!(got[0].id, "42");
+        assert_eq!(got[0].text(), "Fargo (1996). Crime");
+        assert_eq!(got[0].feature_row(&config()), [0.5, 0.95]);
+    }
+
+    #[test]
+    fn too_many_and_none_are_refused() {
+        let list = values(r#"[{"id": "a", "title": "t"}, {"id": "b", "title": "t"}]"#);
+        assert!(matches!(
+            parse(&list, &config(), 1),
+            Err(Error::TooMany {
+                count: 2,
+                max: 1,
+                ..
+            })
+        ));
+        assert!(matches!(parse(&[], &config(), 1), Err(Error::BadInput(_))));
+    }
+}

@@ -1,0 +1,190 @@
+//! Records arrive from JavaScript and from JSON files, and either may hold anything:
+//! NaN, `null`, a number where a string belongs, megabytes of text. They are first
+//! read into this loose [`Value`] (which, unlike `serde_json::Value`, keeps NaN and
+//! infinities so they can be reported), then checked field by field, so every bad
+//! field is named in one error instead of the first one failing a strict parse.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::error::FieldError;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Number(f64),
+    Text(String),
+    List(Vec<Value>),
+    Map(BTreeMap<String, Value>),
+}
+
+impl Value {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::Text(_) => "a string",
+            Value::List(_) => "an array",
+            Value::Map(_) => "an object",
+        }
+    }
+}
+
+/// Collects the field errors of one record at position `index`.
+pub struct Checker<'a> {
+    index: usize,
+    record: Option<&'a BTreeMap<String, Value>>,
+    pub errors: Vec<FieldError>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(index: usize, value: &'a Value) -> Self {
+        let mut checker = Self {
+            index,
+            record: None,
+            errors: Vec::new(),
+        };
+        match value {
+            Value::Map(map) => checker.record = Some(map),
+            other => checker.fail(
+                "",
+                format!("expected an object, found {}", other.type_name()),
+            ),
+        }
+        checker
+    }
+
+    pub fn fail(&mut self, field: &str, reason: impl Into<String>) {
+        self.errors.push(FieldError {
+            index: self.index,
+            field: field.to_owned(),
+            reason: reason.into(),
+        });
+    }
+
+    fn get(&self, field: &str) -> Option<&'a Value> {
+        match self.record?.get(field) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    /// A non-empty string of at most `max_chars` characters.
+    pub fn text(&mut self, field: &str, required: bool, max_chars: usize) -> Option<String> {
+        match self.get(field) {
+            None if required && self.record.is_some() => {
+                self.fail(field, "is required");
+                None
+            }
+            None => None,
+            Some(Value::Text(s)) if s.trim().is_empty() => {
+                self.fail(field, "is empty");
+                None
+            }
+            Some(Value::Text(s)) => {
+                let chars = s.chars().count();
+                if chars > max_chars {
+                    self.fail(
+                        field,
+                        format!("is {chars} characters long; the limit is {max_chars}"),
+                    );
+                    None
+                } else {
+                    Some(s.clone())
+                }
+            }
+            // Numeric ids are common in catalogs; accept integers as ids and names.
+            Some(Value::Number(n)) if n.is_finite() && n.fract() == 0.0 => Some(format!("{n}")),
+            Some(other) => {
+                self.fail(
+                    field,
+                    format!("expected a string, found {}", other.type_name()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A finite number within `[min, max]`.
+    pub fn number(&mut self, field: &str, required: bool, min: f64, max: f64) -> Option<f64> {
+        let value = self.get(field);
+        self.check_number(field, value, required, min, max)
+    }
+
+    fn check_number(
+        &mut self,
+        field: &str,
+        value: Option<&Value>,
+        required: bool,
+        min: f64,
+        max: f64,
+    ) -> Option<f64> {
+        match value {
+            None if required && self.record.is_some() => {
+                self.fail(field, "is required");
+                None
+            }
+            None => None,
+            Some(Value::Number(n)) if !n.is_finite() => {
+                self.fail(field, format!("must be a finite number, found {n}"));
+                None
+            }
+            Some(Value::Number(n)) if *n < min || *n > max => {
+                let range = if max.is_infinite() {
+                    format!("at least {min}")
+                } else {
+                    format!("within [{min}, {max}]")
+                };
+                self.fail(field, format!("must be {range}, found {n}"));
+                None
+            }
+            Some(Value::Number(n)) => Some(*n),
+            Some(other) => {
+                self.fail(
+                    field,
+                    format!("expected a number, found {}", other.type_name()),
+                );
+                None
+            }
+        }
+    }
+
+    /// An object of named numbers, each within `[min, max]`, restricted to `known`.
+    pub fn numbers(
+        &mut self,
+        field: &str,
+        known: &[String],
+        min: f64,
+        max: f64,
+    ) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        match self.get(field) {
+            None => {}
+            Some(Value::Map(map)) => {
+                for (name, value) in map {
+                    let path = format!("{field}.{name}");
+                    if !known.contains(name) {
+                        self.fail(
+                            &path,
+                            format!(
+                                "is not a feature of this model (known: {})",
+                                known.join(", ")
+                            ),
+                        );
+                    } else if let Some(n) = self.check_number(&path, Some(value), true, min, max) {
+                        out.insert(name.clone(), n);
+                    }
+                }
+            }
+            Some(other) => self.fail(
+                field,
+                format!("expected an object, found {}", other.type_name()),
+            ),
+        }
+        out
+    }
+}

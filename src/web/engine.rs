@@ -1,0 +1,301 @@
+//! What a `Ranker` does on the device, in plain Rust: load (storage, models,
+//! backend), record, rank, forget. The wasm-bindgen class in `mod.rs` only converts
+//! values and errors around these calls.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::device::{self, Report};
+use super::global;
+use super::models::Loader;
+use super::store::Store;
+use crate::candidates::{self, DEFAULT_MAX_CANDIDATES, MAX_TITLE_CHARS};
+use crate::history::{self, Event, Retention};
+use crate::input::Value;
+use crate::rank::{self, RankOptions, Ranked};
+use crate::{BackendChoice, Error, Ranker, RankerManifest, Result, SentenceEncoder};
+
+/// `Ranker.load(options)`, less the progress callback.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct LoadOptions {
+    /// URL of the model set (`models/default.json`); the package's own by default.
+    pub model_url: Option<String>,
+    pub backend: String,
+    /// IndexedDB database name: one per storefront or per test.
+    pub store_name: String,
+    pub retention: Retention,
+    pub max_candidates: usize,
+    /// Re-fetch manifests instead of using the Cache API's copies.
+    pub refresh: bool,
+    /// Read separately (a function); listed so it is not an unknown option.
+    pub on_progress: Option<serde::de::IgnoredAny>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            model_url: None,
+            backend: "auto".into(),
+            store_name: "privrank".into(),
+            retention: Retention::default(),
+            max_candidates: DEFAULT_MAX_CANDIDATES,
+            refresh: false,
+            on_progress: None,
+        }
+    }
+}
+
+/// What `modelInfo` shows.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Info {
+    pub encoder: String,
+    pub encoder_hash: String,
+    pub ranker: String,
+    pub dim: usize,
+    pub max_history: usize,
+    pub candidate_features: Vec<String>,
+    pub store_name: String,
+    pub model_url: String,
+    #[serde(flatten)]
+    pub backend: Report,
+}
+
+/// Embeddings kept in memory between calls (candidates recur across page views);
+/// cleared when full rather than tracked per entry.
+const MEMO_MAX: usize = 10_000;
+
+pub struct Engine {
+    encoder: SentenceEncoder,
+    ranker: Ranker,
+    manifest: RankerManifest,
+    store: Store,
+    retention: Retention,
+    max_candidates: usize,
+    memo: RefCell<HashMap<String, Vec<f32>>>,
+    pub info: Info,
+}
+
+impl Engine {
+    pub async fn load(
+        options: LoadOptions,
+        default_url: String,
+        progress: Option<js_sys::Function>,
+    ) -> Result<Self> {
+        let choice: BackendChoice = match options.backend.as_str() {
+            "webgpu" => BackendChoice::Wgpu,
+            "auto" | "cpu" => options.backend.parse()?,
+            other => {
+                return Err(Error::BadOptions(format!(
+                    "backend `{other}` (expected 'auto', 'webgpu' or 'cpu')"
+                )));
+            }
+        };
+        options.retention.check()?;
+        if options.max_candidates == 0 {
+            return Err(Error::BadOptions("maxCandidates must be at least 1".into()));
+        }
+        let store = Store::open(&options.store_name).await?;
+        let url = options.model_url.unwrap_or(default_url);
+        let models = Loader::new(progress, options.refresh)
+            .await
+            .load(&url)
+            .await?;
+        let loaded = device::choose(choice, &models).await?;
+        let config = &models.ranker.config;
+        let info = Info {
+            encoder: models.encoder.manifest.name.clone(),
+            encoder_hash: loaded.encoder.model_hash().to_owned(),
+            ranker: models.ranker.name.clone(),
+            dim: loaded.encoder.dim(),
+            max_history: config.max_history,
+            candidate_features: config.candidate_features.clone(),
+            store_name: options.store_name,
+            model_url: url,
+            backend: loaded.report,
+        };
+        Ok(Self {
+            encoder: loaded.encoder,
+            ranker: loaded.ranker,
+            manifest: models.ranker,
+            store,
+            retention: options.retention,
+            max_candidates: options.max_candidates,
+            memo: RefCell::new(HashMap::new()),
+            info,
+        })
+    }
+
+    /// Store the event, apply retention, then embed its item so ranking finds it
+    /// cached. The event is committed first: if embedding fails, nothing is lost
+    /// (ranking embeds it later).
+    pub async fn record(&self, value: Value) -> Result<Event> {
+        let now = js_sys::Date::now();
+        let event = Event::parse(&value, now)?;
+        self.store.add_event(&event).await?;
+        self.store.apply(&self.retention, now).await?;
+        if let Err(e) = self.embeddings(&[event.text()], true).await {
+            global::warn(&format!("event stored; its embedding was not cached: {e}"));
+        }
+        Ok(event)
+    }
+
+    pub async fn rank(&self, values: Vec<Value>, options: RankOptions) -> Result<Vec<Ranked>> {
+        let config = &self.manifest.config;
+        let candidates = candidates::parse(&values, config, self.max_candidates)?;
+        let now = options.now.unwrap_or_else(js_sys::Date::now);
+        if !now.is_finite() {
+            return Err(Error::BadOptions(format!(
+                "`now` must be a finite time in ms, found {now}"
+            )));
+        }
+        let events = self.store.events().await?;
+        let recent: Vec<Event> = history::recent(&events, config.max_history)
+            .into_iter()
+            .cloned()
+            .collect();
+        let history_texts: Vec<String> = recent.iter().map(Event::text).collect();
+        let candidate_texts: Vec<String> = candidates.iter().map(|c| c.text()).collect();
+        let history_vecs = self.embeddings(&history_texts, true).await?;
+        let candidate_vecs = self.embeddings(&candidate_texts, false).await?;
+        let history: Vec<(Event, Vec<f32>)> = recent.into_iter().zip(history_vecs).collect();
+        let candidates: Vec<_> = candidates.into_iter().zip(candidate_vecs).collect();
+        let device = self.encoder.device();
+        rank::forward(
+            &self.ranker,
+            config,
+            device,
+            &history,
+            &candidates,
+            options,
+            now,
+        )?
+        .finish()
+        .await
+    }
+
+    pub async fn history(&self) -> Result<Vec<Event>> {
+        self.store.events().await
+    }
+
+    pub async fn forget(&self) -> Result<()> {
+        self.memo.borrow_mut().clear();
+        self.store.clear().await
+    }
+
+    /// Embeddings of arbitrary texts, e.g. a catalog at an edge node.
+    pub async fn embed(&self, values: Vec<Value>) -> Result<Vec<Vec<f32>>> {
+        if values.len() > self.max_candidates {
+            return Err(Error::TooMany {
+                what: "texts",
+                count: values.len(),
+                max: self.max_candidates,
+            });
+        }
+        let mut errors = Vec::new();
+        let mut texts = Vec::new();
+        for (index, v) in values.iter().enumerate() {
+            let mut fail = |reason: String| {
+                errors.push(crate::error::FieldError {
+                    index,
+                    field: String::new(),
+                    reason,
+                })
+            };
+            match v {
+                Value::Text(t) if t.chars().count() <= MAX_TITLE_CHARS => texts.push(t.clone()),
+                Value::Text(t) => fail(format!(
+                    "text is {} characters long; the limit is {MAX_TITLE_CHARS}",
+                    t.chars().count()
+                )),
+                _ => fail("expected a string".into()),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::BadInput(format!(
+                "{} bad text(s), first at index {}: {}",
+                errors.len(),
+                errors[0].index,
+                errors[0].reason
+            )));
+        }
+        self.encoder.embed_async(&texts).await
+    }
+
+    /// Embeddings for `texts`, from memory, then IndexedDB (when `persist`), then
+    /// the encoder; new ones are written back to the same places. A failed cache
+    /// write (full quota) costs a recomputation later, so it is only a warning.
+    async fn embeddings(&self, texts: &[String], persist: bool) -> Result<Vec<Vec<f32>>> {
+        let hash = self.info.encoder_hash.clone();
+        let mut out: Vec<Option<Vec<f32>>> = {
+            let memo = self.memo.borrow();
+            texts.iter().map(|t| memo.get(t).cloned()).collect()
+        };
+        if persist {
+            let missing: Vec<String> = missing(texts, &out);
+            if !missing.is_empty() {
+                let stored = self.store.embeddings(&hash, &missing).await?;
+                let found: HashMap<&String, Vec<f32>> = missing
+                    .iter()
+                    .zip(stored)
+                    .filter_map(|(t, v)| Some((t, v?)))
+                    .filter(|(_, v)| v.len() == self.encoder.dim())
+                    .collect();
+                fill(texts, &mut out, |t| found.get(t).cloned());
+            }
+        }
+        let missing = missing(texts, &out);
+        if !missing.is_empty() {
+            let computed = self.encoder.embed_async(&missing).await?;
+            let fresh: HashMap<&String, Vec<f32>> = missing.iter().zip(computed).collect();
+            if persist {
+                let items: Vec<(String, Vec<f32>)> = fresh
+                    .iter()
+                    .map(|(t, v)| ((*t).clone(), v.clone()))
+                    .collect();
+                if let Err(e) = self.store.put_embeddings(&hash, &items).await {
+                    global::warn(&format!("embedding cache not updated: {e}"));
+                }
+            }
+            fill(texts, &mut out, |t| fresh.get(t).cloned());
+        }
+        let mut memo = self.memo.borrow_mut();
+        if memo.len() + texts.len() > MEMO_MAX {
+            memo.clear();
+        }
+        let out: Vec<Vec<f32>> = out.into_iter().map(Option::unwrap_or_default).collect();
+        for (t, v) in texts.iter().zip(&out) {
+            memo.insert(t.clone(), v.clone());
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Let another Ranker (or a version upgrade) open the database at once.
+        self.store.close();
+    }
+}
+
+/// Distinct texts still without an embedding.
+fn missing(texts: &[String], out: &[Option<Vec<f32>>]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    texts
+        .iter()
+        .zip(out)
+        .filter(|(t, v)| v.is_none() && seen.insert(*t))
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
+fn fill(texts: &[String], out: &mut [Option<Vec<f32>>], get: impl Fn(&String) -> Option<Vec<f32>>) {
+    for (t, slot) in texts.iter().zip(out.iter_mut()) {
+        if slot.is_none() {
+            *slot = get(t);
+        }
+    }
+}

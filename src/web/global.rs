@@ -1,0 +1,59 @@
+//! The same code runs on a page and in a Web Worker, whose global objects differ;
+//! the few globals the library needs are looked up by name on whichever it is.
+
+use js_sys::{Function, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+pub fn get(name: &str) -> Option<JsValue> {
+    Reflect::get(&js_sys::global(), &name.into())
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// Milliseconds from `performance.now()` (high resolution, monotonic).
+pub fn now_precise() -> f64 {
+    get("performance")
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map_or_else(js_sys::Date::now, |p| p.now())
+}
+
+/// The document's (or worker script's) URL, to resolve relative model URLs against.
+pub fn base_url() -> String {
+    get("location")
+        .and_then(|l| Reflect::get(&l, &"href".into()).ok())
+        .and_then(|h| h.as_string())
+        .unwrap_or_default()
+}
+
+pub fn warn(message: &str) {
+    web_sys::console::warn_1(&format!("privrank: {message}").into());
+}
+
+/// `navigator.gpu.requestAdapter()` resolved to something: asked before burn's
+/// wgpu runtime is started, so a browser without WebGPU is a clean fallback.
+pub async fn has_webgpu_adapter() -> bool {
+    let Some(gpu) = get("navigator").and_then(|n| Reflect::get(&n, &"gpu".into()).ok()) else {
+        return false;
+    };
+    if gpu.is_undefined() || gpu.is_null() {
+        return false;
+    }
+    let Some(request) = Reflect::get(&gpu, &"requestAdapter".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+    else {
+        return false;
+    };
+    let Ok(promise) = request.call0(&gpu) else {
+        return false;
+    };
+    match wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&promise)).await {
+        Ok(adapter) => !adapter.is_null() && !adapter.is_undefined(),
+        Err(_) => false,
+    }
+}
+
+/// Resolve `url` against `base` (WHATWG URL rules).
+pub fn resolve(url: &str, base: &str) -> Result<String, JsValue> {
+    web_sys::Url::new_with_base(url, base).map(|u| u.href())
+}

@@ -1,0 +1,245 @@
+//! The JavaScript API (`pkg/`): a `Ranker` class. This layer converts values and
+//! errors and holds no logic; see `engine.rs` for what each call does.
+
+mod device;
+mod engine;
+mod error;
+mod global;
+mod models;
+mod store;
+
+use std::rc::Rc;
+
+use js_sys::{Function, Promise, Reflect};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::input::Value;
+use crate::rank::RankOptions;
+pub use device::PARITY;
+use engine::{Engine, LoadOptions};
+pub use models::CACHE_NAME;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+export type Backend = 'auto' | 'webgpu' | 'cpu';
+export type EventKind = 'view' | 'click' | 'cart' | 'purchase' | 'search';
+
+export interface LoadOptions {
+  /** URL of the model set; default: the package's own `models/default.json`. */
+  modelUrl?: string;
+  backend?: Backend;
+  /** Called while model files download (and once per file served from the cache). */
+  onProgress?: (p: { file: string; loaded: number; total?: number; cached: boolean }) => void;
+  /** IndexedDB database name (default 'privrank'). */
+  storeName?: string;
+  retention?: { maxEvents?: number; maxAgeDays?: number };
+  /** Most candidates one rank() call accepts (default 1000). */
+  maxCandidates?: number;
+  /** Re-fetch the manifests instead of using cached copies. */
+  refresh?: boolean;
+}
+
+export interface ShopperEvent {
+  kind: EventKind;
+  /** Product id; optional for 'search' (the query is used). */
+  itemId?: string;
+  /** Product title, or the search query. */
+  title: string;
+  category?: string;
+  /** ms since the epoch; default now. */
+  ts?: number;
+}
+
+export interface Candidate {
+  id: string;
+  title: string;
+  category?: string;
+  /** Price per click, for the 'ecpm' objective. */
+  bid?: number;
+  /** Named features in [0, 1]; see modelInfo.candidateFeatures. */
+  features?: Record<string, number>;
+}
+
+export interface RankOptions {
+  k?: number;
+  explain?: boolean;
+  objective?: 'ctr' | 'ecpm';
+  /** Ranking time in ms since the epoch (default now). */
+  now?: number;
+}
+
+export interface Reason { itemId: string; title: string; kind: EventKind; weight: number; }
+export interface Ranked { id: string; score: number; ctr: number; reasons?: Reason[]; }
+
+export interface ModelInfo {
+  encoder: string; encoderHash: string; ranker: string; dim: number; maxHistory: number;
+  candidateFeatures: string[]; storeName: string; modelUrl: string;
+  backend: 'webgpu' | 'cpu'; adapter: string; fallbackReason?: string;
+  parityCosine?: number; cpuMs?: number; gpuMs?: number;
+}
+
+/** Thrown by every method: `code` is stable, `message` is for people. */
+export interface PrivrankError extends Error {
+  code: 'BadCandidate' | 'BadEvent' | 'BadInput' | 'BadOptions' | 'TooManyCandidates'
+    | 'TooManyInputs' | 'ModelHashMismatch' | 'ModelFetch' | 'BadModel' | 'ModelMismatch'
+    | 'BackendUnavailable' | 'BackendError' | 'StorageQuota' | 'StorageError';
+  details?: { index: number; field: string; reason: string }[];
+}
+"#;
+
+#[wasm_bindgen(inline_js = "export function default_model_url() { \
+    return new URL('../../models/default.json', import.meta.url).href; }")]
+extern "C" {
+    /// `pkg/models/default.json`, found from this module's own URL (wasm-bindgen puts
+    /// inline snippets two folders below the package root).
+    fn default_model_url() -> String;
+}
+
+/// Ranks ad candidates against the shopper's history, on this device.
+#[wasm_bindgen]
+pub struct Ranker {
+    engine: Rc<Engine>,
+}
+
+fn from_js<T: serde::de::DeserializeOwned + Default>(
+    value: JsValue,
+    what: &str,
+) -> Result<T, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(T::default());
+    }
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| error::to_js(crate::Error::BadOptions(format!("{what}: {e}"))))
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| error::to_js(crate::Error::BadInput(e.to_string())))
+}
+
+/// A JS array of anything, as loose values to be checked field by field.
+fn list(value: JsValue, what: &str) -> Result<Vec<Value>, JsValue> {
+    if !js_sys::Array::is_array(&value) {
+        return Err(error::to_js(crate::Error::BadInput(format!(
+            "{what} must be an array"
+        ))));
+    }
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| error::to_js(crate::Error::BadInput(format!("{what}: {e}"))))
+}
+
+fn run<F, T>(f: F) -> Promise
+where
+    F: std::future::Future<Output = Result<T, JsValue>> + 'static,
+    T: Into<JsValue>,
+{
+    future_to_promise(async move { f.await.map(Into::into) })
+}
+
+#[wasm_bindgen]
+impl Ranker {
+    /// Fetch (or take from the Cache API) and verify the models, open the history
+    /// store, and pick the backend.
+    pub async fn load(
+        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+    ) -> Result<Ranker, JsValue> {
+        console_error_panic_hook::set_once();
+        let progress = if options.is_object() {
+            Reflect::get(&options, &"onProgress".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<Function>().ok())
+        } else {
+            None
+        };
+        let options: LoadOptions = from_js(options, "Ranker.load options")?;
+        let engine = Engine::load(options, default_model_url(), progress)
+            .await
+            .map_err(error::to_js)?;
+        Ok(Ranker {
+            engine: Rc::new(engine),
+        })
+    }
+
+    /// Append an event to the on-device history; resolves to the stored event.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ShopperEvent>")]
+    pub fn record(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ShopperEvent")] event: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        run(async move {
+            let value: Value = serde_wasm_bindgen::from_value(event)
+                .map_err(|e| error::to_js(crate::Error::BadInput(format!("event: {e}"))))?;
+            to_js(&engine.record(value).await.map_err(error::to_js)?)
+        })
+    }
+
+    /// Score and order candidates, best first.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Ranked[]>")]
+    pub fn rank(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Candidate[]")] candidates: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RankOptions | undefined")] options: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        run(async move {
+            let candidates = list(candidates, "candidates")?;
+            let options: RankOptions = from_js(options, "rank options")?;
+            to_js(
+                &engine
+                    .rank(candidates, options)
+                    .await
+                    .map_err(error::to_js)?,
+            )
+        })
+    }
+
+    /// The stored events, oldest first.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ShopperEvent[]>")]
+    pub fn history(&self) -> Promise {
+        let engine = self.engine.clone();
+        run(async move { to_js(&engine.history().await.map_err(error::to_js)?) })
+    }
+
+    /// Erase the history and the embedding cache.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn forget(&self) -> Promise {
+        let engine = self.engine.clone();
+        run(async move {
+            engine.forget().await.map_err(error::to_js)?;
+            Ok::<_, JsValue>(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Unit-length sentence embeddings, interchangeable with the native CLI's.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array[]>")]
+    pub fn embed(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        run(async move {
+            let texts = list(texts, "texts")?;
+            let out = engine.embed(texts).await.map_err(error::to_js)?;
+            let array = js_sys::Array::new();
+            for v in out {
+                array.push(&js_sys::Float32Array::from(v.as_slice()));
+            }
+            Ok(JsValue::from(array))
+        })
+    }
+
+    /// `'webgpu'` or `'cpu'`.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.engine.info.backend.backend.clone()
+    }
+
+    #[wasm_bindgen(getter, js_name = modelInfo, unchecked_return_type = "ModelInfo")]
+    pub fn model_info(&self) -> JsValue {
+        to_js(&self.engine.info).unwrap_or(JsValue::NULL)
+    }
+}

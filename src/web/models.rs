@@ -1,0 +1,227 @@
+//! The model loader: the only code in the library that touches the network, and it
+//! only fetches model files (the import audit in `tests/import_audit.rs` holds it to
+//! that). Files are fetched manifest first, checked against the manifest's SHA-256
+//! before use, and kept in the Cache API, so a second page load downloads nothing.
+
+use js_sys::{Function, Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, CacheStorage, ReadableStreamDefaultReader, Response};
+
+use super::error::describe;
+use super::global;
+use crate::config::{FileSpec, ModelManifest, ModelSet, RankerManifest};
+use crate::weights::{ModelBundle, verify};
+use crate::{Error, Result};
+
+/// Cache API cache holding model files. Versioned so a format change can start over.
+pub const CACHE_NAME: &str = "privrank-models-v1";
+
+/// Everything a [`super::engine::Engine`] is built from, verified.
+pub struct Models {
+    pub encoder: ModelBundle,
+    pub ranker: RankerManifest,
+    pub ranker_weights: Vec<u8>,
+}
+
+pub struct Loader {
+    cache: Option<Cache>,
+    progress: Option<Function>,
+    /// Re-fetch manifests instead of using cached copies (files are addressed by
+    /// hash, so they are only fetched when a manifest names new ones).
+    refresh: bool,
+}
+
+impl Loader {
+    pub async fn new(progress: Option<Function>, refresh: bool) -> Self {
+        // No Cache API (insecure context, some private modes): load without caching.
+        let cache = match global::get("caches").and_then(|c| c.dyn_into::<CacheStorage>().ok()) {
+            Some(caches) => match JsFuture::from(caches.open(CACHE_NAME)).await {
+                Ok(c) => c.dyn_into::<Cache>().ok(),
+                Err(e) => {
+                    global::warn(&format!(
+                        "Cache API unavailable ({}); models will be downloaded on every load",
+                        describe(&e)
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        Self {
+            cache,
+            progress,
+            refresh,
+        }
+    }
+
+    /// Fetch the model set at `url` and every file it names.
+    pub async fn load(&self, url: &str) -> Result<Models> {
+        let base = global::base_url();
+        let set_url = resolve(url, &base)?;
+        let set = ModelSet::from_json(&set_url, &self.manifest(&set_url).await?)?;
+
+        let enc_url = resolve(&set.encoder.manifest, &set_url)?;
+        let encoder = ModelManifest::from_json(&enc_url, &self.manifest(&enc_url).await?)?;
+        let enc_files = resolve(&set.encoder.files, &set_url)?;
+        let files = encoder.files.clone();
+        let config = self.file(&enc_files, &files.config).await?;
+        let tokenizer = self.file(&enc_files, &files.tokenizer).await?;
+        let weights = self.file(&enc_files, &files.weights).await?;
+        let encoder = ModelBundle::from_bytes(encoder, &config, tokenizer, weights)?;
+
+        let rank_url = resolve(&set.ranker.manifest, &set_url)?;
+        let ranker = RankerManifest::from_json(&rank_url, &self.manifest(&rank_url).await?)?;
+        let rank_files = resolve(&set.ranker.files, &set_url)?;
+        let ranker_weights = self.file(&rank_files, &ranker.weights).await?;
+        Ok(Models {
+            encoder,
+            ranker,
+            ranker_weights,
+        })
+    }
+
+    async fn manifest(&self, url: &str) -> Result<Vec<u8>> {
+        if !self.refresh
+            && let Some(bytes) = self.cached(url).await
+        {
+            return Ok(bytes);
+        }
+        let bytes = self.download(url, url).await?;
+        self.store(url, &bytes).await;
+        Ok(bytes)
+    }
+
+    /// A file named by a manifest, keyed in the cache by its hash: a cached copy that
+    /// no longer matches (storage corruption) is thrown away and fetched again.
+    async fn file(&self, folder: &str, spec: &FileSpec) -> Result<Vec<u8>> {
+        let url = resolve(&spec.name, folder)?;
+        let key = format!(
+            "{url}{}privrank-sha256={}",
+            if url.contains('?') { '&' } else { '?' },
+            spec.sha256
+        );
+        if let Some(bytes) = self.cached(&key).await {
+            if verify(spec, &bytes).is_ok() {
+                self.report(&spec.name, bytes.len() as f64, bytes.len() as f64, true);
+                return Ok(bytes);
+            }
+            global::warn(&format!(
+                "cached {} is corrupt; fetching it again",
+                spec.name
+            ));
+        }
+        let bytes = self.download(&url, &spec.name).await?;
+        verify(spec, &bytes)?;
+        self.store(&key, &bytes).await;
+        Ok(bytes)
+    }
+
+    async fn cached(&self, key: &str) -> Option<Vec<u8>> {
+        let cache = self.cache.as_ref()?;
+        let hit = JsFuture::from(cache.match_with_str(key)).await.ok()?;
+        let response = hit.dyn_into::<Response>().ok()?;
+        let buffer = JsFuture::from(response.array_buffer().ok()?).await.ok()?;
+        Some(Uint8Array::new(&buffer).to_vec())
+    }
+
+    /// Caching is best effort: a full quota costs a re-download next time, nothing
+    /// else, so it is a warning rather than an error.
+    async fn store(&self, key: &str, bytes: &[u8]) {
+        let Some(cache) = &self.cache else { return };
+        let mut copy = bytes.to_vec();
+        let stored = match Response::new_with_opt_u8_array(Some(&mut copy)) {
+            Ok(response) => JsFuture::from(cache.put_with_str(key, &response))
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
+            global::warn(&format!("could not cache {key}: {}", describe(&e)));
+        }
+    }
+
+    /// GET `url`, reading the body in chunks to report progress.
+    async fn download(&self, url: &str, name: &str) -> Result<Vec<u8>> {
+        let fail = |reason: String| Error::Fetch {
+            url: url.to_owned(),
+            reason,
+        };
+        let global = js_sys::global();
+        let fetch: Function = Reflect::get(&global, &"fetch".into())
+            .ok()
+            .and_then(|f| f.dyn_into().ok())
+            .ok_or_else(|| fail("this context has no fetch()".into()))?;
+        let promise = fetch
+            .call1(&global, &url.into())
+            .map_err(|e| fail(describe(&e)))?;
+        let response: Response = JsFuture::from(js_sys::Promise::resolve(&promise))
+            .await
+            .map_err(|e| fail(describe(&e)))?
+            .dyn_into()
+            .map_err(|_| fail("fetch did not return a Response".into()))?;
+        if !response.ok() {
+            return Err(fail(format!("HTTP {}", response.status())));
+        }
+        let total = response
+            .headers()
+            .get("content-length")
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
+        let Some(body) = response.body() else {
+            return Ok(Vec::new());
+        };
+        let reader: ReadableStreamDefaultReader = body
+            .get_reader()
+            .dyn_into()
+            .map_err(|_| fail("no stream reader".into()))?;
+        let mut bytes = Vec::with_capacity(if total.is_finite() { total as usize } else { 0 });
+        loop {
+            let chunk = JsFuture::from(reader.read())
+                .await
+                .map_err(|e| fail(describe(&e)))?;
+            if Reflect::get(&chunk, &"done".into())
+                .ok()
+                .and_then(|d| d.as_bool())
+                .unwrap_or(true)
+            {
+                break;
+            }
+            let value = Reflect::get(&chunk, &"value".into()).map_err(|e| fail(describe(&e)))?;
+            bytes.extend(Uint8Array::new(&value).to_vec());
+            self.report(name, bytes.len() as f64, total, false);
+        }
+        Ok(bytes)
+    }
+
+    fn report(&self, file: &str, loaded: f64, total: f64, cached: bool) {
+        let Some(callback) = &self.progress else {
+            return;
+        };
+        let info = Object::new();
+        let _ = Reflect::set(&info, &"file".into(), &file.into());
+        let _ = Reflect::set(&info, &"loaded".into(), &loaded.into());
+        let total = if total.is_finite() {
+            total.into()
+        } else {
+            JsValue::UNDEFINED
+        };
+        let _ = Reflect::set(&info, &"total".into(), &total);
+        let _ = Reflect::set(&info, &"cached".into(), &cached.into());
+        // A throwing progress callback must not break loading.
+        if let Err(e) = callback.call1(&JsValue::NULL, &info) {
+            global::warn(&format!("onProgress threw: {}", describe(&e)));
+        }
+    }
+}
+
+fn resolve(url: &str, base: &str) -> Result<String> {
+    global::resolve(url, base).map_err(|e| {
+        Error::BadOptions(format!(
+            "model URL `{url}` (relative to `{base}`): {}",
+            describe(&e)
+        ))
+    })
+}

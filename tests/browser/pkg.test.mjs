@@ -1,0 +1,327 @@
+// The npm package (pkg/) and the demo pages (www/) in headless Chromium.
+//   node --test tests/browser/
+// Needs a built pkg/ (privrank.js, privrank_bg.wasm, models/default.json and the files
+// it lists). Starts scripts/serve.mjs on 127.0.0.1 (port 0) and kills it at the end.
+// Env: CHROMIUM (default /usr/bin/chromium); PRIVRANK_SERVE_ROOT (the directory served,
+// default the repository: it must hold www/ and pkg/).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = process.env.PRIVRANK_SERVE_ROOT ?? REPO;
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+// The first load downloads ~90 MB of model files and compiles a large wasm module.
+const LOAD_MS = 300_000;
+const TEST = { timeout: 600_000 };
+const QUIET = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+// What www/demo-data.js records and ranks (checked against the file below).
+const TITLES = ['Toy Story (1995)', 'Lion King, The (1994)', 'Aladdin (1992)'];
+const KINDS = ['view', 'click', 'purchase'];
+const CANDIDATE_IDS = ['588', '50', '100', '273'];
+const CACHE_NAME = 'privrank-models-v1';
+const DB_NAME = 'privrank';
+
+const tmp = mkdtempSync(join(tmpdir(), 'privrank-browser-'));
+const logFile = join(tmp, 'requests.jsonl');
+let server = null; // {child, url, origin}
+const launches = {}; // name → BrowserContext
+const requests = []; // every request any page or worker made: {launch, url, method, body}
+const violations = []; // CSP violations reported on any console
+const results = {}; // name → what a demo page showed
+
+function serverLog() {
+  if (!existsSync(logFile)) return [];
+  return readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+}
+
+async function startServer() {
+  const child = spawn(process.execPath,
+    [join(REPO, 'scripts', 'serve.mjs'), '--root', ROOT, '--port', '0', '--log', logFile],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve);
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`scripts/serve.mjs exited with ${code}`)));
+  });
+  child.stdout.resume();
+  const match = /^privrank: serving .+ at (http:\/\/127\.0\.0\.1:\d+\/)$/.exec(line);
+  if (!match) {
+    process.kill(child.pid);
+    throw new Error(`unexpected first line from scripts/serve.mjs: ${line}`);
+  }
+  return { child, url: match[1], origin: new URL(match[1]).origin };
+}
+
+async function launch(name, flags) {
+  const dir = join(tmp, `profile-${name}`);
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM, headless: true, args: [...QUIET, ...flags],
+  });
+  // The context sees the requests of its pages and of their dedicated workers.
+  context.on('request', (request) => {
+    requests.push({ launch: name, url: request.url(), method: request.method(), body: request.postDataBuffer() });
+  });
+  // The pages' CSP blocks requests to other origins before they are made, so a leak
+  // would show up as a violation in the console (of a page or a worker), not a request.
+  context.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) violations.push(`${name}: ${message.text()}`);
+  });
+  launches[name] = context;
+  return context;
+}
+
+/** Open a demo page, wait until it says done or error, and collect what it showed. */
+async function openDemo(context, path) {
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && problems.push(`console.error: ${m.text()}`));
+  const logStart = serverLog().length;
+  const seenStart = requests.length;
+  await page.goto(new URL(path, server.url).href);
+  const show = async () => page.evaluate(() => ({
+    status: document.body.dataset.status,
+    code: document.body.dataset.code,
+    out: document.getElementById('out')?.textContent,
+    backend: document.getElementById('backend')?.textContent,
+    info: document.getElementById('info')?.textContent,
+    progress: document.getElementById('progress')?.textContent,
+  }));
+  try {
+    // A selector, not waitForFunction: it needs no eval under the pages' CSP.
+    await page.waitForSelector('body[data-status="done"], body[data-status="error"]',
+      { state: 'attached', timeout: LOAD_MS });
+  } catch {
+    const shown = await show().catch((e) => String(e));
+    throw new Error(`${path} did not finish within ${LOAD_MS / 1000} s: ${JSON.stringify(shown)}\n${problems.join('\n')}`);
+  }
+  const shown = await show();
+  let modelInfo = null;
+  try {
+    modelInfo = JSON.parse(shown.info || 'null');
+  } catch { /* shown as text */ }
+  return { page, ...shown, modelInfo, problems, log: serverLog().slice(logStart), seen: requests.slice(seenStart) };
+}
+
+function assertDone(result, path) {
+  assert.equal(result.status, 'done',
+    `${path}: status ${result.status}, #out: ${result.out}\n${result.problems.join('\n')}`);
+}
+
+/** #out holds the ranked candidates: all four, scores in (0, 1), best first. */
+function assertRanked(out) {
+  const ranked = JSON.parse(out);
+  assert.ok(Array.isArray(ranked), `#out is not an array: ${out}`);
+  assert.equal(ranked.length, CANDIDATE_IDS.length);
+  assert.deepEqual(ranked.map((r) => r.id).sort(), [...CANDIDATE_IDS].sort());
+  for (const r of ranked) {
+    assert.equal(typeof r.score, 'number', `score of ${r.id}`);
+    assert.ok(r.score > 0 && r.score < 1, `score of ${r.id} is ${r.score}, not in (0, 1)`);
+    if ('ctr' in r) assert.ok(r.ctr > 0 && r.ctr < 1, `ctr of ${r.id} is ${r.ctr}, not in (0, 1)`);
+    for (const reason of r.reasons ?? []) {
+      assert.ok(TITLES.includes(reason.title), `reason ${JSON.stringify(reason)} is not a recorded title`);
+      assert.ok(KINDS.includes(reason.kind), `reason ${JSON.stringify(reason)} has an unrecorded kind`);
+      assert.ok(Number.isFinite(reason.weight), `reason ${JSON.stringify(reason)} has no finite weight`);
+    }
+  }
+  for (let i = 1; i < ranked.length; i++) {
+    assert.ok(ranked[i - 1].score >= ranked[i].score, `not sorted best first: ${out}`);
+  }
+  return ranked;
+}
+
+/** Requests for model files: anything under /pkg/models/, and weights or JSON anywhere
+ *  but www/ (in case a manifest points its files elsewhere). */
+const modelRequests = (log) => log.filter((entry) => {
+  const path = new URL(entry.url, 'http://x').pathname;
+  return path.startsWith('/pkg/models/') || /\.(safetensors|bin)$/.test(path) ||
+    (path.endsWith('.json') && !path.startsWith('/www/'));
+});
+
+before(async () => {
+  const missing = ['pkg/privrank.js', 'pkg/privrank_bg.wasm', 'pkg/models/default.json', 'www/index.html']
+    .filter((f) => !existsSync(join(ROOT, f)));
+  if (missing.length) {
+    throw new Error(`not built: ${missing.join(', ')} missing under ${ROOT}; build the wasm package into pkg/ first`);
+  }
+  const demo = readFileSync(join(ROOT, 'www', 'demo-data.js'), 'utf8');
+  for (const s of [...TITLES, ...CANDIDATE_IDS.map((id) => `id: '${id}'`)]) {
+    assert.ok(demo.includes(s), `www/demo-data.js no longer contains ${s}; update this test`);
+  }
+  server = await startServer();
+});
+
+after(async () => {
+  for (const context of Object.values(launches)) await context.close().catch(() => {});
+  if (server) process.kill(server.child.pid);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+test('main thread, CPU (--disable-gpu): index.html ranks the candidates', TEST, async () => {
+  const context = await launch('cpu', ['--disable-gpu']);
+  const result = await openDemo(context, '/www/index.html');
+  results.cpu = result;
+  assertDone(result, 'index.html');
+  assertRanked(result.out);
+  console.log(`main thread, --disable-gpu: backend ${result.backend}; modelInfo ${JSON.stringify(result.modelInfo)}`);
+  assert.equal(result.backend, 'cpu');
+  assert.equal(result.modelInfo?.backend, 'cpu');
+  const models = modelRequests(result.log);
+  assert.ok(models.some((e) => e.status === 200 && e.bytes > 0),
+    `the first load fetched no model file: ${JSON.stringify(result.log)}`);
+  console.log(`first load: ${models.length} model requests, ${models.reduce((n, e) => n + e.bytes, 0)} bytes`);
+
+  // What the page stored, under the names the README documents.
+  const stored = await result.page.evaluate(async ([cache, db]) => ({
+    cache: await caches.has(cache),
+    db: (await indexedDB.databases()).some((d) => d.name === db),
+  }), [CACHE_NAME, DB_NAME]);
+  assert.deepEqual(stored, { cache: true, db: true }, `Cache API "${CACHE_NAME}" / IndexedDB "${DB_NAME}"`);
+});
+
+test('errors carry a code (and details for bad input); history is oldest first', TEST, async () => {
+  const { page } = results.cpu ?? assert.fail('the CPU page did not load');
+  const got = await page.evaluate(async () => {
+    const { ranker } = globalThis.privrank;
+    const caught = (promise) => promise.then(() => null, (e) => ({ isError: e instanceof Error, code: e.code, details: e.details }));
+    const good = { id: 'ok', title: 'Heat (1995)', category: 'Action', bid: 1, features: { popularity: 0.1 } };
+    return {
+      badCandidate: await caught(ranker.rank([good, { id: 'bad', title: 7.5 }])),
+      badEvent: await caught(ranker.record({ kind: 'teleport', itemId: '1', title: 'Toy Story (1995)' })),
+      badOptions: await caught(ranker.rank([good], { k: -1 })),
+      history: await ranker.history(),
+    };
+  });
+  assert.equal(got.badCandidate?.code, 'BadCandidate', JSON.stringify(got.badCandidate));
+  assert.ok(got.badCandidate.isError, 'thrown values are Error objects');
+  assert.ok(Array.isArray(got.badCandidate.details) && got.badCandidate.details.length > 0);
+  assert.deepEqual(got.badCandidate.details.map((d) => [d.index, d.field]), [[1, 'title']]);
+  assert.equal(typeof got.badCandidate.details[0].reason, 'string');
+  assert.equal(got.badEvent?.code, 'BadEvent', JSON.stringify(got.badEvent));
+  assert.ok(got.badOptions?.code, `rank(..., {k: -1}) should throw, got ${JSON.stringify(got.badOptions)}`);
+  assert.deepEqual(got.history.map((e) => [e.kind, e.title]), KINDS.map((k, i) => [k, TITLES[i]]));
+  const ts = got.history.map((e) => e.ts);
+  assert.deepEqual(ts, [...ts].sort((a, b) => a - b), 'history() is oldest first');
+});
+
+test('Cache API: a second load in the same profile fetches no model file', TEST, async () => {
+  assert.ok(results.cpu, 'the first load did not run');
+  await results.cpu.page.close();
+  const result = await openDemo(launches.cpu, '/www/index.html');
+  assertDone(result, 'index.html (second load)');
+  assertRanked(result.out);
+  assert.ok(result.log.length > 0, 'the server saw nothing of the second load');
+  assert.deepEqual(modelRequests(result.log), [], 'model requests during the second load');
+  console.log(`second load: ${result.log.length} requests, none for model files`);
+  await result.page.close();
+});
+
+test("backend: 'webgpu' without an adapter throws BackendUnavailable", TEST, async () => {
+  const context = launches.cpu ?? assert.fail('no CPU browser');
+  const result = await openDemo(context, '/www/index.html?backend=webgpu');
+  assert.equal(result.status, 'error', `expected an error, got ${result.out}`);
+  assert.equal(result.code, 'BackendUnavailable', result.out);
+  await result.page.close();
+});
+
+test('Web Worker: worker.html ranks through a module Worker', TEST, async () => {
+  const context = launches.cpu ?? assert.fail('no CPU browser');
+  const result = await openDemo(context, '/www/worker.html');
+  assertDone(result, 'worker.html');
+  assertRanked(result.out);
+  console.log(`worker: backend ${result.backend}`);
+  assert.equal(result.backend, 'cpu');
+  // Only the worker imports the package, so seeing it proves worker requests are watched.
+  assert.ok(result.seen.some((r) => new URL(r.url).pathname === '/pkg/privrank.js'),
+    `the worker's requests were not observed: ${result.seen.map((r) => r.url).join(' ')}`);
+  const got = await result.page.evaluate(async () => {
+    const { call } = globalThis.privrankWorker;
+    const bad = await call('rank', [{ id: 'bad', title: 7.5 }]).then(() => null, (e) => ({ code: e.code, details: e.details }));
+    const unknown = await call('nope').then(() => null, (e) => ({ code: e.code }));
+    return { bad, unknown, history: await call('history') };
+  });
+  assert.equal(got.bad?.code, 'BadCandidate', JSON.stringify(got.bad));
+  assert.deepEqual(got.bad.details.map((d) => [d.index, d.field]), [[0, 'title']]);
+  assert.equal(got.unknown?.code, 'BadMethod');
+  assert.ok(Array.isArray(got.history) && got.history.length >= TITLES.length);
+  await result.page.close();
+});
+
+// Three loads (a probe, backend=webgpu, auto); shader compilation on SwiftShader is slow.
+test('main thread, WebGPU (--enable-unsafe-webgpu): index.html?backend=webgpu', { timeout: 900_000 }, async (t) => {
+  const context = await launch('webgpu', ['--enable-unsafe-webgpu']);
+  const probe = await context.newPage();
+  await probe.goto(new URL('/www/demo-data.js', server.url).href); // any page of the origin: WebGPU needs a secure context
+  const adapter = await probe.evaluate(async () => {
+    const a = await navigator.gpu?.requestAdapter();
+    return a ? { vendor: a.info?.vendor, architecture: a.info?.architecture, isFallbackAdapter: a.isFallbackAdapter } : null;
+  });
+  await probe.close();
+  if (!adapter) return t.skip('Chromium offers no WebGPU adapter here');
+
+  const forced = await openDemo(context, '/www/index.html?backend=webgpu');
+  assertDone(forced, 'index.html?backend=webgpu');
+  const ranked = assertRanked(forced.out);
+  console.log(`main thread, --enable-unsafe-webgpu, backend=webgpu: backend ${forced.backend}; adapter ${JSON.stringify(adapter)}; modelInfo ${JSON.stringify(forced.modelInfo)}`);
+  assert.equal(forced.modelInfo?.backend, forced.backend);
+  if (forced.backend !== 'webgpu') {
+    // 'webgpu' still falls back to the CPU when WebGPU disagrees with it; that is
+    // reported, and a failure only under PRIVRANK_REQUIRE_WEBGPU=1.
+    assert.equal(forced.backend, 'cpu');
+    assert.ok(forced.modelInfo?.fallbackReason, 'a CPU fallback gives fallbackReason');
+    console.log(`WebGPU NOT USED: ${forced.modelInfo.fallbackReason}`);
+    assert.ok(process.env.PRIVRANK_REQUIRE_WEBGPU !== '1', `PRIVRANK_REQUIRE_WEBGPU=1: ${forced.modelInfo.fallbackReason}`);
+  }
+  await forced.page.close();
+
+  // Same history (three events a minute apart), same candidates: WebGPU matches the CPU
+  // (recency moves by the seconds between record and rank, far below the tolerance).
+  const cpu = JSON.parse(results.cpu?.out ?? 'null');
+  if (cpu && forced.backend === 'webgpu') {
+    const cpuScore = new Map(cpu.map((r) => [r.id, r.score]));
+    const delta = Math.max(...ranked.map((r) => Math.abs(r.score - cpuScore.get(r.id))));
+    console.log(`webgpu vs cpu: max |Δscore| ${delta.toExponential(2)}`);
+    assert.ok(delta < 1e-3, `WebGPU scores differ from the CPU's by ${delta}`);
+  }
+
+  // What 'auto' picks on this (software) adapter; either is allowed, but a fallback says why.
+  const auto = await openDemo(context, '/www/index.html');
+  assertDone(auto, 'index.html (auto)');
+  assertRanked(auto.out);
+  console.log(`main thread, --enable-unsafe-webgpu, backend=auto: backend ${auto.backend}; fallbackReason ${JSON.stringify(auto.modelInfo?.fallbackReason)}`);
+  assert.ok(['webgpu', 'cpu'].includes(auto.backend));
+  if (auto.backend === 'cpu') assert.ok(auto.modelInfo?.fallbackReason, 'a CPU fallback under auto gives fallbackReason');
+  await auto.page.close();
+});
+
+test('network: every request went to the local server, none carried the history', TEST, () => {
+  assert.ok(requests.length > 0, 'no requests were observed');
+  const elsewhere = requests.filter((r) => !/^(data|blob):/.test(r.url) && new URL(r.url).origin !== server.origin);
+  assert.deepEqual(elsewhere.map((r) => `${r.launch}: ${r.method} ${r.url}`), [], 'requests to other origins');
+  assert.deepEqual(violations, [], 'Content Security Policy violations');
+  const methods = new Set(requests.map((r) => r.method));
+  assert.deepEqual([...methods].filter((m) => m !== 'GET' && m !== 'HEAD'), [], 'only GET/HEAD requests');
+  for (const r of requests) {
+    const url = decodeURIComponent(r.url.replace(/\+/g, ' '));
+    const body = r.body ? r.body.toString('utf8') : '';
+    for (const title of TITLES) {
+      assert.ok(!url.includes(title) && !body.includes(title) && !body.includes(JSON.stringify(title)),
+        `${r.method} ${r.url} carries "${title}"`);
+    }
+  }
+  // Everything the server saw was observed here too, so nothing above went unwatched.
+  // (The browser itself asks for /favicon.ico on pages without an icon link: the probe.)
+  const seen = new Set(requests.map((r) => new URL(r.url).pathname + new URL(r.url).search));
+  const unseen = serverLog().filter((e) => !seen.has(e.url) && e.url !== '/favicon.ico');
+  assert.deepEqual(unseen, [], 'requests the server logged that the browser hooks missed');
+  console.log(`network: ${requests.length} requests, all to ${server.origin}`);
+});
