@@ -13,6 +13,9 @@ use crate::{Error, Result};
 /// reads the first few hundred tokens anyway; anything longer is a bug upstream.
 pub const MAX_ID_CHARS: usize = 256;
 pub const MAX_TITLE_CHARS: usize = 2_000;
+/// Longest free text `embed` accepts (descriptions, not only titles); the encoder
+/// truncates to its token budget, this only bounds the tokenizer's work.
+pub const MAX_TEXT_CHARS: usize = 20_000;
 
 /// How many candidates one `rank` call takes unless the caller raises it: each one is
 /// embedded on the device, so this bounds the work a single page request can cause.

@@ -129,7 +129,8 @@ impl Default for Retention {
 
 impl Retention {
     pub fn check(&self) -> crate::Result<()> {
-        if self.max_events == 0 || !(self.max_age_days > 0.0) || !self.max_age_days.is_finite() {
+        let age_ok = self.max_age_days.is_finite() && self.max_age_days > 0.0;
+        if self.max_events == 0 || !age_ok {
             return Err(crate::Error::BadOptions(format!(
                 "retention needs maxEvents ≥ 1 and a finite maxAgeDays > 0, got {self:?}"
             )));
@@ -188,7 +189,7 @@ mod tests {
             max_age_days: 1.0,
         };
         let now = 10.0 * DAY_MS;
-        // Two too old (index 0, 3), four left of which one is surplus (index 1).
+        // Two too old (index 0, 3); of the three left, the oldest (index 1) is surplus.
         let ts = [0.0, 9.5 * DAY_MS, 9.9 * DAY_MS, 8.0 * DAY_MS, 9.8 * DAY_MS];
         let mut gone = keep.expired(&ts, now);
         gone.sort();

@@ -1,5 +1,7 @@
 //! The `privrank` binary as a user runs it.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! Shared by the integration tests: the golden fixture and the fetched teacher model.
 
 #![allow(dead_code)] // each test binary uses its own subset
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};
 

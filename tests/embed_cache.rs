@@ -1,5 +1,7 @@
 //! Item embeddings are computed once per encoder and text, and survive a torn write.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use common::{Golden, teacher_dir, teacher_manifest};

@@ -1,6 +1,8 @@
 //! The burn encoder against golden vectors from the independent NumPy reference
 //! (tests/reference/), on the CPU backend and on wgpu when an adapter exists.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use common::{Golden, max_abs_diff, teacher_dir, teacher_manifest};

@@ -1,6 +1,8 @@
 //! Corrupt, missing and mismatched model files end in typed errors that name the
 //! file or tensor — never a panic, never a silently wrong model.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use common::{flip_byte, teacher_copy, teacher_dir, teacher_manifest};

@@ -1,5 +1,7 @@
 //! The ranker's data, model and training, on real MovieLens and on a tiny fixture.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use std::collections::HashSet;

@@ -72,6 +72,9 @@ fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
     x / norm
 }
 
+/// Token ids per text, and the input positions that go into each batch.
+type Plan = (Vec<Vec<i64>>, Vec<Vec<usize>>);
+
 /// Tokenizer + encoder on one device: texts in, unit vectors out.
 pub struct SentenceEncoder {
     tokenizer: TextTokenizer,
@@ -145,7 +148,7 @@ impl SentenceEncoder {
 
     /// Token rows and the batches to run them in. Texts are grouped by token length
     /// so short titles are not padded to the longest text of the lot.
-    fn plan<S: AsRef<str>>(&self, texts: &[S]) -> Result<(Vec<Vec<i64>>, Vec<Vec<usize>>)> {
+    fn plan<S: AsRef<str>>(&self, texts: &[S]) -> Result<Plan> {
         if texts.is_empty() {
             return Err(Error::EmptyBatch);
         }

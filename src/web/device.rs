@@ -107,7 +107,9 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
     report.parity_cosine = Some(parity);
     report.cpu_ms = Some(cpu_ms);
     report.gpu_ms = Some(gpu_ms);
-    let reason = if !(parity >= PARITY) {
+    // NaN (a broken device) fails the check too.
+    let agrees = parity >= PARITY;
+    let reason = if !agrees {
         let reason = format!(
             "WebGPU disagrees with the CPU backend (lowest cosine {parity:.6} < {PARITY}); using the CPU"
         );

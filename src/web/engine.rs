@@ -11,7 +11,7 @@ use super::device::{self, Report};
 use super::global;
 use super::models::Loader;
 use super::store::Store;
-use crate::candidates::{self, DEFAULT_MAX_CANDIDATES, MAX_TITLE_CHARS};
+use crate::candidates::{self, DEFAULT_MAX_CANDIDATES, MAX_TEXT_CHARS};
 use crate::history::{self, Event, Retention};
 use crate::input::Value;
 use crate::rank::{self, RankOptions, Ranked};
@@ -206,9 +206,9 @@ impl Engine {
                 })
             };
             match v {
-                Value::Text(t) if t.chars().count() <= MAX_TITLE_CHARS => texts.push(t.clone()),
+                Value::Text(t) if t.chars().count() <= MAX_TEXT_CHARS => texts.push(t.clone()),
                 Value::Text(t) => fail(format!(
-                    "text is {} characters long; the limit is {MAX_TITLE_CHARS}",
+                    "text is {} characters long; the limit is {MAX_TEXT_CHARS}",
                     t.chars().count()
                 )),
                 _ => fail("expected a string".into()),

@@ -147,15 +147,8 @@ impl Loader {
             url: url.to_owned(),
             reason,
         };
-        let global = js_sys::global();
-        let fetch: Function = Reflect::get(&global, &"fetch".into())
-            .ok()
-            .and_then(|f| f.dyn_into().ok())
-            .ok_or_else(|| fail("this context has no fetch()".into()))?;
-        let promise = fetch
-            .call1(&global, &url.into())
-            .map_err(|e| fail(describe(&e)))?;
-        let response: Response = JsFuture::from(js_sys::Promise::resolve(&promise))
+        let promise = start_fetch(url).map_err(|e| fail(describe(&e)))?;
+        let response: Response = JsFuture::from(promise)
             .await
             .map_err(|e| fail(describe(&e)))?
             .dyn_into()
@@ -215,6 +208,21 @@ impl Loader {
             global::warn(&format!("onProgress threw: {}", describe(&e)));
         }
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// The global `fetch` (on pages and in workers alike), bound by name so that it
+    /// shows up in the wasm module's import table where the audit can find it.
+    #[wasm_bindgen(js_name = fetch, catch)]
+    fn global_fetch(input: &str) -> std::result::Result<js_sys::Promise, JsValue>;
+}
+
+/// The library's only network call. Never inlined, so the import audit sees it
+/// called from this function and nowhere else.
+#[inline(never)]
+fn start_fetch(url: &str) -> std::result::Result<js_sys::Promise, JsValue> {
+    global_fetch(url)
 }
 
 fn resolve(url: &str, base: &str) -> Result<String> {

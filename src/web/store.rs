@@ -4,7 +4,7 @@
 //! is reported and leaves what was stored before untouched.
 
 use js_sys::{Float32Array, Function, Promise};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -27,12 +27,9 @@ pub struct Store {
     db: IdbDatabase,
 }
 
-/// An event as stored: IndexedDB adds the key.
-#[derive(Serialize, Deserialize)]
+/// An event as stored, with the key IndexedDB gave it (its `id` property).
 struct Stored {
-    #[serde(default, skip_serializing)]
-    id: f64,
-    #[serde(flatten)]
+    id: JsValue,
     event: Event,
 }
 
@@ -113,10 +110,7 @@ impl Store {
     }
 
     pub async fn add_event(&self, event: &Event) -> Result<()> {
-        let value = to_js(&Stored {
-            id: 0.0,
-            event: event.clone(),
-        })?;
+        let value = to_js(event)?;
         let tx = self.tx(EVENTS, IdbTransactionMode::Readwrite)?;
         tx.object_store(EVENTS)
             .map_err(js)?
@@ -132,10 +126,15 @@ impl Store {
         // A record this version cannot read (written by a page, or a future
         // version) is skipped, not fatal: the rest of the history still counts.
         let list: js_sys::Array = all.dyn_into().map_err(js)?;
-        Ok(list
-            .iter()
-            .filter_map(|v| serde_wasm_bindgen::from_value(v).ok())
-            .collect())
+        let mut out = Vec::with_capacity(list.length() as usize);
+        for value in list.iter() {
+            let id = js_sys::Reflect::get(&value, &"id".into()).unwrap_or(JsValue::UNDEFINED);
+            match serde_wasm_bindgen::from_value::<Event>(value) {
+                Ok(event) => out.push(Stored { id, event }),
+                Err(e) => global::warn(&format!("skipping an unreadable stored event: {e}")),
+            }
+        }
+        Ok(out)
     }
 
     pub async fn events(&self) -> Result<Vec<Event>> {
@@ -155,7 +154,7 @@ impl Store {
         let tx = self.tx(EVENTS, IdbTransactionMode::Readwrite)?;
         let events = tx.object_store(EVENTS).map_err(js)?;
         for &i in &expired {
-            events.delete(&stored[i].id.into()).map_err(js)?;
+            events.delete(&stored[i].id).map_err(js)?;
         }
         commit(&tx).await?;
         Ok(expired.len())

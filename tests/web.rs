@@ -1,0 +1,402 @@
+//! The JavaScript API in a real browser (headless Chromium through
+//! wasm-bindgen-test-runner; `scripts/test` runs it). The test server serves the
+//! repository root, so the models load from `/models/default.json` exactly as a
+//! storefront loads them from `pkg/`, and the fixtures are the native ones.
+
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Float32Array, Object, Promise, Reflect};
+use privrank::web::Ranker;
+use serde_json::{Value, json};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const MODELS: &str = "/models/default.json";
+/// Same tolerances as the native golden test (tests/encoder_golden.rs).
+const MIN_COSINE: f32 = 0.99999;
+const MAX_ABS: f32 = 1e-4;
+
+fn js(value: &Value) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap()
+}
+
+use serde::Serialize;
+
+async fn fetch_json(path: &str) -> Value {
+    let window = web_sys_window();
+    let fetch: js_sys::Function = Reflect::get(&window, &"fetch".into())
+        .unwrap()
+        .unchecked_into();
+    let response = JsFuture::from(
+        fetch
+            .call1(&window, &path.into())
+            .unwrap()
+            .unchecked_into::<Promise>(),
+    )
+    .await
+    .unwrap();
+    let text: js_sys::Function = Reflect::get(&response, &"text".into())
+        .unwrap()
+        .unchecked_into();
+    let body = JsFuture::from(text.call0(&response).unwrap().unchecked_into::<Promise>())
+        .await
+        .unwrap();
+    serde_json::from_str(&body.as_string().unwrap()).unwrap()
+}
+
+fn web_sys_window() -> JsValue {
+    js_sys::global().into()
+}
+
+async fn load(options: Value) -> Result<Ranker, JsValue> {
+    Ranker::load(js(&options)).await
+}
+
+async fn load_cpu(store: &str) -> Ranker {
+    load(json!({"modelUrl": MODELS, "backend": "cpu", "storeName": store}))
+        .await
+        .unwrap_or_else(|e| panic!("load failed: {}", describe(&e)))
+}
+
+async fn wait(promise: Promise) -> Result<JsValue, JsValue> {
+    JsFuture::from(promise).await
+}
+
+fn to_json(value: JsValue) -> Value {
+    serde_wasm_bindgen::from_value(value).unwrap()
+}
+
+fn code(error: &JsValue) -> String {
+    Reflect::get(error, &"code".into())
+        .ok()
+        .and_then(|c| c.as_string())
+        .unwrap_or_else(|| format!("<no code: {}>", describe(error)))
+}
+
+fn describe(error: &JsValue) -> String {
+    error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_else(|| format!("{error:?}"))
+}
+
+async fn history(ranker: &Ranker) -> Vec<Value> {
+    match to_json(wait(ranker.history()).await.unwrap()) {
+        Value::Array(list) => list,
+        other => panic!("history is not an array: {other}"),
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (n(a) * n(b))
+}
+
+/// Embed every golden case and compare with the NumPy reference's vectors.
+async fn check_golden(ranker: &Ranker, label: &str) {
+    let golden = fetch_json("/tests/fixtures/encoder_golden.json").await;
+    let cases = golden["cases"].as_array().unwrap();
+    let texts: Vec<Value> = cases.iter().map(|c| c["text"].clone()).collect();
+    let out: Array = wait(ranker.embed(js(&Value::Array(texts))))
+        .await
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(out.length() as usize, cases.len());
+    let (mut min_cos, mut max_abs) = (f32::INFINITY, 0f32);
+    for (case, got) in cases.iter().zip(out.iter()) {
+        let got = got.unchecked_into::<Float32Array>().to_vec();
+        let want: Vec<f32> = serde_json::from_value(case["embedding"].clone()).unwrap();
+        assert_eq!(got.len(), want.len());
+        let abs = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        let cos = cosine(&got, &want);
+        assert!(
+            cos >= MIN_COSINE && abs <= MAX_ABS,
+            "{label}: case {} cosine {cos} max|Δ| {abs}",
+            case["name"]
+        );
+        min_cos = min_cos.min(cos);
+        max_abs = max_abs.max(abs);
+    }
+    console_log!(
+        "golden[{label}]: {} cases, min cosine {min_cos:.7}, max |Δ| {max_abs:.2e}",
+        cases.len()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn encoder_matches_the_golden_fixture_on_cpu() {
+    let ranker = load_cpu("test-golden").await;
+    assert_eq!(ranker.backend(), "cpu");
+    check_golden(&ranker, "browser cpu").await;
+}
+
+/// WebGPU where the browser offers an adapter (SwiftShader here, with
+/// `--enable-unsafe-webgpu` in webdriver.json); otherwise says why it was skipped.
+#[wasm_bindgen_test]
+async fn encoder_matches_the_golden_fixture_on_webgpu() {
+    let ranker =
+        match load(json!({"modelUrl": MODELS, "backend": "webgpu", "storeName": "test-gpu"})).await
+        {
+            Ok(r) => r,
+            Err(e)
+                if code(&e) == "BackendUnavailable"
+                    && option_env!("PRIVRANK_REQUIRE_WEBGPU").is_none() =>
+            {
+                console_log!("golden[browser webgpu]: SKIPPED — {}", describe(&e));
+                return;
+            }
+            Err(e) => panic!("webgpu load: {} ({})", describe(&e), code(&e)),
+        };
+    let info = to_json(ranker.model_info());
+    console_log!("webgpu model info: {info}");
+    // Asked for WebGPU explicitly, the ranker only falls back when WebGPU disagreed
+    // with the CPU: that is a failure of the WebGPU path.
+    assert_eq!(
+        ranker.backend(),
+        "webgpu",
+        "fell back: {}",
+        info["fallbackReason"]
+    );
+    assert!(info["parityCosine"].as_f64().unwrap() >= 0.999);
+    check_golden(&ranker, "browser webgpu").await;
+}
+
+#[wasm_bindgen_test]
+async fn history_persists_in_indexeddb_and_forget_erases_it() {
+    let store = "test-persist";
+    let first = load_cpu(store).await;
+    wait(first.forget()).await.unwrap();
+    let events = [
+        json!({"kind": "view", "itemId": "1", "title": "Toy Story (1995)", "category": "Animation", "ts": 1.7e12}),
+        json!({"kind": "cart", "itemId": "95", "title": "Aladdin (1992)", "ts": 1.7e12 + 1000.0}),
+        json!({"kind": "search", "title": "猫 玩具", "ts": 1.7e12 + 2000.0}),
+    ];
+    for e in &events {
+        wait(first.record(js(e))).await.unwrap();
+    }
+    drop(first);
+
+    let second = load_cpu(store).await;
+    let stored = history(&second).await;
+    assert_eq!(stored.len(), 3);
+    assert_eq!(stored[0]["title"], "Toy Story (1995)");
+    assert_eq!(stored[0]["category"], "Animation");
+    assert_eq!(stored[1]["kind"], "cart");
+    assert_eq!(
+        stored[2]["itemId"], "猫 玩具",
+        "a search keeps its query as the id"
+    );
+    wait(second.forget()).await.unwrap();
+    assert!(history(&second).await.is_empty());
+    drop(second);
+    assert!(
+        history(&load_cpu(store).await).await.is_empty(),
+        "forget is persistent"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn retention_limits_drop_the_oldest_events() {
+    let ranker = load(
+        json!({"modelUrl": MODELS, "backend": "cpu", "storeName": "test-retention",
+                             "retention": {"maxEvents": 2}}),
+    )
+    .await
+    .unwrap();
+    wait(ranker.forget()).await.unwrap();
+    for (i, title) in ["A", "B", "C"].iter().enumerate() {
+        let e = json!({"kind": "view", "itemId": title, "title": title, "ts": 1.7e12 + i as f64});
+        wait(ranker.record(js(&e))).await.unwrap();
+    }
+    let titles: Vec<Value> = history(&ranker)
+        .await
+        .iter()
+        .map(|e| e["title"].clone())
+        .collect();
+    assert_eq!(titles, [json!("B"), json!("C")]);
+}
+
+/// Same request as `privrank rank tests/fixtures/rank_request.json` natively; the
+/// CLI's output is the committed fixture (tests/cli.rs keeps it current).
+#[wasm_bindgen_test]
+async fn ranking_matches_the_native_cli() {
+    let request = fetch_json("/tests/fixtures/rank_request.json").await;
+    let want = fetch_json("/tests/fixtures/rank_expected.json").await;
+    let ranker = load_cpu("test-parity").await;
+    wait(ranker.forget()).await.unwrap();
+    for e in request["history"].as_array().unwrap() {
+        wait(ranker.record(js(e))).await.unwrap();
+    }
+    let got = to_json(
+        wait(ranker.rank(js(&request["candidates"]), js(&request["options"])))
+            .await
+            .unwrap_or_else(|e| panic!("rank: {}", describe(&e))),
+    );
+    let (got, want) = (got.as_array().unwrap(), want.as_array().unwrap());
+    let ids = |v: &[Value]| v.iter().map(|r| r["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(got), ids(want));
+    let mut max_diff = 0f64;
+    for (g, w) in got.iter().zip(want) {
+        let d = (g["score"].as_f64().unwrap() - w["score"].as_f64().unwrap()).abs();
+        max_diff = max_diff.max(d);
+        assert!(
+            d <= 1e-4,
+            "{}: browser {} vs native {}",
+            g["id"],
+            g["score"],
+            w["score"]
+        );
+        let reasons = |r: &Value| {
+            r["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["itemId"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(reasons(g), reasons(w));
+    }
+    console_log!(
+        "rank parity: same order of {} candidates, max |Δscore| {max_diff:.2e}",
+        got.len()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn bad_inputs_are_typed_errors_and_history_survives() {
+    let ranker = load_cpu("test-bad").await;
+    wait(ranker.forget()).await.unwrap();
+    let kept = json!({"kind": "view", "itemId": "1", "title": "Toy Story (1995)", "ts": 1.7e12});
+    wait(ranker.record(js(&kept))).await.unwrap();
+
+    let rank_err = |candidates: JsValue, options: JsValue| {
+        let p = ranker.rank(candidates, options);
+        async move { wait(p).await.expect_err("should be refused") }
+    };
+    let details = |e: &JsValue| -> Vec<(u64, String)> {
+        to_json(Reflect::get(e, &"details".into()).unwrap())
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["index"].as_u64().unwrap(),
+                    d["field"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+
+    // Missing fields, all reported at once.
+    let e = rank_err(
+        js(&json!([{"id": "a"}, {"title": "no id"}, {"id": "c", "title": "ok"}])),
+        JsValue::UNDEFINED,
+    )
+    .await;
+    assert_eq!(code(&e), "BadCandidate");
+    assert_eq!(details(&e), [(0, "title".to_owned()), (1, "id".to_owned())]);
+    assert!(e.is_instance_of::<js_sys::Error>());
+
+    // NaN bid: built in JS, since JSON has no NaN.
+    let c = Object::new();
+    Reflect::set(&c, &"id".into(), &"n".into()).unwrap();
+    Reflect::set(&c, &"title".into(), &"Fargo (1996)".into()).unwrap();
+    Reflect::set(&c, &"bid".into(), &f64::NAN.into()).unwrap();
+    let e = rank_err(Array::of1(&c).into(), JsValue::UNDEFINED).await;
+    assert_eq!(code(&e), "BadCandidate");
+    assert_eq!(details(&e), [(0, "bid".to_owned())]);
+
+    // A 100 kB title.
+    let e = rank_err(
+        js(&json!([{"id": "big", "title": "x".repeat(100_000)}])),
+        JsValue::UNDEFINED,
+    )
+    .await;
+    assert_eq!(code(&e), "BadCandidate");
+
+    // 10,000 candidates.
+    let many: Vec<Value> = (0..10_000)
+        .map(|i| json!({"id": i, "title": format!("item {i}")}))
+        .collect();
+    let e = rank_err(js(&Value::Array(many)), JsValue::UNDEFINED).await;
+    assert_eq!(code(&e), "TooManyCandidates");
+
+    // Not an array; unknown option; bad event.
+    assert_eq!(
+        code(&rank_err("nope".into(), JsValue::UNDEFINED).await),
+        "BadInput"
+    );
+    let ok = js(&json!([{"id": "a", "title": "Heat (1995)"}]));
+    assert_eq!(
+        code(&rank_err(ok.clone(), js(&json!({"topK": 3}))).await),
+        "BadOptions"
+    );
+    let e = wait(ranker.record(js(&json!({"kind": "teleport", "title": "?"}))))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "BadEvent");
+
+    // The ranker still works, and the history is intact.
+    let ranked = to_json(wait(ranker.rank(ok, JsValue::UNDEFINED)).await.unwrap());
+    assert_eq!(ranked[0]["id"], "a");
+    let stored = history(&ranker).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0]["title"], "Toy Story (1995)");
+
+    // A model file that does not match its manifest's hash.
+    let e = load(
+        json!({"modelUrl": "/tests/fixtures/web/bad_hash.json", "backend": "cpu",
+                        "storeName": "test-bad", "refresh": true}),
+    )
+    .await
+    .err()
+    .expect("a bad hash must refuse to load");
+    assert_eq!(code(&e), "ModelHashMismatch", "{}", describe(&e));
+    assert_eq!(history(&ranker).await.len(), 1);
+}
+
+/// Models come from the Cache API on the second load: no request for any model
+/// file, and the progress callback says each file was cached.
+#[wasm_bindgen_test]
+async fn second_load_uses_the_cache_api() {
+    drop(load_cpu("test-cache").await);
+    let performance: web_sys::Performance = Reflect::get(&js_sys::global(), &"performance".into())
+        .unwrap()
+        .unchecked_into();
+    performance.clear_resource_timings();
+    let files = Array::new();
+    let sink = files.clone();
+    let progress = wasm_bindgen::closure::Closure::<dyn Fn(JsValue)>::new(move |p: JsValue| {
+        sink.push(&p);
+    });
+    let options = js(&json!({"modelUrl": MODELS, "backend": "cpu", "storeName": "test-cache"}));
+    Reflect::set(&options, &"onProgress".into(), progress.as_ref()).unwrap();
+    let _ranker = Ranker::load(options).await.unwrap();
+    let requested: Vec<String> = performance
+        .get_entries_by_type("resource")
+        .iter()
+        .filter_map(|e| Reflect::get(&e, &"name".into()).ok()?.as_string())
+        .filter(|n| n.contains("/models/") || n.contains("/.cache/"))
+        .collect();
+    assert!(
+        requested.is_empty(),
+        "model requests on a cached load: {requested:?}"
+    );
+    let reports: Vec<Value> = files.iter().map(to_json).collect();
+    assert_eq!(
+        reports.len(),
+        4,
+        "config, tokenizer, weights, ranker: {reports:?}"
+    );
+    assert!(reports.iter().all(|r| r["cached"] == true), "{reports:?}");
+}
