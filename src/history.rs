@@ -112,7 +112,7 @@ pub const DAY_MS: f64 = 86_400_000.0;
 /// How much history the device keeps. Older and surplus events are deleted, so the
 /// store cannot grow without bound and stale interests fade out.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Retention {
     pub max_events: usize,
     pub max_age_days: f64,

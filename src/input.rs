@@ -34,6 +34,29 @@ impl Value {
     }
 }
 
+impl Value {
+    /// As strict JSON, for option objects parsed with serde's own checks (unknown
+    /// fields, types); NaN and infinities have no JSON form and are refused here.
+    pub fn to_json(&self) -> Result<serde_json::Value, String> {
+        Ok(match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Number(n) => serde_json::Number::from_f64(*n)
+                .map(serde_json::Value::Number)
+                .ok_or_else(|| format!("{n} is not a finite number"))?,
+            Value::Text(s) => serde_json::Value::String(s.clone()),
+            Value::List(items) => serde_json::Value::Array(
+                items.iter().map(Value::to_json).collect::<Result<_, _>>()?,
+            ),
+            Value::Map(map) => serde_json::Value::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), v.to_json()?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+        })
+    }
+}
+
 /// Collects the field errors of one record at position `index`.
 pub struct Checker<'a> {
     index: usize,
@@ -186,5 +209,19 @@ impl<'a> Checker<'a> {
             ),
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_keep_their_unknown_fields_through_json() {
+        let v: Value = serde_json::from_str(r#"{"topK": 3, "explain": true}"#).unwrap();
+        assert!(matches!(&v, Value::Map(m) if m.len() == 2), "{v:?}");
+        let json = v.to_json().unwrap();
+        assert!(serde_json::from_value::<crate::rank::RankOptions>(json).is_err());
+        assert!(Value::Number(f64::NAN).to_json().is_err());
     }
 }

@@ -222,3 +222,16 @@ impl Pending {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_refuse_unknown_fields_and_bad_values() {
+        let ok: RankOptions = serde_json::from_str(r#"{"k": 3, "objective": "ecpm"}"#).unwrap();
+        assert_eq!((ok.k, ok.objective), (Some(3), Objective::Ecpm));
+        assert!(serde_json::from_str::<RankOptions>(r#"{"topK": 3}"#).is_err());
+        assert!(serde_json::from_str::<RankOptions>(r#"{"k": -1}"#).is_err());
+    }
+}

@@ -30,8 +30,6 @@ pub struct LoadOptions {
     pub max_candidates: usize,
     /// Re-fetch manifests instead of using the Cache API's copies.
     pub refresh: bool,
-    /// Read separately (a function); listed so it is not an unknown option.
-    pub on_progress: Option<serde::de::IgnoredAny>,
 }
 
 impl Default for LoadOptions {
@@ -43,7 +41,6 @@ impl Default for LoadOptions {
             retention: Retention::default(),
             max_candidates: DEFAULT_MAX_CANDIDATES,
             refresh: false,
-            on_progress: None,
         }
     }
 }
@@ -74,7 +71,7 @@ pub struct Engine {
     manifest: RankerManifest,
     store: Store,
     retention: Retention,
-    max_candidates: usize,
+    pub max_candidates: usize,
     memo: RefCell<HashMap<String, Vec<f32>>>,
     pub info: Info,
 }

@@ -103,6 +103,9 @@ pub struct Ranker {
     engine: Rc<Engine>,
 }
 
+/// An options object, with serde's checks (unknown fields, types, ranges) applied:
+/// it goes through JSON because reading a JS object straight into a struct only looks
+/// at the struct's own fields, so a misspelt option would pass unnoticed.
 fn from_js<T: serde::de::DeserializeOwned + Default>(
     value: JsValue,
     what: &str,
@@ -110,8 +113,9 @@ fn from_js<T: serde::de::DeserializeOwned + Default>(
     if value.is_undefined() || value.is_null() {
         return Ok(T::default());
     }
-    serde_wasm_bindgen::from_value(value)
-        .map_err(|e| error::to_js(crate::Error::BadOptions(format!("{what}: {e}"))))
+    let bad = |e: String| error::to_js(crate::Error::BadOptions(format!("{what}: {e}")));
+    let loose: Value = serde_wasm_bindgen::from_value(value).map_err(|e| bad(e.to_string()))?;
+    serde_json::from_value(loose.to_json().map_err(bad)?).map_err(|e| bad(e.to_string()))
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
@@ -120,12 +124,17 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
         .map_err(|e| error::to_js(crate::Error::BadInput(e.to_string())))
 }
 
-/// A JS array of anything, as loose values to be checked field by field.
-fn list(value: JsValue, what: &str) -> Result<Vec<Value>, JsValue> {
+/// A JS array of anything, as loose values to be checked field by field. An
+/// oversized array is refused before it is converted, so it costs no time.
+fn list(value: JsValue, what: &'static str, max: usize) -> Result<Vec<Value>, JsValue> {
     if !js_sys::Array::is_array(&value) {
         return Err(error::to_js(crate::Error::BadInput(format!(
             "{what} must be an array"
         ))));
+    }
+    let count = js_sys::Array::from(&value).length() as usize;
+    if count > max {
+        return Err(error::to_js(crate::Error::TooMany { what, count, max }));
     }
     serde_wasm_bindgen::from_value(value)
         .map_err(|e| error::to_js(crate::Error::BadInput(format!("{what}: {e}"))))
@@ -147,12 +156,17 @@ impl Ranker {
         #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
     ) -> Result<Ranker, JsValue> {
         console_error_panic_hook::set_once();
-        let progress = if options.is_object() {
-            Reflect::get(&options, &"onProgress".into())
+        let mut progress = None;
+        let options = if options.is_object() {
+            progress = Reflect::get(&options, &"onProgress".into())
                 .ok()
-                .and_then(|f| f.dyn_into::<Function>().ok())
+                .and_then(|f| f.dyn_into::<Function>().ok());
+            // The callback is not data: take it out of a copy before parsing the rest.
+            let copy = js_sys::Object::assign(&js_sys::Object::new(), options.unchecked_ref());
+            let _ = Reflect::delete_property(&copy, &"onProgress".into());
+            copy.into()
         } else {
-            None
+            options
         };
         let options: LoadOptions = from_js(options, "Ranker.load options")?;
         let engine = Engine::load(options, default_model_url(), progress)
@@ -186,7 +200,7 @@ impl Ranker {
     ) -> Promise {
         let engine = self.engine.clone();
         run(async move {
-            let candidates = list(candidates, "candidates")?;
+            let candidates = list(candidates, "candidates", engine.max_candidates)?;
             let options: RankOptions = from_js(options, "rank options")?;
             to_js(
                 &engine
@@ -222,7 +236,7 @@ impl Ranker {
     ) -> Promise {
         let engine = self.engine.clone();
         run(async move {
-            let texts = list(texts, "texts")?;
+            let texts = list(texts, "texts", engine.max_candidates)?;
             let out = engine.embed(texts).await.map_err(error::to_js)?;
             let array = js_sys::Array::new();
             for v in out {
