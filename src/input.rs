@@ -41,6 +41,11 @@ impl Value {
         Ok(match self {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
+            // JavaScript has only doubles: whole numbers become JSON integers, so
+            // they can fill integer fields (`k: 3`).
+            Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+                serde_json::Value::Number((*n as i64).into())
+            }
             Value::Number(n) => serde_json::Number::from_f64(*n)
                 .map(serde_json::Value::Number)
                 .ok_or_else(|| format!("{n} is not a finite number"))?,
@@ -223,5 +228,12 @@ mod tests {
         let json = v.to_json().unwrap();
         assert!(serde_json::from_value::<crate::rank::RankOptions>(json).is_err());
         assert!(Value::Number(f64::NAN).to_json().is_err());
+        // Integers arrive from JavaScript as doubles.
+        let v = Value::Map([("k".to_owned(), Value::Number(4.0))].into());
+        let options: crate::rank::RankOptions =
+            serde_json::from_value(v.to_json().unwrap()).unwrap();
+        assert_eq!(options.k, Some(4));
+        let v = Value::Map([("k".to_owned(), Value::Number(-1.0))].into());
+        assert!(serde_json::from_value::<crate::rank::RankOptions>(v.to_json().unwrap()).is_err());
     }
 }
