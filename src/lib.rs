@@ -32,6 +32,9 @@ pub mod history;
 /// Ad candidates from the ad server, validated.
 pub mod candidates;
 
+/// Catalogs embedded on servers and edge nodes, in one line format for both.
+pub mod catalog;
+
 /// The CTR ranker: target attention over the history, then an MLP.
 pub mod ranker;
 

@@ -169,3 +169,213 @@ fn rank_reports_every_bad_candidate_field() {
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+fn catalog_lines(stdout: &[u8]) -> Vec<privrank::catalog::ItemEmbedding> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `embed-catalog` on the committed catalog: items whose text is a golden case match
+/// the NumPy reference, batching does not change a vector, and the output is the
+/// committed fixture the edge worker test (tests/browser/edge.test.mjs) is held to.
+/// Regenerate on a deliberate model change with
+/// `cargo run --features cli -- --backend cpu embed-catalog tests/fixtures/catalog.jsonl > tests/fixtures/catalog_embeddings.jsonl`.
+#[test]
+fn embed_catalog_matches_the_reference_and_the_edge_fixture() {
+    let run = |batch: &str| {
+        let out = privrank()
+            .args([
+                "embed-catalog",
+                "tests/fixtures/catalog.jsonl",
+                "--batch-size",
+                batch,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        catalog_lines(&out.stdout)
+    };
+    let got = run("64");
+    let golden = Golden::load();
+    let catalog =
+        std::fs::read_to_string(common::root().join("tests/fixtures/catalog.jsonl")).unwrap();
+    let items: Vec<serde_json::Value> = catalog
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got.len(), items.len());
+    let mut checked = 0;
+    for (line, item) in got.iter().zip(&items) {
+        let id = match &item["id"] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(line.id, id);
+        assert_eq!(line.encoder, golden.weights_sha256);
+        if let Some(case) = golden
+            .cases
+            .iter()
+            .find(|c| Some(c.text.as_str()) == item["title"].as_str())
+            && item.get("category").is_none()
+        {
+            let d = common::max_abs_diff(&line.embedding, &case.embedding);
+            assert!(d <= 1e-4, "{id}: |Δ| {d} against the NumPy reference");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} items had a golden reference");
+
+    // Title with category: the ranker's text, "title. category".
+    let last = got.last().unwrap();
+    let out = privrank()
+        .args(["embed", "GoldenEye (1995). Action, Adventure, Thriller"])
+        .output()
+        .unwrap();
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e: Vec<f32> = serde_json::from_value(line["embedding"].clone()).unwrap();
+    assert!(common::max_abs_diff(&last.embedding, &e) <= 1e-5);
+
+    for (a, b) in got.iter().zip(run("2")) {
+        assert!(
+            common::max_abs_diff(&a.embedding, &b.embedding) <= 1e-5,
+            "{}",
+            a.id
+        );
+    }
+    let fixture =
+        std::fs::read(common::root().join("tests/fixtures/catalog_embeddings.jsonl")).unwrap();
+    let want = catalog_lines(&fixture);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!((&g.id, &g.encoder), (&w.id, &w.encoder));
+        assert!(
+            common::max_abs_diff(&g.embedding, &w.embedding) <= 1e-5,
+            "{}",
+            g.id
+        );
+    }
+}
+
+#[test]
+fn embed_catalog_names_the_bad_line_and_reads_stdin() {
+    use std::io::Write;
+    let run = |input: &str| {
+        let mut child = privrank()
+            .args(["embed-catalog", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let ok = run(
+        "{\"id\": \"a\", \"title\": \"Toy Story (1995)\"}\n\n{\"id\": \"b\", \"title\": \"Heat (1995)\"}\n",
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let ids: Vec<String> = catalog_lines(&ok.stdout)
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+
+    for (input, needle) in [
+        (
+            "{\"id\": \"a\", \"title\": \"x\"}\n{\"id\": \"b\"}\n",
+            "stdin: line 2: title is required",
+        ),
+        (
+            "{\"id\": \"a\", \"title\": \"x\"}\n{\"id\": \"a\", \"title\": \"y\"}\n",
+            "line 2: id `a` appears more than once",
+        ),
+        ("not json\n", "stdin: line 1: not JSON"),
+        ("\n\n", "the catalog is empty"),
+    ] {
+        let out = run(input);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{input:?}: {stderr}");
+        assert!(stderr.contains(needle), "missing `{needle}` in: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// The demo's files come from the real MovieLens download, and its candidates are
+/// what `rank` takes, with features computed as in training.
+#[test]
+fn demo_data_writes_a_catalog_and_rankable_candidates() {
+    let out_dir = std::env::temp_dir().join(format!("privrank-demo-data-{}", std::process::id()));
+    let out = privrank()
+        .args(["demo-data", "--out", out_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out_dir.join(name)).unwrap()).unwrap()
+    };
+    let catalog = read("catalog.json");
+    let items = catalog["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1682, "MovieLens-100k has 1682 movies");
+    let toy = items.iter().find(|i| i["id"] == "ml-1").unwrap();
+    assert_eq!(toy["title"], "Toy Story (1995)");
+    assert_eq!(toy["category"], "Animation, Children's, Comedy");
+    assert!(catalog["source"].as_str().unwrap().contains("research use"));
+    let ratings: Vec<u64> = items
+        .iter()
+        .map(|i| i["ratings"].as_u64().unwrap())
+        .collect();
+    assert!(ratings.windows(2).all(|w| w[0] >= w[1]), "most-rated first");
+    assert_eq!(ratings.iter().sum::<u64>(), 100_000);
+
+    let candidates = read("candidates.json")["candidates"].clone();
+    let list = candidates.as_array().unwrap();
+    assert!(list.len() >= 18, "{} promotions", list.len());
+    for c in list {
+        assert!(
+            items.iter().any(|i| i["id"] == c["id"]),
+            "{} not in the catalog",
+            c["id"]
+        );
+        for (_, v) in c["features"].as_object().unwrap() {
+            assert!((0.0..=1.0).contains(&v.as_f64().unwrap()));
+        }
+    }
+    // Star Wars is the most-rated movie: popularity 1.
+    let star_wars = list.iter().find(|c| c["id"] == "ml-50").unwrap();
+    assert_eq!(star_wars["features"]["popularity"], 1.0);
+
+    let request = serde_json::json!({"history": [], "candidates": candidates, "options": {"k": 3}});
+    let path = out_dir.join("request.json");
+    std::fs::write(&path, request.to_string()).unwrap();
+    let out = privrank()
+        .args(["rank", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ranked: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ranked.len(), 3);
+    std::fs::remove_dir_all(&out_dir).ok();
+}

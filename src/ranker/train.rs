@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 
 use super::{RankBatch, Ranker};
 use crate::backend::read_back;
-use crate::data::{Impression, MovieLens, Split};
+use crate::data::{Impression, Item, MovieLens, Split};
 use crate::history::EventKind;
 use crate::metrics::auc;
 use crate::{Error, Result};
@@ -48,6 +48,18 @@ pub struct Examples<'a> {
 /// counted on the training part only, so nothing from the future leaks in.
 pub const CANDIDATE_FEATURES: [&str; 2] = ["popularity", "release_year"];
 
+/// An item's [`CANDIDATE_FEATURES`] from its rating count and the largest count of
+/// the catalog. The demo's ad server computes its candidates' features here too, so
+/// they mean what they meant in training.
+pub fn item_features(item: &Item, count: u32, max: f32) -> Vec<f32> {
+    let popularity = (1.0 + count as f32).ln() / (1.0 + max).ln().max(1e-6);
+    // 1920..2000 → 0..1; unknown years sit in the middle.
+    let year = item
+        .year
+        .map_or(0.5, |y| ((f32::from(y) - 1920.0) / 80.0).clamp(0.0, 1.0));
+    vec![popularity, year]
+}
+
 impl<'a> Examples<'a> {
     pub fn new(
         ml: &'a MovieLens,
@@ -61,14 +73,7 @@ impl<'a> Examples<'a> {
             .items
             .iter()
             .zip(&counts)
-            .map(|(item, &n)| {
-                let popularity = (1.0 + n as f32).ln() / (1.0 + max).ln().max(1e-6);
-                // 1920..2000 → 0..1; unknown years sit in the middle.
-                let year = item
-                    .year
-                    .map_or(0.5, |y| ((f32::from(y) - 1920.0) / 80.0).clamp(0.0, 1.0));
-                vec![popularity, year]
-            })
+            .map(|(item, &n)| item_features(item, n, max))
             .collect();
         Self {
             ml,

@@ -11,6 +11,8 @@ use privrank::config::default_model_dir;
 use privrank::encoder::cosine;
 use privrank::{Backend, BackendChoice, ModelBundle, SentenceEncoder};
 
+mod catalog;
+mod demo;
 mod ranking;
 
 #[derive(Parser)]
@@ -50,6 +52,13 @@ enum Command {
     /// reads `{"history": [events], "candidates": [...], "options": {...}}` (a file,
     /// or `-` for stdin) and prints the ordered candidates as JSON.
     Rank(ranking::RankArgs),
+    /// Embed a catalog (JSON lines `{"id", "title", "category"?}`, or `-` for stdin)
+    /// in batches; prints one `{"id", "encoder", "embedding"}` line per item, the
+    /// edge worker's format.
+    EmbedCatalog(catalog::EmbedCatalogArgs),
+    /// Write the demo storefront's `catalog.json` and `candidates.json` from the
+    /// MovieLens-100k download (default into `www/data/`).
+    DemoData(demo::DemoArgs),
     /// Train privrank's ranker on MovieLens-100k; writes `models/ranker/`.
     Train(ranking::TrainArgs),
     /// Evaluate the ranker against the seeds' baselines on the test split (the LR and
@@ -92,6 +101,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let (_, encoder, backend) = load(&cli.model, &model_dir, choice)?;
             ranking::rank(&args, &encoder, &backend)
         }
+        Command::EmbedCatalog(args) => {
+            let (_, encoder, _) = load(&cli.model, &model_dir, choice)?;
+            catalog::embed_catalog(&args, &encoder)
+        }
+        Command::DemoData(args) => demo::demo_data(&args),
         Command::Eval(args) => {
             let (_, encoder, backend) = load(&cli.model, &model_dir, choice)?;
             ranking::eval(&args, &encoder, &backend)

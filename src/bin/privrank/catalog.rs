@@ -1,0 +1,126 @@
+//! `privrank embed-catalog`: a server embeds its ad catalog once, in the same line
+//! format an edge worker returns, so devices and edges can use the vectors directly.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use privrank::SentenceEncoder;
+use privrank::catalog::{self, CatalogItem, CatalogReader};
+use privrank::error::FieldError;
+use privrank::input::Value;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Args)]
+pub struct EmbedCatalogArgs {
+    /// JSON lines, one `{"id", "title", "category"?}` per line (other fields, such as
+    /// bids and features, are ignored); `-` reads stdin.
+    pub catalog: PathBuf,
+    /// Items per encoder call: output is written and flushed after each batch.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub batch_size: u64,
+}
+
+/// Reads, checks, embeds and writes batch by batch, so a catalog of any size streams
+/// through in bounded memory. A bad line stops the run with its line number; batches
+/// before it have already been written, so the output is a valid prefix.
+pub fn embed_catalog(args: &EmbedCatalogArgs, encoder: &SentenceEncoder) -> Result<()> {
+    let stdin = args.catalog.as_os_str() == "-";
+    let name = if stdin {
+        "stdin".to_owned()
+    } else {
+        args.catalog.display().to_string()
+    };
+    let (input, bar): (Box<dyn Read>, ProgressBar) = if stdin {
+        let bar = ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("embedding catalog: {pos} items {elapsed}")
+                .expect("static template"),
+        );
+        (Box::new(std::io::stdin()), bar)
+    } else {
+        let file = File::open(&args.catalog).map_err(|e| format!("cannot read {name}: {e}"))?;
+        let len = file.metadata()?.len();
+        let bar = ProgressBar::new(len).with_style(
+            ProgressStyle::with_template(
+                "embedding catalog {bar:30} {bytes}/{total_bytes} {elapsed} (eta {eta})",
+            )
+            .expect("static template"),
+        );
+        (Box::new(file), bar)
+    };
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut reader = CatalogReader::default();
+    let mut batch: Vec<CatalogItem> = Vec::new();
+    let mut written = 0usize;
+    let mut flush = |batch: &mut Vec<CatalogItem>, out: &mut BufWriter<_>| -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let texts: Vec<&str> = batch.iter().map(|i| i.text.as_str()).collect();
+        let embeddings = encoder.embed(&texts)?;
+        for line in catalog::lines(encoder, batch, embeddings) {
+            serde_json::to_writer(&mut *out, &line)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        written += batch.len();
+        batch.clear();
+        Ok(())
+    };
+    let mut lines = BufReader::new(input);
+    let mut line = String::new();
+    let mut number = 0usize;
+    loop {
+        line.clear();
+        let read = lines
+            .read_line(&mut line)
+            .map_err(|e| format!("{name}: line {}: {e}", number + 1))?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        bar.inc(if bar.length().is_some() {
+            read as u64
+        } else {
+            1
+        });
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(&line)
+            .map_err(|e| format!("{name}: line {number}: not JSON: {e}"))?;
+        let item = reader
+            .item(number, &value)
+            .map_err(|errors| format!("{name}: {}", by_line(&errors)))?;
+        batch.push(item);
+        if batch.len() as u64 >= args.batch_size {
+            flush(&mut batch, &mut out)?;
+        }
+    }
+    flush(&mut batch, &mut out)?;
+    bar.finish_and_clear();
+    if written == 0 {
+        return Err(format!("{name}: the catalog is empty").into());
+    }
+    eprintln!("privrank: embedded {written} catalog items");
+    Ok(())
+}
+
+/// Field errors of one line, in the reader's terms (`index` is the line number).
+fn by_line(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| match e.field.as_str() {
+            "" => format!("line {}: {}", e.index, e.reason),
+            field => format!("line {}: {field} {}", e.index, e.reason),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

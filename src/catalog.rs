@@ -1,0 +1,168 @@
+//! Catalogs embedded away from the device — by `privrank embed-catalog` on a server or
+//! by the npm package's `Embedder` in an edge worker — and the line format both write,
+//! so either side's output can stand in for the other's.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::candidates::{MAX_ID_CHARS, MAX_TITLE_CHARS, item_text};
+use crate::error::FieldError;
+use crate::input::{Checker, Value};
+use crate::{Error, Result, SentenceEncoder};
+
+/// An entry to embed: a candidate's id and the text the ranker sees for it. Bids and
+/// features are the ranker's business; any other field is ignored here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogItem {
+    pub id: String,
+    pub text: String,
+}
+
+/// One output line. The encoder's weight hash travels with every vector so a
+/// consumer can refuse vectors from another model instead of ranking with them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemEmbedding {
+    pub id: String,
+    pub encoder: String,
+    pub embedding: Vec<f32>,
+}
+
+/// Checks catalog entries as they stream in: every field of a record at once, and
+/// ids unique across the whole catalog, not only within one batch.
+#[derive(Default)]
+pub struct CatalogReader {
+    seen: HashSet<String>,
+}
+
+impl CatalogReader {
+    /// Check the record at `index` (a list position, or a line number).
+    pub fn item(
+        &mut self,
+        index: usize,
+        value: &Value,
+    ) -> std::result::Result<CatalogItem, Vec<FieldError>> {
+        let mut c = Checker::new(index, value);
+        let id = c.text("id", true, MAX_ID_CHARS);
+        let title = c.text("title", true, MAX_TITLE_CHARS);
+        let category = c.text("category", false, MAX_ID_CHARS);
+        if let Some(id) = &id
+            && self.seen.contains(id)
+        {
+            c.fail("id", format!("`{id}` appears more than once"));
+        }
+        match (id, title, c.errors.is_empty()) {
+            (Some(id), Some(title), true) => {
+                self.seen.insert(id.clone());
+                Ok(CatalogItem {
+                    text: item_text(&title, category.as_deref()),
+                    id,
+                })
+            }
+            _ => Err(c.errors),
+        }
+    }
+}
+
+/// Check a whole list (an edge request), reporting every bad field at once.
+pub fn parse(values: &[Value], max: usize) -> Result<Vec<CatalogItem>> {
+    if values.len() > max {
+        return Err(Error::TooMany {
+            what: "catalog items",
+            count: values.len(),
+            max,
+        });
+    }
+    if values.is_empty() {
+        return Err(Error::BadInput("the catalog is empty".into()));
+    }
+    let mut reader = CatalogReader::default();
+    let mut errors = Vec::new();
+    let mut items = Vec::with_capacity(values.len());
+    for (index, value) in values.iter().enumerate() {
+        match reader.item(index, value) {
+            Ok(item) => items.push(item),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(items)
+    } else {
+        Err(Error::BadCandidate(errors))
+    }
+}
+
+/// Pair items with their vectors, in input order.
+pub fn lines(
+    encoder: &SentenceEncoder,
+    items: &[CatalogItem],
+    embeddings: Vec<Vec<f32>>,
+) -> Vec<ItemEmbedding> {
+    items
+        .iter()
+        .zip(embeddings)
+        .map(|(item, embedding)| ItemEmbedding {
+            id: item.id.clone(),
+            encoder: encoder.model_hash().to_owned(),
+            embedding,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(json: &str) -> Vec<Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn items_carry_the_rankers_text_and_every_bad_field_is_named() {
+        let items = parse(
+            &values(
+                r#"[{"id": 7, "title": "Heat (1995)", "category": "Action", "bid": 2},
+                    {"id": "b", "title": "Fargo (1996)", "features": {"anything": 1}}]"#,
+            ),
+            10,
+        )
+        .unwrap();
+        assert_eq!(items[0].id, "7");
+        assert_eq!(items[0].text, "Heat (1995). Action");
+        assert_eq!(items[1].text, "Fargo (1996)");
+
+        let err = parse(
+            &values(r#"[{"id": "a"}, {"id": "a", "title": "x"}, 3, {"id": "c", "title": ""}]"#),
+            10,
+        )
+        .unwrap_err();
+        let Error::BadCandidate(fields) = err else {
+            panic!("{err}")
+        };
+        let named: Vec<(usize, &str)> =
+            fields.iter().map(|f| (f.index, f.field.as_str())).collect();
+        assert_eq!(named, [(0, "title"), (2, ""), (3, "title")]);
+    }
+
+    #[test]
+    fn ids_are_unique_across_the_stream_and_limits_hold() {
+        let mut reader = CatalogReader::default();
+        let one = values(r#"[{"id": "a", "title": "x"}]"#);
+        assert!(reader.item(1, &one[0]).is_ok());
+        let again = reader.item(9, &one[0]).unwrap_err();
+        assert_eq!((again[0].index, again[0].field.as_str()), (9, "id"));
+
+        let three = values(
+            r#"[{"id": "a", "title": "x"}, {"id": "b", "title": "y"}, {"id": "c", "title": "z"}]"#,
+        );
+        assert!(matches!(
+            parse(&three, 2),
+            Err(Error::TooMany {
+                count: 3,
+                max: 2,
+                ..
+            })
+        ));
+        assert!(matches!(parse(&[], 2), Err(Error::BadInput(_))));
+    }
+}
