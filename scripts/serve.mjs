@@ -125,6 +125,8 @@ const server = createServer((req, res) => {
 });
 
 server.listen(port, '127.0.0.1', () => {
-  console.log(`privrank: serving ${root} at http://127.0.0.1:${server.address().port}/`);
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  console.log(`privrank: serving ${root} at ${url}`);
+  if (existsSync(join(root, 'www', 'index.html'))) console.log(`privrank: the demo storefront is at ${url}www/`);
 });
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));

@@ -109,6 +109,19 @@ pub fn lines(
         .collect()
 }
 
+/// Check and embed a whole list: one edge request. Asynchronous because that is the
+/// only way a browser may read a GPU result; on the CPU it completes at once.
+pub async fn embed(
+    encoder: &SentenceEncoder,
+    values: &[Value],
+    max: usize,
+) -> Result<Vec<ItemEmbedding>> {
+    let items = parse(values, max)?;
+    let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+    let embeddings = encoder.embed_async(&texts).await?;
+    Ok(lines(encoder, &items, embeddings))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

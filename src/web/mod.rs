@@ -1,5 +1,6 @@
-//! The JavaScript API (`pkg/`): a `Ranker` class. This layer converts values and
-//! errors and holds no logic; see `engine.rs` for what each call does.
+//! The JavaScript API (`pkg/`): the `Ranker` class for pages and workers, and the
+//! `Embedder` class for edge workers. This layer converts values and errors and holds
+//! no logic; see `engine.rs` and `crate::catalog` for what each call does.
 
 mod device;
 mod engine;
@@ -15,6 +16,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::candidates;
 use crate::input::Value;
 use crate::rank::RankOptions;
 pub use device::PARITY;
@@ -79,6 +81,9 @@ export interface ModelInfo {
   backend: 'webgpu' | 'cpu'; adapter: string; fallbackReason?: string;
   parityCosine?: number; cpuMs?: number; gpuMs?: number;
 }
+
+/** One line of `Embedder.embedCatalog`, as `privrank embed-catalog` prints it. */
+export interface ItemEmbedding { id: string; encoder: string; embedding: number[]; }
 
 /** Thrown by every method: `code` is stable, `message` is for people. */
 export interface PrivrankError extends Error {
@@ -255,5 +260,93 @@ impl Ranker {
     #[wasm_bindgen(getter, js_name = modelInfo, unchecked_return_type = "ModelInfo")]
     pub fn model_info(&self) -> JsValue {
         to_js(&self.engine.info).unwrap_or(JsValue::NULL)
+    }
+}
+
+/// Embeds catalogs where there is no page and no IndexedDB: edge workers (workerd),
+/// Node, Deno. It is built from model bytes the host already holds (bundled modules,
+/// object storage), so it makes no request of its own, and it runs on the CPU.
+#[wasm_bindgen]
+pub struct Embedder {
+    encoder: Rc<crate::SentenceEncoder>,
+}
+
+#[wasm_bindgen]
+impl Embedder {
+    /// `manifest`: the encoder manifest (`all-minilm-l6-v2.json`) as text or bytes;
+    /// `files`: the bytes of each file it names, by name. Every file is checked
+    /// against the manifest's SHA-256 before use.
+    #[wasm_bindgen(js_name = fromFiles)]
+    pub fn from_files(
+        #[wasm_bindgen(unchecked_param_type = "string | ArrayBuffer | Uint8Array")]
+        manifest: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, ArrayBuffer | Uint8Array>")]
+        files: JsValue,
+    ) -> Result<Embedder, JsValue> {
+        console_error_panic_hook::set_once();
+        let manifest = crate::config::ModelManifest::from_json("manifest", &bytes(&manifest))
+            .map_err(error::to_js)?;
+        let names = manifest.files.clone();
+        let file = |name: &str| -> Result<Vec<u8>, JsValue> {
+            let value =
+                Reflect::get(&files, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+            if value.is_undefined() || value.is_null() {
+                return Err(error::to_js(crate::Error::BadInput(format!(
+                    "files has no `{name}`, which the manifest names"
+                ))));
+            }
+            Ok(bytes(&value))
+        };
+        let config = file(&names.config.name)?;
+        let bundle = crate::ModelBundle::from_bytes(
+            manifest,
+            &config,
+            file(&names.tokenizer.name)?,
+            file(&names.weights.name)?,
+        )
+        .map_err(error::to_js)?;
+        let encoder = crate::SentenceEncoder::load(&bundle, &crate::Backend::cpu().device)
+            .map_err(error::to_js)?;
+        Ok(Embedder {
+            encoder: Rc::new(encoder),
+        })
+    }
+
+    /// `[{id, title, category?}]` (other fields ignored) → one line per item, in
+    /// order; every bad field is reported at once (`BadCandidate` with `details`).
+    #[wasm_bindgen(js_name = embedCatalog, unchecked_return_type = "Promise<ItemEmbedding[]>")]
+    pub fn embed_catalog(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Candidate[]")] items: JsValue,
+    ) -> Promise {
+        let encoder = self.encoder.clone();
+        run(async move {
+            let max = candidates::DEFAULT_MAX_CANDIDATES;
+            let values = list(items, "catalog items", max)?;
+            let out = crate::catalog::embed(&encoder, &values, max)
+                .await
+                .map_err(error::to_js)?;
+            to_js(&out)
+        })
+    }
+
+    /// SHA-256 of the encoder's weights: vectors from different hashes do not mix.
+    #[wasm_bindgen(getter)]
+    pub fn encoder(&self) -> String {
+        self.encoder.model_hash().to_owned()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn dim(&self) -> usize {
+        self.encoder.dim()
+    }
+}
+
+/// Text or binary, as bytes (`new Uint8Array(x)` copies an ArrayBuffer's or a
+/// Uint8Array's contents).
+fn bytes(value: &JsValue) -> Vec<u8> {
+    match value.as_string() {
+        Some(text) => text.into_bytes(),
+        None => js_sys::Uint8Array::new(value).to_vec(),
     }
 }

@@ -1,0 +1,25 @@
+// Miniflare options for the edge worker, shared by `serve.mjs` and the tests, so both
+// run exactly what a deployment would: the worker, the wasm and the model as modules.
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Options for `new Miniflare(...)`; `port: 0` picks a free port on 127.0.0.1. */
+export function options({ port = 0, outboundService } = {}) {
+  return {
+    modules: true,
+    modulesRoot: ROOT,
+    scriptPath: fileURLToPath(new URL('./worker.mjs', import.meta.url)),
+    // Rules are tried in order; wasm-bindgen's output is ES modules, the model files
+    // are bytes (ArrayBuffer) for `Embedder.fromFiles`.
+    modulesRules: [
+      { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
+      { type: 'CompiledWasm', include: ['**/*.wasm'] },
+      { type: 'Data', include: ['**/*.json', '**/*.safetensors'] },
+    ],
+    compatibilityDate: '2026-04-01',
+    host: '127.0.0.1',
+    port,
+    ...(outboundService ? { outboundService } : {}),
+  };
+}

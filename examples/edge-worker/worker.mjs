@@ -1,0 +1,101 @@
+// An edge worker (workerd / Cloudflare Workers module syntax) that embeds ad catalogs
+// near the user with the same wasm and model as the browser package:
+//   POST /embed   body: [{id, title, category?, ...}]   (JSON, at most 4 MiB)
+//   → 200 application/x-ndjson, one {"id", "encoder", "embedding"} line per item,
+//     the format of `privrank embed-catalog`;
+//   → 400 {"error": {code, message, details?}} for bad JSON or bad items,
+//     413 for a body over the limit or more than 1000 items, 405/404/415 otherwise.
+// The model files travel with the worker as Data modules; it makes no request.
+import { initSync, Embedder } from '../../pkg/privrank.js';
+import wasm from '../../pkg/privrank_bg.wasm';
+import manifest from '../../pkg/models/all-minilm-l6-v2/all-minilm-l6-v2.json';
+import config from '../../pkg/models/all-minilm-l6-v2/config.json';
+import tokenizer from '../../pkg/models/all-minilm-l6-v2/tokenizer.json';
+import weights from '../../pkg/models/all-minilm-l6-v2/model.safetensors';
+
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+let embedder;
+
+/** Built on the first request, not at module scope: workerd forbids drawing random
+ * numbers there, and the tokenizer's hash maps seed themselves from crypto. */
+function getEmbedder() {
+  if (!embedder) {
+    initSync({ module: wasm });
+    embedder = Embedder.fromFiles(manifest, {
+      'config.json': config,
+      'tokenizer.json': tokenizer,
+      'model.safetensors': weights,
+    });
+  }
+  return embedder;
+}
+
+function problem(status, code, message, details, headers = {}) {
+  const error = details ? { code, message, details } : { code, message };
+  return new Response(JSON.stringify({ error }) + '\n', {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+  });
+}
+
+/** The body, or null once it passes `limit` bytes (read no further than that). */
+async function readBody(request, limit) {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > limit) return null;
+  if (!request.body) return new Uint8Array();
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return body;
+}
+
+const STATUS = { BadCandidate: 400, BadInput: 400, TooManyInputs: 413 };
+
+export default {
+  async fetch(request) {
+    const { pathname } = new URL(request.url);
+    if (pathname !== '/embed') return problem(404, 'NotFound', 'the only route is POST /embed');
+    if (request.method !== 'POST') {
+      return problem(405, 'MethodNotAllowed', 'use POST /embed', undefined, { allow: 'POST' });
+    }
+    const type = request.headers.get('content-type');
+    if (type && !/^application\/json\b/i.test(type)) {
+      return problem(415, 'UnsupportedMediaType', `expected application/json, got ${type}`);
+    }
+    const body = await readBody(request, MAX_BODY_BYTES);
+    if (body === null) {
+      return problem(413, 'TooLarge', `the body is over the limit of ${MAX_BODY_BYTES} bytes`);
+    }
+    let items;
+    try {
+      items = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    } catch (e) {
+      return problem(400, 'BadJson', `the body is not JSON: ${e.message}`);
+    }
+    try {
+      const lines = await getEmbedder().embedCatalog(items);
+      const text = lines.map((line) => JSON.stringify(line)).join('\n') + '\n';
+      return new Response(text, { headers: { 'content-type': 'application/x-ndjson' } });
+    } catch (e) {
+      const status = STATUS[e?.code] ?? 500;
+      return problem(status, e?.code ?? 'Internal', e?.message ?? String(e), e?.details);
+    }
+  },
+};

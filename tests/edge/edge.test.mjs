@@ -1,0 +1,111 @@
+// The edge worker (examples/edge-worker) in workerd through miniflare, on 127.0.0.1:
+// its embeddings equal the native CLI's for the committed catalog (the fixture
+// tests/cli.rs holds the CLI to), bad requests get JSON errors with the right HTTP
+// status, and the worker makes no outbound request.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Miniflare } from 'miniflare';
+import { options, ROOT } from '../../examples/edge-worker/config.mjs';
+
+const PKG = join(ROOT, 'pkg', 'privrank_bg.wasm');
+const missing = !existsSync(PKG);
+if (missing && process.env.PRIVRANK_REQUIRE_PKG) {
+  throw new Error(`${PKG} is missing: run \`bash scripts/build-pkg\` first`);
+}
+const skip = missing ? 'pkg/ is not built (bash scripts/build-pkg)' : false;
+
+const lines = (text) => text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+const CATALOG = lines(readFileSync(join(ROOT, 'tests/fixtures/catalog.jsonl'), 'utf8'));
+const EXPECTED = lines(readFileSync(join(ROOT, 'tests/fixtures/catalog_embeddings.jsonl'), 'utf8'));
+
+let mf;
+let base;
+const outbound = [];
+
+before(async () => {
+  if (skip) return;
+  mf = new Miniflare(options({
+    // Anything the worker fetches would land here: it must fetch nothing.
+    outboundService: (request) => {
+      outbound.push(request.url);
+      return new Response('no network for the edge worker', { status: 599 });
+    },
+  }));
+  base = await mf.ready;
+  assert.equal(base.hostname, '127.0.0.1');
+});
+
+after(async () => {
+  await mf?.dispose();
+});
+
+const post = (body, headers = { 'content-type': 'application/json' }) =>
+  mf.dispatchFetch(new URL('/embed', base), { method: 'POST', body, headers });
+
+test('POST /embed: the native CLI\'s vectors for the committed catalog', { skip }, async () => {
+  const started = performance.now();
+  const res = await post(JSON.stringify(CATALOG));
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  assert.match(res.headers.get('content-type'), /application\/x-ndjson/);
+  const got = lines(text);
+  assert.equal(got.length, EXPECTED.length);
+  let worst = 0;
+  for (const [g, w] of got.map((g, i) => [g, EXPECTED[i]])) {
+    assert.equal(g.id, w.id);
+    assert.equal(g.encoder, w.encoder);
+    assert.equal(g.embedding.length, w.embedding.length);
+    for (let i = 0; i < g.embedding.length; i++) {
+      worst = Math.max(worst, Math.abs(g.embedding[i] - w.embedding[i]));
+    }
+  }
+  console.log(`edge vs native CLI: ${got.length} items, max |Δ| ${worst.toExponential(2)}, ` +
+    `first request ${(performance.now() - started).toFixed(0)} ms (includes building the model)`);
+  assert.ok(worst <= 1e-4, `max |Δ| ${worst}`);
+});
+
+test('bad JSON → 400 with a JSON error', { skip }, async () => {
+  const res = await post('[{"id": "a", "title": ');
+  assert.equal(res.status, 400);
+  const { error } = await res.json();
+  assert.equal(error.code, 'BadJson');
+  assert.match(error.message, /not JSON/);
+});
+
+test('bad items → 400 naming every bad field', { skip }, async () => {
+  const res = await post(JSON.stringify([{ id: 'a' }, { id: 'b', title: 'ok' }, 7]));
+  assert.equal(res.status, 400);
+  const { error } = await res.json();
+  assert.equal(error.code, 'BadCandidate');
+  assert.deepEqual(error.details.map((d) => [d.index, d.field]), [[0, 'title'], [2, '']]);
+  const empty = await post('[]');
+  assert.equal(empty.status, 400);
+  assert.equal((await empty.json()).error.code, 'BadInput');
+  const notList = await post('{"id": "a", "title": "x"}');
+  assert.equal(notList.status, 400);
+});
+
+test('a 5 MB body → 413; 1001 items → 413', { skip }, async () => {
+  const big = JSON.stringify([{ id: 'a', title: 'x'.repeat(5 * 1024 * 1024) }]);
+  const res = await post(big);
+  assert.equal(res.status, 413);
+  assert.equal((await res.json()).error.code, 'TooLarge');
+  const many = Array.from({ length: 1001 }, (_, i) => ({ id: `${i}`, title: 't' }));
+  const res2 = await post(JSON.stringify(many));
+  assert.equal(res2.status, 413);
+  assert.equal((await res2.json()).error.code, 'TooManyInputs');
+});
+
+test('other methods, routes and content types are refused', { skip }, async () => {
+  const get = await mf.dispatchFetch(new URL('/embed', base));
+  assert.equal(get.status, 405);
+  assert.equal(get.headers.get('allow'), 'POST');
+  assert.equal((await mf.dispatchFetch(new URL('/other', base))).status, 404);
+  assert.equal((await post('x', { 'content-type': 'text/plain' })).status, 415);
+});
+
+test('the worker made no outbound request', { skip }, () => {
+  assert.deepEqual(outbound, []);
+});
