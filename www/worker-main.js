@@ -1,4 +1,4 @@
-// The worker demo's page side: the same steps as index.js, each a message to worker.js.
+// The worker demo's page side: the same steps as minimal.js, each a message to worker.js.
 import { CANDIDATES, timedHistory, progressText } from './demo-data.js';
 
 const $ = (id) => document.getElementById(id);

@@ -148,7 +148,7 @@ const modelRequests = (log) => log.filter((entry) => {
 });
 
 before(async () => {
-  const missing = ['pkg/privrank.js', 'pkg/privrank_bg.wasm', 'pkg/models/default.json', 'www/index.html']
+  const missing = ['pkg/privrank.js', 'pkg/privrank_bg.wasm', 'pkg/models/default.json', 'www/minimal.html']
     .filter((f) => !existsSync(join(ROOT, f)));
   if (missing.length) {
     throw new Error(`not built: ${missing.join(', ')} missing under ${ROOT}; build the wasm package into pkg/ first`);
@@ -166,11 +166,11 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-test('main thread, CPU (--disable-gpu): index.html ranks the candidates', TEST, async () => {
+test('main thread, CPU (--disable-gpu): minimal.html ranks the candidates', TEST, async () => {
   const context = await launch('cpu', ['--disable-gpu']);
-  const result = await openDemo(context, '/www/index.html');
+  const result = await openDemo(context, '/www/minimal.html');
   results.cpu = result;
-  assertDone(result, 'index.html');
+  assertDone(result, 'minimal.html');
   assertRanked(result.out);
   console.log(`main thread, --disable-gpu: backend ${result.backend}; modelInfo ${JSON.stringify(result.modelInfo)}`);
   assert.equal(result.backend, 'cpu');
@@ -216,8 +216,8 @@ test('errors carry a code (and details for bad input); history is oldest first',
 test('Cache API: a second load in the same profile fetches no model file', TEST, async () => {
   assert.ok(results.cpu, 'the first load did not run');
   await results.cpu.page.close();
-  const result = await openDemo(launches.cpu, '/www/index.html');
-  assertDone(result, 'index.html (second load)');
+  const result = await openDemo(launches.cpu, '/www/minimal.html');
+  assertDone(result, 'minimal.html (second load)');
   assertRanked(result.out);
   assert.ok(result.log.length > 0, 'the server saw nothing of the second load');
   assert.deepEqual(modelRequests(result.log), [], 'model requests during the second load');
@@ -227,7 +227,7 @@ test('Cache API: a second load in the same profile fetches no model file', TEST,
 
 test("backend: 'webgpu' without an adapter throws BackendUnavailable", TEST, async () => {
   const context = launches.cpu ?? assert.fail('no CPU browser');
-  const result = await openDemo(context, '/www/index.html?backend=webgpu');
+  const result = await openDemo(context, '/www/minimal.html?backend=webgpu');
   assert.equal(result.status, 'error', `expected an error, got ${result.out}`);
   assert.equal(result.code, 'BackendUnavailable', result.out);
   await result.page.close();
@@ -257,7 +257,7 @@ test('Web Worker: worker.html ranks through a module Worker', TEST, async () => 
 });
 
 // Three loads (a probe, backend=webgpu, auto); shader compilation on SwiftShader is slow.
-test('main thread, WebGPU (--enable-unsafe-webgpu): index.html?backend=webgpu', { timeout: 900_000 }, async (t) => {
+test('main thread, WebGPU (--enable-unsafe-webgpu): minimal.html?backend=webgpu', { timeout: 900_000 }, async (t) => {
   const context = await launch('webgpu', ['--enable-unsafe-webgpu']);
   const probe = await context.newPage();
   await probe.goto(new URL('/www/demo-data.js', server.url).href); // any page of the origin: WebGPU needs a secure context
@@ -268,8 +268,8 @@ test('main thread, WebGPU (--enable-unsafe-webgpu): index.html?backend=webgpu', 
   await probe.close();
   if (!adapter) return t.skip('Chromium offers no WebGPU adapter here');
 
-  const forced = await openDemo(context, '/www/index.html?backend=webgpu');
-  assertDone(forced, 'index.html?backend=webgpu');
+  const forced = await openDemo(context, '/www/minimal.html?backend=webgpu');
+  assertDone(forced, 'minimal.html?backend=webgpu');
   const ranked = assertRanked(forced.out);
   console.log(`main thread, --enable-unsafe-webgpu, backend=webgpu: backend ${forced.backend}; adapter ${JSON.stringify(adapter)}; modelInfo ${JSON.stringify(forced.modelInfo)}`);
   assert.equal(forced.modelInfo?.backend, forced.backend);
@@ -294,8 +294,8 @@ test('main thread, WebGPU (--enable-unsafe-webgpu): index.html?backend=webgpu', 
   }
 
   // What 'auto' picks on this (software) adapter; either is allowed, but a fallback says why.
-  const auto = await openDemo(context, '/www/index.html');
-  assertDone(auto, 'index.html (auto)');
+  const auto = await openDemo(context, '/www/minimal.html');
+  assertDone(auto, 'minimal.html (auto)');
   assertRanked(auto.out);
   console.log(`main thread, --enable-unsafe-webgpu, backend=auto: backend ${auto.backend}; fallbackReason ${JSON.stringify(auto.modelInfo?.fallbackReason)}`);
   assert.ok(['webgpu', 'cpu'].includes(auto.backend));

@@ -1,0 +1,414 @@
+// The privrank demo storefront: a small MovieLens shop whose ad slot is ranked on this
+// device. Views, add-to-cart and ad clicks are recorded with `ranker.record()` (stored
+// in this browser's IndexedDB) and the ads are re-ranked after each of them.
+//   /www/?backend=cpu|webgpu|auto   (default auto)
+// For tests and the console: globalThis.privrank = { ranker }; document.body.dataset.status
+// is loading → ranking → ready (ranking again after each event), or error.
+import {
+  el, watchNetwork, renderBars, renderHistory, interestProfile, renderProfile, renderEngine, formatBytes,
+} from './privacy-panel.js';
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 24; // cards per "Show more"
+const AD_SLOTS = 3;
+
+// Start listing requests first (buffered: the ones already made are included).
+watchNetwork({ tbody: $('net').tBodies[0], summary: $('net-summary'), count: $('net-count') });
+
+// ---------------------------------------------------------------- state and status
+
+const state = {
+  ranker: null,
+  catalog: [],
+  byId: new Map(),
+  candidates: [],
+  genre: '',
+  query: '',
+  shown: PAGE,
+  error: null,
+  ranking: false, // the rank loop is running
+  rankWanted: false, // an event was recorded since the last rank started
+  lastMs: null,
+  openWhy: new Set(), // ad ids whose "why this ad" is open
+  current: null, // the item in the product dialog
+};
+
+function updateStatus() {
+  const status = state.error ? 'error' : !state.ranker ? 'loading' : state.ranking ? 'ranking' : 'ready';
+  document.body.dataset.status = status;
+  $('ad-slot').setAttribute('aria-busy', String(status !== 'ready'));
+}
+
+/** An Error with a `code`, like privrank's own. */
+function demoError(code, message, hint) {
+  return Object.assign(new Error(message), { code, hint });
+}
+
+const HINTS = {
+  DemoDataMissing: 'Generate the demo data with `privrank demo-data --out www/data` (bash scripts/setup does it), then reload.',
+  PackageMissing: 'Build the npm package into pkg/ with `bash scripts/build-pkg`, then reload.',
+  ModelFetch: 'The model files could not be downloaded: is pkg/models/ built and the server running?',
+  BackendUnavailable: 'This browser offers no WebGPU adapter: try ?backend=cpu or ?backend=auto.',
+  StorageQuota: 'The browser’s storage is full: free some space or use another profile.',
+};
+
+function showError(e) {
+  const code = e?.code ?? e?.name ?? 'Error';
+  const message = e?.message ?? String(e);
+  console.error(`privrank demo: ${code}: ${message}`);
+  if (!state.error) state.error = { code, message };
+  $('error-code').textContent = code;
+  $('error-message').textContent = message;
+  $('error-hint').textContent = e?.hint ?? HINTS[code] ?? '';
+  $('error').hidden = false;
+  $('error').dataset.code = code;
+  document.body.dataset.code = code;
+  $('load').hidden = true;
+  $('ads-state').textContent = `Ranking unavailable (${code}).`;
+  if (!state.ranker) $('backend').textContent = 'not loaded';
+  updateStatus();
+}
+addEventListener('unhandledrejection', (event) => showError(event.reason));
+addEventListener('error', (event) => showError(event.error ?? { message: event.message }));
+
+// Every ranker call goes through this queue, one at a time, in order; it starts once the
+// model has loaded, so a click made while loading is recorded afterwards.
+let loaded;
+const ready = new Promise((resolve) => { loaded = resolve; });
+let tail = ready;
+function serial(task) {
+  const run = tail.then(task);
+  tail = run.catch(() => {});
+  return run;
+}
+
+// ---------------------------------------------------------------- recording events
+
+/** Record one event for a catalog item, then refresh the panel and re-rank. */
+function record(kind, item) {
+  const event = { kind, itemId: item.id, title: item.title, category: item.category, ts: Date.now() };
+  serial(async () => {
+    await state.ranker.record(event);
+    await refreshPanel();
+  }).catch(showError);
+  requestRank();
+}
+
+// ---------------------------------------------------------------- ranking
+
+// Ranks run one at a time, after every event recorded before them; events recorded while
+// a rank runs are ranked again once it ends (several at once, in one rank).
+
+function requestRank() {
+  state.rankWanted = true;
+  $('ads-state').textContent = 'ranking…';
+  if (!state.ranking) rankLoop();
+  updateStatus();
+}
+
+async function rankLoop() {
+  state.ranking = true;
+  try {
+    while (state.rankWanted && !state.error) {
+      state.rankWanted = false;
+      await serial(rankNow); // queued after the records made so far
+    }
+  } catch (e) {
+    showError(e);
+  } finally {
+    state.ranking = false;
+    updateStatus();
+  }
+}
+
+/** Lets the browser paint ("ranking…") before the CPU is busy ranking. */
+const nextPaint = () => new Promise((resolve) => {
+  requestAnimationFrame(() => setTimeout(resolve, 0));
+  setTimeout(resolve, 100); // a hidden tab has no animation frames
+});
+
+async function rankNow() {
+  await nextPaint();
+  const t0 = performance.now();
+  const ranked = await state.ranker.rank(state.candidates, { k: AD_SLOTS, explain: true });
+  state.lastMs = performance.now() - t0;
+  renderAds(ranked);
+  renderEngine(state.ranker, state.lastMs);
+  const events = await refreshPanel();
+  $('ads-state').textContent = events.length
+    ? `Ranked ${state.candidates.length} promotions against your ${events.length} recorded events in ${Math.round(state.lastMs)} ms, on this device.`
+    : `Ranked ${state.candidates.length} promotions in ${Math.round(state.lastMs)} ms. No history yet: browse a little and watch the ads change.`;
+}
+
+const candidateById = () => new Map(state.candidates.map((c) => [String(c.id), c]));
+
+function genresOf(item) {
+  return state.byId.get(String(item.id))?.genres ?? (item.category ?? '').split(/\s*,\s*/).filter(Boolean);
+}
+
+function renderAds(ranked) {
+  const cands = candidateById();
+  $('ads').replaceChildren(...ranked.map((r, i) => {
+    const c = cands.get(String(r.id));
+    const item = state.byId.get(String(r.id)) ?? c;
+    const whyId = `why-${i}`;
+    const open = state.openWhy.has(String(r.id));
+    const toggle = el('button', { type: 'button', className: 'why-toggle', textContent: 'Why this ad?' });
+    toggle.dataset.action = 'why';
+    toggle.setAttribute('aria-expanded', String(open));
+    toggle.setAttribute('aria-controls', whyId);
+    const why = el('div', { className: 'why', id: whyId, hidden: !open });
+    const reasons = r.reasons ?? [];
+    if (reasons.length) {
+      why.append(el('p', { className: 'muted', textContent: 'The ranker attended most to these items of your history:' }));
+      const bars = el('div', { className: 'bars' });
+      renderBars(bars, reasons.map((reason) => ({
+        label: `${reason.title} (${reason.kind})`, value: reason.weight, text: reason.weight.toFixed(2),
+        attrs: { reasonItemId: String(reason.itemId ?? ''), reasonKind: reason.kind },
+      })), { max: 1 });
+      why.append(bars);
+    } else {
+      why.append(el('p', { className: 'muted', textContent: 'No history yet: this ad is ranked on what it is alone (its title, genres, popularity and year).' }));
+    }
+    const title = el('button', { type: 'button', className: 'link', textContent: c?.title ?? String(r.id) });
+    title.dataset.action = 'ad-click';
+    const chips = el('p', { className: 'chips' }, ...genresOf(item ?? {}).map((g) => el('span', {
+      className: `chip${g === state.genre ? ' hit' : ''}`, textContent: g,
+    })));
+    const li = el('li', { className: 'ad' },
+      el('div', { className: 'ad-head' }, title,
+        el('span', { className: 'ctr', textContent: `CTR ${(r.ctr * 100).toFixed(1)}%`, title: `score ${r.score}` })),
+      chips, toggle, why);
+    li.dataset.adId = String(r.id);
+    li.dataset.rank = String(i + 1);
+    return li;
+  }));
+}
+
+$('ads').addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-action]');
+  const ad = button?.closest('[data-ad-id]');
+  if (!ad) return;
+  const id = ad.dataset.adId;
+  if (button.dataset.action === 'why') {
+    const why = ad.querySelector('.why');
+    why.hidden = !why.hidden;
+    button.setAttribute('aria-expanded', String(!why.hidden));
+    if (why.hidden) state.openWhy.delete(id);
+    else state.openWhy.add(id);
+  } else if (button.dataset.action === 'ad-click') {
+    const item = state.byId.get(id) ?? candidateById().get(id);
+    record('click', item);
+    openProduct(item, { recordView: false, note: 'You clicked an ad: recorded as a click, on this device only.' });
+  }
+});
+
+// ---------------------------------------------------------------- privacy panel
+
+/** Show the stored history, the interest profile and the cart. Runs inside serial(). */
+async function refreshPanel() {
+  const events = await state.ranker.history();
+  $('history-count').textContent = String(events.length);
+  renderHistory($('history'), events);
+  renderProfile($('profile'), interestProfile(events, state.byId));
+  $('cart-count').textContent = String(events.filter((e) => e.kind === 'cart').length);
+  const seen = new Set(events.map((e) => String(e.itemId)));
+  for (const card of $('products').children) card.classList.toggle('in-history', seen.has(card.dataset.itemId));
+  return events;
+}
+
+$('forget').addEventListener('click', () => {
+  state.openWhy.clear();
+  serial(() => state.ranker.forget()).catch(showError);
+  requestRank(); // refreshes the panel too
+});
+
+// ---------------------------------------------------------------- the shop
+
+const COLORS = ['#2f5fd0', '#8a3ffc', '#d12771', '#1e7b34', '#b35c00', '#0072c3', '#6f6f6f', '#a2191f', '#005d5d'];
+const colorOf = (genre) => COLORS[[...genre].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7) % COLORS.length];
+const normalise = (s) => s.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+
+function matches() {
+  const q = normalise(state.query.trim());
+  return state.catalog.filter((item) => (!state.genre || item.genres.includes(state.genre)) &&
+    (!q || item.search.includes(q)));
+}
+
+function renderShelves() {
+  const counts = new Map();
+  for (const item of state.catalog) for (const g of item.genres) counts.set(g, (counts.get(g) ?? 0) + 1);
+  const genres = [...counts.keys()].filter((g) => g !== 'unknown').sort();
+  const button = (genre, label) => {
+    const b = el('button', { type: 'button', textContent: label });
+    b.dataset.genre = genre;
+    b.setAttribute('aria-pressed', String(state.genre === genre));
+    return b;
+  };
+  $('shelves').replaceChildren(button('', `All (${state.catalog.length})`),
+    ...genres.map((g) => button(g, `${g} (${counts.get(g)})`)));
+}
+
+function card(item) {
+  const initials = item.title.replace(/\(\d{4}\)$/, '').replace(/^(The|A|An) /, '').split(/\s+/)
+    .filter((w) => /\w/.test(w)).slice(0, 2).map((w) => w.replace(/\W/g, '')[0] ?? '').join('').toUpperCase();
+  const poster = el('div', { className: 'poster', textContent: initials, ariaHidden: 'true' });
+  poster.style.background = colorOf(item.genres[0] ?? '');
+  const view = el('button', { type: 'button', className: 'link', textContent: item.title });
+  view.dataset.action = 'view';
+  const cart = el('button', { type: 'button', textContent: 'Add to cart' });
+  cart.dataset.action = 'cart';
+  cart.setAttribute('aria-label', `Add ${item.title} to cart`);
+  const node = el('article', { className: 'card' }, poster,
+    el('h3', {}, view),
+    el('p', { className: 'meta', textContent: `${item.year ?? 'year unknown'} · ${item.ratings} ratings` }),
+    el('p', { className: 'chips' }, ...item.genres.map((g) => el('span', { className: `chip${g === state.genre ? ' hit' : ''}`, textContent: g }))),
+    el('div', { className: 'actions' }, cart));
+  node.dataset.itemId = item.id;
+  return node;
+}
+
+function renderProducts() {
+  const found = matches();
+  const shown = found.slice(0, state.shown);
+  $('products').replaceChildren(...shown.map(card));
+  $('result-count').textContent = `${found.length} movie${found.length === 1 ? '' : 's'}` +
+    `${state.genre ? ` in ${state.genre}` : ''}${state.query ? ` matching “${state.query}”` : ''}` +
+    (found.length > shown.length ? `, showing the ${shown.length} most rated` : '');
+  $('more').hidden = found.length <= shown.length;
+  $('products').setAttribute('aria-busy', 'false');
+}
+
+$('shelves').addEventListener('click', (event) => {
+  const b = event.target.closest('button[data-genre]');
+  if (!b) return;
+  state.genre = b.dataset.genre;
+  state.shown = PAGE;
+  for (const other of $('shelves').children) other.setAttribute('aria-pressed', String(other === b));
+  renderProducts();
+});
+$('search').addEventListener('input', () => {
+  state.query = $('search').value;
+  state.shown = PAGE;
+  renderProducts();
+});
+$('search-form').addEventListener('submit', (event) => event.preventDefault());
+$('more').addEventListener('click', () => {
+  state.shown += PAGE;
+  renderProducts();
+});
+
+$('products').addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-action]');
+  const item = state.byId.get(button?.closest('[data-item-id]')?.dataset.itemId);
+  if (!item) return;
+  if (button.dataset.action === 'view') openProduct(item);
+  else if (button.dataset.action === 'cart') record('cart', item);
+});
+
+function openProduct(item, { recordView = true, note = '' } = {}) {
+  state.current = item;
+  $('product').dataset.itemId = item.id;
+  $('product-title').textContent = item.title;
+  $('product-meta').textContent = `${item.year ?? 'Year unknown'} · ${item.ratings ?? '?'} MovieLens ratings`;
+  $('product-genres').replaceChildren(...genresOf(item).map((g) => el('span', { className: 'chip', textContent: g })));
+  $('product-note').textContent = note || 'Viewing this recorded a “view” in your on-device history.';
+  if (!$('product').open) $('product').showModal();
+  if (recordView) record('view', item);
+}
+
+$('product-cart').addEventListener('click', () => {
+  if (state.current) record('cart', state.current);
+  $('product').close();
+});
+
+// ---------------------------------------------------------------- start
+
+async function fetchJson(url) {
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    throw demoError('DemoDataMissing', `could not fetch ${url}: ${e.message}`);
+  }
+  if (!response.ok) throw demoError('DemoDataMissing', `${url}: HTTP ${response.status}`);
+  try {
+    return await response.json();
+  } catch (e) {
+    throw demoError('DemoDataMissing', `${url} is not valid JSON: ${e.message}`);
+  }
+}
+
+async function loadData() {
+  const [catalog, candidates] = await Promise.all([fetchJson('./data/catalog.json'), fetchJson('./data/candidates.json')]);
+  if (!Array.isArray(catalog?.items) || !Array.isArray(candidates?.candidates) || !candidates.candidates.length) {
+    throw demoError('DemoDataMissing', 'www/data/catalog.json or candidates.json has an unexpected shape');
+  }
+  state.catalog = catalog.items.map((item) => ({
+    ...item,
+    id: String(item.id),
+    genres: item.genres ?? (item.category ?? '').split(/\s*,\s*/).filter(Boolean),
+    search: normalise(`${item.title} ${item.category ?? ''}`),
+  }));
+  state.byId = new Map(state.catalog.map((item) => [item.id, item]));
+  state.candidates = candidates.candidates;
+  if (catalog.source) $('data-source').title = catalog.source;
+  $('catalog-count').textContent = state.catalog.length.toLocaleString('en');
+  $('candidate-count').textContent = String(state.candidates.length);
+  renderShelves();
+  renderProducts();
+}
+
+function progressRow(file) {
+  const id = `progress-${file.replace(/[^\w-]/g, '_')}`;
+  let row = document.getElementById(id);
+  if (!row) {
+    row = el('li', { id }, el('span', { textContent: file }), el('progress', { max: 1, value: 0 }), el('span'));
+    row.querySelector('progress').setAttribute('aria-label', `download of ${file}`);
+    $('progress').append(row);
+  }
+  return row;
+}
+
+function onProgress({ file, loaded: done, total, cached }) {
+  const row = progressRow(file);
+  const [, bar, text] = row.children;
+  if (cached) {
+    bar.max = 1;
+    bar.value = 1;
+    text.textContent = 'from the cache';
+  } else if (total) {
+    bar.max = total;
+    bar.value = done;
+    text.textContent = `${formatBytes(done)} / ${formatBytes(total)}`;
+  } else {
+    bar.removeAttribute('value');
+    text.textContent = formatBytes(done);
+  }
+  $('load-text').textContent = cached ? `${file} from the cache` : `Downloading the model (once; then it is cached in this browser): ${file}`;
+}
+
+async function main() {
+  const backend = new URLSearchParams(location.search).get('backend') ?? 'auto';
+  const data = loadData();
+  data.catch(showError); // at once, without waiting for the model
+  $('load-text').textContent = `Loading privrank (backend: ${backend})…`;
+  let pkg;
+  try {
+    pkg = await import('../pkg/privrank.js'); // dynamic, so that a missing pkg/ is shown on the page
+  } catch (e) {
+    throw demoError('PackageMissing', `could not import ../pkg/privrank.js: ${e.message}`);
+  }
+  await pkg.default();
+  const ranker = await pkg.Ranker.load({ backend, onProgress });
+  globalThis.privrank = { ranker }; // for the console (and the browser tests)
+  await data;
+  state.ranker = ranker;
+  renderEngine(ranker, null);
+  $('forget').disabled = false;
+  $('load').hidden = true;
+  loaded();
+  requestRank(); // also fills the panel
+}
+
+main().catch(showError);
