@@ -259,7 +259,13 @@ after(async () => {
 test('the storefront loads the model, shows its data source and ranks the ad slot (CPU)', T, async () => {
   page = await context.newPage();
   const t0 = Date.now();
-  await page.goto(new URL('/www/', server.url).href);
+  const response = await page.goto(new URL('/www/', server.url).href);
+  // The demo's Content Security Policy: only its own origin may be contacted, and
+  // WebAssembly compiles without allowing eval.
+  const csp = (await response.allHeaders())['content-security-policy'] ?? '';
+  assert.match(csp, /(^|;)\s*connect-src 'self'\s*(;|$)/, csp);
+  assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/, csp);
+  assert.doesNotMatch(csp, /'unsafe-eval'/, csp);
   await waitReady(page, '/www/ (first load)', LOAD_MS);
   console.log(`first load (model download + wasm compile + first rank): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
