@@ -9,23 +9,14 @@
 // Env: CHROMIUM (default /usr/bin/chromium); PRIVRANK_SERVE_ROOT (default the repository).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, LOAD_MS, QUIET, REPO, ROOT, TEST, startServer } from './harness.mjs';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const ROOT = process.env.PRIVRANK_SERVE_ROOT ?? REPO;
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = join(REPO, 'target', 'e2e');
-const LOAD_MS = 300_000; // the first load downloads ~90 MB of model files and compiles the wasm
 const RANK_MS = 120_000;
-const TEST = { timeout: 600_000 };
-const QUIET = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
 
 // The browsing session: the ten most-rated Sci-Fi movies that are not among the promoted
 // candidates, in this order. Every 3rd one (2nd, 5th, 8th) is also added to the cart.
@@ -147,24 +138,6 @@ let candidates;
 
 const serverLog = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean) : []);
 
-async function startServer() {
-  const child = spawn(process.execPath,
-    [join(REPO, 'scripts', 'serve.mjs'), '--root', ROOT, '--port', '0', '--log', logFile],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`scripts/serve.mjs exited with ${code}`)));
-  });
-  child.stdout.resume();
-  const match = /^privrank: serving .+ at (http:\/\/127\.0\.0\.1:\d+\/)$/.exec(line);
-  if (!match) {
-    process.kill(child.pid);
-    throw new Error(`unexpected first line from scripts/serve.mjs: ${line}`);
-  }
-  return { child, url: match[1], origin: new URL(match[1]).origin };
-}
-
 const expectErrors = new WeakSet(); // pages meant to fail
 function watchPage(p) {
   p.on('websocket', (ws) => websockets.push(ws.url()));
@@ -244,7 +217,7 @@ before(async () => {
     assert.ok(byId.get(id)?.genres.includes(GENRE), `${id} is not a ${GENRE} movie of the catalog; update BROWSE`);
   }
   mkdirSync(SHOTS, { recursive: true });
-  server = await startServer();
+  server = await startServer(logFile);
   context = await launch();
 });
 

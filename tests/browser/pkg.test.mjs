@@ -6,22 +6,12 @@
 // default the repository: it must hold www/ and pkg/).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, LOAD_MS, QUIET, ROOT, TEST, startServer } from './harness.mjs';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const ROOT = process.env.PRIVRANK_SERVE_ROOT ?? REPO;
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-// The first load downloads ~90 MB of model files and compiles a large wasm module.
-const LOAD_MS = 300_000;
-const TEST = { timeout: 600_000 };
-const QUIET = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
 
 // What www/demo-data.js records and ranks (checked against the file below).
 const TITLES = ['Toy Story (1995)', 'Lion King, The (1994)', 'Aladdin (1992)'];
@@ -41,24 +31,6 @@ const results = {}; // name → what a demo page showed
 function serverLog() {
   if (!existsSync(logFile)) return [];
   return readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
-}
-
-async function startServer() {
-  const child = spawn(process.execPath,
-    [join(REPO, 'scripts', 'serve.mjs'), '--root', ROOT, '--port', '0', '--log', logFile],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`scripts/serve.mjs exited with ${code}`)));
-  });
-  child.stdout.resume();
-  const match = /^privrank: serving .+ at (http:\/\/127\.0\.0\.1:\d+\/)$/.exec(line);
-  if (!match) {
-    process.kill(child.pid);
-    throw new Error(`unexpected first line from scripts/serve.mjs: ${line}`);
-  }
-  return { child, url: match[1], origin: new URL(match[1]).origin };
 }
 
 async function launch(name, flags) {
@@ -157,7 +129,7 @@ before(async () => {
   for (const s of [...TITLES, ...CANDIDATE_IDS.map((id) => `id: '${id}'`)]) {
     assert.ok(demo.includes(s), `www/demo-data.js no longer contains ${s}; update this test`);
   }
-  server = await startServer();
+  server = await startServer(logFile);
 });
 
 after(async () => {
