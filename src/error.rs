@@ -87,6 +87,9 @@ pub enum Error {
     #[error("bad options: {0}")]
     BadOptions(String),
 
+    #[error("the privacy budget is spent: {spent} of {total} used, a report needs {asked} more")]
+    BudgetSpent { spent: f64, total: f64, asked: f64 },
+
     #[error("could not fetch model file {url}: {reason}")]
     Fetch { url: String, reason: String },
 
@@ -146,6 +149,7 @@ impl Error {
             } => "TooManyCandidates",
             Error::TooMany { .. } => "TooManyInputs",
             Error::BadOptions(_) => "BadOptions",
+            Error::BudgetSpent { .. } => "PrivacyBudgetSpent",
             Error::EmptyBatch | Error::BadInput(_) => "BadInput",
             Error::BadData { .. } => "BadData",
             Error::Io { .. } => "Io",

@@ -41,6 +41,16 @@ pub mod ranker;
 /// One ranking request: embedded history and candidates in, ordered candidates out.
 pub mod rank;
 
+/// Placement rules after scoring: frequency caps, diversity, owner caps, exploration
+/// with propensities, cold start, creatives, experiment arms.
+pub mod policy;
+
+/// The shopper's interest tags, computed from the history on the device.
+pub mod interests;
+
+/// Private reports: randomized response under a per-site privacy budget.
+pub mod privacy;
+
 /// The JavaScript API: the `Ranker` class of the npm package (wasm32 only).
 #[cfg(target_arch = "wasm32")]
 pub mod web;

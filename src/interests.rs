@@ -1,0 +1,103 @@
+//! Interest tags (seed 004): the shopper's top categories with weights, computed on
+//! the device from the history for the page to use locally — personalised headings,
+//! filters — without the history itself being read by page code or sent anywhere.
+
+use serde::Serialize;
+
+use crate::history::{DAY_MS, Event, EventKind};
+
+/// One tag and its share of the decayed, kind-weighted history (shares sum to 1).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Interest {
+    pub tag: String,
+    pub weight: f64,
+}
+
+/// How much one event says about interest: acting on an item says more than seeing it.
+pub fn kind_weight(kind: EventKind) -> f64 {
+    match kind {
+        EventKind::View | EventKind::Search => 1.0,
+        EventKind::Click => 2.0,
+        EventKind::Cart => 3.0,
+        EventKind::Purchase => 4.0,
+    }
+}
+
+/// Each event's weight: its kind's, halved every `half_life_days` of age.
+pub fn event_weight(event: &Event, now: f64, half_life_days: f64) -> f64 {
+    let age_days = ((now - event.ts) / DAY_MS).max(0.0);
+    kind_weight(event.kind) * 0.5f64.powf(age_days / half_life_days)
+}
+
+/// The top `k` tags. An event's category may hold several comma-separated tags
+/// ("Action, Comedy"); its weight is split evenly among them. Ties keep the tag
+/// seen first, so the result is deterministic.
+pub fn interests(events: &[Event], now: f64, half_life_days: f64, k: usize) -> Vec<Interest> {
+    let mut totals: Vec<(String, f64)> = Vec::new();
+    for event in events {
+        let Some(category) = &event.category else {
+            continue;
+        };
+        let tags: Vec<&str> = category
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect();
+        let share = event_weight(event, now, half_life_days) / tags.len().max(1) as f64;
+        for tag in tags {
+            match totals.iter_mut().find(|(t, _)| t == tag) {
+                Some((_, w)) => *w += share,
+                None => totals.push((tag.to_owned(), share)),
+            }
+        }
+    }
+    let sum: f64 = totals.iter().map(|(_, w)| w).sum();
+    if sum <= 0.0 {
+        return Vec::new();
+    }
+    // Stable sort: equal weights stay in first-seen order.
+    totals.sort_by(|a, b| b.1.total_cmp(&a.1));
+    totals
+        .into_iter()
+        .take(k)
+        .map(|(tag, w)| Interest {
+            tag,
+            weight: w / sum,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind, category: &str, days_ago: f64, now: f64) -> Event {
+        Event {
+            kind,
+            item_id: "i".into(),
+            title: "t".into(),
+            category: Some(category.into()),
+            ts: now - days_ago * DAY_MS,
+        }
+    }
+
+    #[test]
+    fn tags_are_weighted_by_kind_and_recency_and_sum_to_one() {
+        let now = 1_000.0 * DAY_MS;
+        let events = [
+            event(EventKind::View, "Comedy", 0.0, now),
+            event(EventKind::Purchase, "Horror, Thriller", 0.0, now),
+            // Seven days old at a seven-day half-life: half the weight.
+            event(EventKind::Cart, "Comedy", 7.0, now),
+        ];
+        let tags = interests(&events, now, 7.0, 10);
+        let names: Vec<&str> = tags.iter().map(|t| t.tag.as_str()).collect();
+        assert_eq!(names, ["Comedy", "Horror", "Thriller"]);
+        // Comedy 1 + 1.5 = 2.5; Horror 2; Thriller 2; total 6.5.
+        assert!((tags[0].weight - 2.5 / 6.5).abs() < 1e-12);
+        assert!((tags[1].weight - 2.0 / 6.5).abs() < 1e-12);
+        assert!((tags.iter().map(|t| t.weight).sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(interests(&events, now, 7.0, 1).len(), 1);
+        assert!(interests(&[], now, 7.0, 5).is_empty());
+    }
+}

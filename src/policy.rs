@@ -1,0 +1,618 @@
+//! What is shown, once the ranker has scored: the placement rules of the seed
+//! articles, applied on the device. Each rule is a small function over scores,
+//! embeddings and the device's own records, so it can be tested alone and combined
+//! in any order by the ranking request.
+
+use std::collections::HashMap;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Beta, Distribution};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::encoder::cosine;
+use crate::{Error, Result};
+
+const HOUR_MS: f64 = 3_600_000.0;
+
+/// How long a frequency cap looks back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Window {
+    Hour,
+    Day,
+    Week,
+}
+
+impl Window {
+    pub fn millis(self) -> f64 {
+        match self {
+            Window::Hour => HOUR_MS,
+            Window::Day => 24.0 * HOUR_MS,
+            Window::Week => 7.0 * 24.0 * HOUR_MS,
+        }
+    }
+}
+
+/// What a frequency cap counts: impressions of this ad, or of any ad of its campaign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Ad,
+    Campaign,
+}
+
+/// At most `max` impressions per `scope` within `window`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyCap {
+    pub scope: Scope,
+    pub window: Window,
+    pub max: u32,
+}
+
+/// One ad shown on this device, as recorded by `record({kind: 'impression'})`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Impression {
+    pub ad_id: String,
+    pub campaign: Option<String>,
+    pub ts: f64,
+}
+
+/// Why an ad may not be shown now, or `None`. Counting is done here, on the device,
+/// from the device's own impressions: the ad server never learns how often the
+/// shopper saw anything.
+pub fn capped(
+    ad_id: &str,
+    campaign: Option<&str>,
+    impressions: &[Impression],
+    caps: &[FrequencyCap],
+    now: f64,
+) -> Option<String> {
+    caps.iter().find_map(|cap| {
+        let since = now - cap.window.millis();
+        let key = match cap.scope {
+            Scope::Ad => Some(ad_id),
+            // An ad without a campaign is not bound by campaign caps.
+            Scope::Campaign => campaign,
+        }?;
+        let seen = impressions
+            .iter()
+            .filter(|i| i.ts > since && i.ts <= now)
+            .filter(|i| match cap.scope {
+                Scope::Ad => i.ad_id == key,
+                Scope::Campaign => i.campaign.as_deref() == Some(key),
+            })
+            .count();
+        (seen >= cap.max as usize).then(|| {
+            format!(
+                "{} `{key}` was shown {seen} time(s) in the last {} (cap {})",
+                match cap.scope {
+                    Scope::Ad => "ad",
+                    Scope::Campaign => "campaign",
+                },
+                match cap.window {
+                    Window::Hour => "hour",
+                    Window::Day => "day",
+                    Window::Week => "week",
+                },
+                cap.max
+            )
+        })
+    })
+}
+
+/// Maximal marginal relevance: each next slot goes to the candidate with the best
+/// `λ·relevance − (1−λ)·(largest cosine to a candidate already chosen)`. λ = 1 is the
+/// plain ranking; smaller λ trades score for variety. Returns indices, best first.
+pub fn mmr(relevance: &[f64], embeddings: &[Vec<f32>], lambda: f64, k: usize) -> Vec<usize> {
+    let mut chosen: Vec<usize> = Vec::with_capacity(k.min(relevance.len()));
+    let mut left: Vec<usize> = (0..relevance.len()).collect();
+    while chosen.len() < k && !left.is_empty() {
+        let value = |i: usize| {
+            let redundancy = chosen
+                .iter()
+                .map(|&j| f64::from(cosine(&embeddings[i], &embeddings[j])))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let redundancy = if chosen.is_empty() { 0.0 } else { redundancy };
+            lambda * relevance[i] - (1.0 - lambda) * redundancy
+        };
+        let (at, _) = left.iter().enumerate().map(|(at, &i)| (at, value(i))).fold(
+            (0, f64::NEG_INFINITY),
+            |best, x| if x.1 > best.1 { x } else { best },
+        );
+        chosen.push(left.remove(at));
+    }
+    chosen
+}
+
+/// Keep an order but let no owner (advertiser or campaign) take more than `max`
+/// slots; the skipped candidates move down, after everyone else.
+pub fn cap_per_owner(
+    order: &[usize],
+    owner: impl Fn(usize) -> Option<String>,
+    max: usize,
+) -> Vec<usize> {
+    let mut taken: HashMap<String, usize> = HashMap::new();
+    let (mut kept, mut deferred) = (Vec::new(), Vec::new());
+    for &i in order {
+        match owner(i) {
+            Some(o) => {
+                let n = taken.entry(o).or_default();
+                if *n < max {
+                    *n += 1;
+                    kept.push(i);
+                } else {
+                    deferred.push(i);
+                }
+            }
+            None => kept.push(i),
+        }
+    }
+    kept.extend(deferred);
+    kept
+}
+
+/// How slots are filled from the scores: greedily, or with exploration so that the
+/// ranker also learns about ads it currently scores low.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum Exploration {
+    #[default]
+    Greedy,
+    /// With probability ε a slot goes to a uniformly random remaining candidate.
+    EpsilonGreedy { epsilon: f64 },
+    /// Each candidate's click rate is drawn from Beta(1 + s·n, 1 + (1 − s)·n), where
+    /// s is its score and n = `strength` pseudo-observations; the best draw wins.
+    Thompson { strength: f64 },
+}
+
+impl Exploration {
+    pub fn check(&self) -> Result<()> {
+        match self {
+            Exploration::EpsilonGreedy { epsilon } if !(0.0..=1.0).contains(epsilon) => {
+                Err(Error::BadOptions(format!(
+                    "exploration epsilon must be in [0, 1], got {epsilon}"
+                )))
+            }
+            Exploration::Thompson { strength } if !(strength.is_finite() && *strength > 0.0) => {
+                Err(Error::BadOptions(format!(
+                    "exploration strength must be a positive number, got {strength}"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Thompson propensities are estimated from this many joint draws per slot; the slot
+/// is then filled from that estimate, so the logged propensity is exactly the
+/// probability with which the shown ad was picked.
+pub const THOMPSON_DRAWS: usize = 2_000;
+
+/// A shown candidate and the probability that it was picked for its slot, given the
+/// slots before it: what off-policy evaluation needs (IPS divides by it).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Shown {
+    pub index: usize,
+    pub propensity: f64,
+}
+
+/// The probability of each remaining candidate (by position in `left`) for the next
+/// slot. Sums to 1.
+pub fn slot_distribution(
+    scores: &[f64],
+    left: &[usize],
+    how: &Exploration,
+    rng: &mut StdRng,
+) -> Vec<f64> {
+    let n = left.len();
+    let mut p = vec![0.0; n];
+    if n == 0 {
+        return p;
+    }
+    let best = |values: &mut dyn Iterator<Item = f64>| {
+        values
+            .enumerate()
+            .fold((0, f64::NEG_INFINITY), |b, x| if x.1 > b.1 { x } else { b })
+            .0
+    };
+    match how {
+        Exploration::Greedy => p[best(&mut left.iter().map(|&i| scores[i]))] = 1.0,
+        Exploration::EpsilonGreedy { epsilon } => {
+            p.iter_mut().for_each(|x| *x = epsilon / n as f64);
+            p[best(&mut left.iter().map(|&i| scores[i]))] += 1.0 - epsilon;
+        }
+        Exploration::Thompson { strength } => {
+            let betas: Vec<Beta<f64>> = left
+                .iter()
+                .map(|&i| {
+                    let s = scores[i].clamp(0.0, 1.0);
+                    Beta::new(1.0 + s * strength, 1.0 + (1.0 - s) * strength)
+                        .expect("parameters are ≥ 1")
+                })
+                .collect();
+            for _ in 0..THOMPSON_DRAWS {
+                p[best(&mut betas.iter().map(|b| b.sample(rng)))] += 1.0;
+            }
+            p.iter_mut().for_each(|x| *x /= THOMPSON_DRAWS as f64);
+        }
+    }
+    p
+}
+
+/// Fill up to `k` slots from `scores` (in the order given by `candidates`, usually
+/// already filtered and re-ranked), deterministically for a given `seed`.
+pub fn explore(
+    scores: &[f64],
+    candidates: &[usize],
+    k: usize,
+    how: &Exploration,
+    seed: u64,
+) -> Vec<Shown> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut left = candidates.to_vec();
+    let mut shown = Vec::new();
+    while shown.len() < k && !left.is_empty() {
+        let p = slot_distribution(scores, &left, how, &mut rng);
+        let mut u: f64 = rng.random();
+        let mut at = p.len() - 1;
+        for (j, &pj) in p.iter().enumerate() {
+            if pj > 0.0 && u < pj {
+                at = j;
+                break;
+            }
+            u -= pj;
+        }
+        // Rounding can leave `u` just past the last non-zero probability.
+        if p[at] == 0.0 {
+            at = p.iter().rposition(|&x| x > 0.0).unwrap_or(at);
+        }
+        shown.push(Shown {
+            index: left.remove(at),
+            propensity: p[at],
+        });
+    }
+    shown
+}
+
+/// Cold start: how much the personal score counts after `events` history events. It
+/// grows linearly from 0 (no history: the server's prior alone) to 1 at `full_at`.
+pub fn personal_weight(events: usize, full_at: usize) -> f64 {
+    if full_at == 0 {
+        1.0
+    } else {
+        (events as f64 / full_at as f64).min(1.0)
+    }
+}
+
+/// The score used for ordering during cold start.
+pub fn blend(personal: f64, prior: f64, events: usize, full_at: usize) -> f64 {
+    let w = personal_weight(events, full_at);
+    w * personal + (1.0 - w) * prior
+}
+
+/// The shopper's interest vector: the recency- and kind-weighted mean of history
+/// item embeddings (what creatives are matched against).
+pub fn interest_vector(embeddings: &[Vec<f32>], weights: &[f64]) -> Option<Vec<f32>> {
+    let dim = embeddings.first()?.len();
+    let mut v = vec![0.0f32; dim];
+    for (e, &w) in embeddings.iter().zip(weights) {
+        for (x, y) in v.iter_mut().zip(e) {
+            *x += w as f32 * y;
+        }
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    (norm > 0.0).then(|| v.iter().map(|x| x / norm).collect())
+}
+
+/// The creative (by index) whose text embedding is closest to the interest vector.
+pub fn best_creative(interest: &[f32], creatives: &[Vec<f32>]) -> Option<usize> {
+    creatives
+        .iter()
+        .map(|c| cosine(interest, c))
+        .enumerate()
+        .fold(None, |best: Option<(usize, f32)>, (i, c)| match best {
+            Some((_, b)) if b >= c => best,
+            _ => Some((i, c)),
+        })
+        .map(|(i, _)| i)
+}
+
+/// One arm of an experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Arm {
+    pub label: String,
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The arm of an experiment for this device: SHA-256 of the experiment's salt and a
+/// random id that never leaves the device, mapped onto the arms' weights. Stable for
+/// a device and salt; independent across salts. Only the label reaches the page.
+pub fn assign_arm<'a>(device_id: &str, salt: &str, arms: &'a [Arm]) -> Result<&'a str> {
+    let total: f64 = arms.iter().map(|a| a.weight).sum();
+    if arms.is_empty()
+        || arms
+            .iter()
+            .any(|a| !(a.weight.is_finite() && a.weight >= 0.0))
+        || total <= 0.0
+    {
+        return Err(Error::BadOptions(
+            "an experiment needs at least one arm, with finite weights ≥ 0 that are not all 0"
+                .into(),
+        ));
+    }
+    let digest = Sha256::digest(format!("{salt}\u{0}{device_id}").as_bytes());
+    let top = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    let u = (top >> 11) as f64 / (1u64 << 53) as f64 * total;
+    let mut acc = 0.0;
+    for arm in arms {
+        acc += arm.weight;
+        if u < acc {
+            return Ok(&arm.label);
+        }
+    }
+    Ok(&arms
+        .iter()
+        .rfind(|a| a.weight > 0.0)
+        .expect("a positive weight")
+        .label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn imp(ad: &str, campaign: Option<&str>, ts: f64) -> Impression {
+        Impression {
+            ad_id: ad.into(),
+            campaign: campaign.map(Into::into),
+            ts,
+        }
+    }
+
+    #[test]
+    fn a_cap_of_three_per_hour_blocks_the_fourth_impression() {
+        let now = 10.0 * HOUR_MS;
+        let caps = [FrequencyCap {
+            scope: Scope::Ad,
+            window: Window::Hour,
+            max: 3,
+        }];
+        let mut seen: Vec<Impression> = Vec::new();
+        for n in 0..3 {
+            assert_eq!(capped("a", None, &seen, &caps, now), None, "after {n}");
+            seen.push(imp("a", None, now - 60_000.0 * (n + 1) as f64));
+        }
+        let why = capped("a", None, &seen, &caps, now).unwrap();
+        assert!(why.contains("3 time(s) in the last hour"), "{why}");
+        // Other ads are not affected; an hour later the cap has lapsed.
+        assert_eq!(capped("b", None, &seen, &caps, now), None);
+        assert_eq!(capped("a", None, &seen, &caps, now + HOUR_MS), None);
+    }
+
+    #[test]
+    fn campaign_caps_count_every_ad_of_the_campaign() {
+        let now = 100.0 * HOUR_MS;
+        let caps = [FrequencyCap {
+            scope: Scope::Campaign,
+            window: Window::Day,
+            max: 2,
+        }];
+        let seen = [
+            imp("a", Some("c1"), now - 5.0 * HOUR_MS),
+            imp("b", Some("c1"), now - HOUR_MS),
+        ];
+        assert!(capped("new-ad", Some("c1"), &seen, &caps, now).is_some());
+        assert_eq!(capped("x", Some("c2"), &seen, &caps, now), None);
+        assert_eq!(capped("x", None, &seen, &caps, now), None);
+        // Week windows reach further back than days.
+        let week = [FrequencyCap {
+            scope: Scope::Ad,
+            window: Window::Week,
+            max: 1,
+        }];
+        let old = [imp("a", None, now - 3.0 * 24.0 * HOUR_MS)];
+        assert!(capped("a", None, &old, &week, now).is_some());
+    }
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    fn mean_pairwise(picked: &[usize], e: &[Vec<f32>]) -> f64 {
+        let mut sum = 0.0;
+        let mut n = 0;
+        for a in 0..picked.len() {
+            for b in a + 1..picked.len() {
+                sum += f64::from(cosine(&e[picked[a]], &e[picked[b]]));
+                n += 1;
+            }
+        }
+        sum / n as f64
+    }
+
+    #[test]
+    fn mmr_lowers_the_mean_pairwise_similarity_of_the_top_k() {
+        // Three near-duplicates score highest; two different items score a bit lower.
+        let e: Vec<Vec<f32>> = [
+            [1.0, 0.0, 0.0],
+            [0.98, 0.2, 0.0],
+            [0.97, 0.0, 0.24],
+            [0.0, 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+        ]
+        .iter()
+        .map(|v| unit(v))
+        .collect();
+        let relevance = [0.9, 0.88, 0.87, 0.7, 0.6];
+        let plain = mmr(&relevance, &e, 1.0, 3);
+        assert_eq!(plain, [0, 1, 2]);
+        let diverse = mmr(&relevance, &e, 0.5, 3);
+        assert_eq!(diverse[0], 0, "the best item still comes first");
+        assert!(
+            mean_pairwise(&diverse, &e) < mean_pairwise(&plain, &e) - 0.5,
+            "{diverse:?}"
+        );
+    }
+
+    #[test]
+    fn no_owner_takes_more_than_its_share_of_slots() {
+        let owner = |i: usize| Some(["acme", "acme", "acme", "beta", "gamma"][i].to_owned());
+        assert_eq!(cap_per_owner(&[0, 1, 2, 3, 4], owner, 1), [0, 3, 4, 1, 2]);
+        assert_eq!(cap_per_owner(&[0, 1, 2, 3, 4], owner, 2), [0, 1, 3, 4, 2]);
+        assert_eq!(cap_per_owner(&[2, 0], |_| None, 1), [2, 0]);
+    }
+
+    #[test]
+    fn slot_probabilities_sum_to_one_and_match_the_rule() {
+        let scores = [0.1, 0.5, 0.3, 0.45];
+        let left = [0, 1, 2, 3];
+        let mut rng = StdRng::seed_from_u64(1);
+        for how in [
+            Exploration::Greedy,
+            Exploration::EpsilonGreedy { epsilon: 0.2 },
+            Exploration::Thompson { strength: 20.0 },
+        ] {
+            let p = slot_distribution(&scores, &left, &how, &mut rng);
+            assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{how:?}: {p:?}");
+            assert!(
+                p[1] >= p[0] && p[1] >= p[2],
+                "{how:?}: the best score is most likely: {p:?}"
+            );
+        }
+        let p = slot_distribution(
+            &scores,
+            &left,
+            &Exploration::EpsilonGreedy { epsilon: 0.2 },
+            &mut rng,
+        );
+        for (got, want) in p.iter().zip([0.05, 0.85, 0.05, 0.05]) {
+            assert!((got - want).abs() < 1e-12, "{p:?}");
+        }
+        // Thompson with close scores explores: 0.45 wins a fair share against 0.5.
+        let p = slot_distribution(
+            &scores,
+            &left,
+            &Exploration::Thompson { strength: 20.0 },
+            &mut rng,
+        );
+        assert!(p[3] > 0.2 && p[0] < 0.05, "{p:?}");
+    }
+
+    #[test]
+    fn exploration_is_deterministic_per_seed_and_logs_propensities() {
+        let scores = [0.1, 0.5, 0.3, 0.45, 0.2];
+        let all = [0, 1, 2, 3, 4];
+        let greedy = explore(&scores, &all, 3, &Exploration::Greedy, 7);
+        let picked: Vec<usize> = greedy.iter().map(|s| s.index).collect();
+        assert_eq!(picked, [1, 3, 2]);
+        assert!(greedy.iter().all(|s| s.propensity == 1.0));
+
+        let how = Exploration::EpsilonGreedy { epsilon: 0.5 };
+        let a = explore(&scores, &all, 3, &how, 42);
+        assert_eq!(a, explore(&scores, &all, 3, &how, 42));
+        let mut distinct = std::collections::HashSet::new();
+        let mut top_counts = [0usize; 5];
+        for seed in 0..2_000 {
+            let shown = explore(&scores, &all, 3, &how, seed);
+            assert_eq!(shown.len(), 3);
+            let first = &shown[0];
+            // The logged propensity is the rule's probability for that slot.
+            let want = if first.index == 1 {
+                0.5 + 0.5 / 5.0
+            } else {
+                0.5 / 5.0
+            };
+            assert!((first.propensity - want).abs() < 1e-12);
+            top_counts[first.index] += 1;
+            distinct.insert(shown.iter().map(|s| s.index).collect::<Vec<_>>());
+        }
+        // Empirical frequencies follow the propensities (0.6 for the best, 0.1 others).
+        assert!(
+            (top_counts[1] as f64 / 2_000.0 - 0.6).abs() < 0.05,
+            "{top_counts:?}"
+        );
+        assert!(top_counts.iter().all(|&c| c > 100), "{top_counts:?}");
+        assert!(distinct.len() > 10);
+    }
+
+    #[test]
+    fn cold_start_moves_from_the_prior_to_the_personal_score() {
+        assert_eq!(blend(0.9, 0.2, 0, 10), 0.2);
+        assert!((blend(0.9, 0.2, 5, 10) - 0.55).abs() < 1e-12);
+        assert_eq!(blend(0.9, 0.2, 10, 10), 0.9);
+        assert_eq!(blend(0.9, 0.2, 50, 10), 0.9);
+        assert_eq!(personal_weight(3, 0), 1.0);
+    }
+
+    #[test]
+    fn the_creative_closest_to_the_interests_is_chosen() {
+        let history = [unit(&[1.0, 0.1, 0.0]), unit(&[0.9, 0.0, 0.2])];
+        let interest = interest_vector(&history, &[1.0, 0.5]).unwrap();
+        let creatives = [
+            unit(&[0.0, 1.0, 0.0]),
+            unit(&[1.0, 0.0, 0.1]),
+            unit(&[0.0, 0.0, 1.0]),
+        ];
+        assert_eq!(best_creative(&interest, &creatives), Some(1));
+        assert_eq!(best_creative(&interest, &[]), None);
+        assert_eq!(interest_vector(&[], &[]), None);
+    }
+
+    #[test]
+    fn arms_are_stable_per_device_and_follow_the_weights() {
+        let arms = [
+            Arm {
+                label: "control".into(),
+                weight: 3.0,
+            },
+            Arm {
+                label: "treatment".into(),
+                weight: 1.0,
+            },
+        ];
+        let a = assign_arm("device-1", "exp-1", &arms).unwrap();
+        assert_eq!(a, assign_arm("device-1", "exp-1", &arms).unwrap());
+        let n = 20_000;
+        let treated = (0..n)
+            .filter(|i| assign_arm(&format!("d{i}"), "exp-1", &arms).unwrap() == "treatment")
+            .count();
+        assert!(
+            (treated as f64 / n as f64 - 0.25).abs() < 0.015,
+            "{treated}"
+        );
+        // Another salt re-draws: about a quarter of the treated are treated again.
+        let both = (0..n)
+            .filter(|i| {
+                let d = format!("d{i}");
+                assign_arm(&d, "exp-1", &arms).unwrap() == "treatment"
+                    && assign_arm(&d, "exp-2", &arms).unwrap() == "treatment"
+            })
+            .count();
+        assert!(
+            (both as f64 / treated as f64 - 0.25).abs() < 0.03,
+            "{both} of {treated}"
+        );
+        assert!(assign_arm("d", "s", &[]).is_err());
+        assert!(
+            assign_arm(
+                "d",
+                "s",
+                &[Arm {
+                    label: "x".into(),
+                    weight: f64::NAN
+                }]
+            )
+            .is_err()
+        );
+    }
+}
