@@ -31,6 +31,16 @@ pub struct Candidate {
     pub bid: Option<f64>,
     /// Named features in `[0, 1]`, as listed in the ranker's config.
     pub features: BTreeMap<String, f64>,
+    /// Frequency caps and per-owner slot caps count by these.
+    pub campaign: Option<String>,
+    pub advertiser: Option<String>,
+    /// The ad server vouches that this ad targets no group smaller than k shoppers;
+    /// with `policy.requireKAnonymous` only such ads are shown.
+    pub k_anonymous: bool,
+    /// The server's click-rate prior in `[0, 1]`, which cold start blends in.
+    pub prior: Option<f64>,
+    /// A house ad: shown only when no other candidate may be.
+    pub fallback: bool,
 }
 
 impl Candidate {
@@ -82,6 +92,11 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
         let category = c.text("category", false, MAX_ID_CHARS);
         let bid = c.number("bid", false, 0.0, f64::INFINITY);
         let features = c.numbers("features", &config.candidate_features, 0.0, 1.0);
+        let campaign = c.text("campaign", false, MAX_ID_CHARS);
+        let advertiser = c.text("advertiser", false, MAX_ID_CHARS);
+        let k_anonymous = c.flag("kAnonymous");
+        let prior = c.number("prior", false, 0.0, 1.0);
+        let fallback = c.flag("fallback");
         if let Some(id) = &id
             && !seen.insert(id.clone())
         {
@@ -94,6 +109,11 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
                 category,
                 bid,
                 features,
+                campaign,
+                advertiser,
+                k_anonymous,
+                prior,
+                fallback,
             }),
             _ => errors.append(&mut c.errors),
         }

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 /// Event kinds, ordered from weakest to strongest signal. The ranker learns one
 /// embedding per kind, so the order here is part of the model format: append only.
+/// `Impression` (an ad shown) is not a signal of interest: it is kept for frequency
+/// caps and never reaches the ranker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
@@ -13,9 +15,11 @@ pub enum EventKind {
     Cart,
     Purchase,
     Search,
+    Impression,
 }
 
 impl EventKind {
+    /// The kinds the ranker reads (one embedding row each).
     pub const ALL: [EventKind; 5] = [
         EventKind::View,
         EventKind::Click,
@@ -28,6 +32,11 @@ impl EventKind {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// Whether the ranker reads events of this kind.
+    pub fn is_signal(self) -> bool {
+        self != EventKind::Impression
+    }
 }
 
 impl std::str::FromStr for EventKind {
@@ -35,8 +44,11 @@ impl std::str::FromStr for EventKind {
     fn from_str(s: &str) -> Result<Self, String> {
         Self::ALL
             .into_iter()
+            .chain([EventKind::Impression])
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("`{s}` is not one of view, click, cart, purchase, search"))
+            .ok_or_else(|| {
+                format!("`{s}` is not one of view, click, cart, purchase, search, impression")
+            })
     }
 }
 
@@ -48,6 +60,7 @@ impl EventKind {
             EventKind::Cart => "cart",
             EventKind::Purchase => "purchase",
             EventKind::Search => "search",
+            EventKind::Impression => "impression",
         }
     }
 }
@@ -64,6 +77,9 @@ pub struct Event {
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// For impressions: the ad's campaign, which campaign frequency caps count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub ts: f64,
 }
@@ -91,6 +107,7 @@ impl Event {
         let title = c.text("title", true, MAX_TITLE_CHARS);
         let item_id = c.text("itemId", kind != Some(EventKind::Search), MAX_ID_CHARS);
         let category = c.text("category", false, MAX_ID_CHARS);
+        let campaign = c.text("campaign", false, MAX_ID_CHARS);
         let ts = c
             .number("ts", false, 0.0, now_ms + DAY_MS)
             .unwrap_or(now_ms);
@@ -100,6 +117,7 @@ impl Event {
                 item_id: item_id.unwrap_or_else(|| title.clone()),
                 title,
                 category,
+                campaign,
                 ts,
             }),
             _ => Err(crate::Error::BadEvent(c.errors)),
@@ -153,7 +171,8 @@ impl Retention {
 
 /// The most recent `max` events, oldest first: what the ranker attends over.
 pub fn recent(events: &[Event], max: usize) -> Vec<&Event> {
-    let mut sorted: Vec<&Event> = events.iter().collect();
+    // Impressions are for frequency caps; they must not push interests out.
+    let mut sorted: Vec<&Event> = events.iter().filter(|e| e.kind.is_signal()).collect();
     sorted.sort_by(|a, b| a.ts.total_cmp(&b.ts));
     let skip = sorted.len().saturating_sub(max);
     sorted.split_off(skip)

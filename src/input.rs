@@ -181,6 +181,21 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A boolean; absent or `null` is `false`.
+    pub fn flag(&mut self, field: &str) -> bool {
+        match self.get(field) {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                self.fail(
+                    field,
+                    format!("expected true or false, found {}", other.type_name()),
+                );
+                false
+            }
+        }
+    }
+
     /// An object of named numbers, each within `[min, max]`, restricted to `known`.
     pub fn numbers(
         &mut self,

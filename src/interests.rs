@@ -20,6 +20,7 @@ pub fn kind_weight(kind: EventKind) -> f64 {
         EventKind::Click => 2.0,
         EventKind::Cart => 3.0,
         EventKind::Purchase => 4.0,
+        EventKind::Impression => 0.0,
     }
 }
 
@@ -38,6 +39,9 @@ pub fn interests(events: &[Event], now: f64, half_life_days: f64, k: usize) -> V
         let Some(category) = &event.category else {
             continue;
         };
+        if !event.kind.is_signal() {
+            continue;
+        }
         let tags: Vec<&str> = category
             .split(',')
             .map(str::trim)
@@ -77,6 +81,7 @@ mod tests {
             item_id: "i".into(),
             title: "t".into(),
             category: Some(category.into()),
+            campaign: None,
             ts: now - days_ago * DAY_MS,
         }
     }

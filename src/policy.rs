@@ -103,6 +103,77 @@ pub fn capped(
     })
 }
 
+/// The impressions among stored events.
+pub fn impressions(events: &[crate::history::Event]) -> Vec<Impression> {
+    events
+        .iter()
+        .filter(|e| !e.kind.is_signal())
+        .map(|e| Impression {
+            ad_id: e.item_id.clone(),
+            campaign: e.campaign.clone(),
+            ts: e.ts,
+        })
+        .collect()
+}
+
+/// `rank(candidates, {policy})`: which rules apply after scoring. All off by default,
+/// so a plain `rank` is the ranker's order.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Policy {
+    /// Frequency caps, counted from this device's impressions.
+    pub caps: Vec<FrequencyCap>,
+    /// Show only candidates marked `kAnonymous: true` (house ads marked `fallback`
+    /// fill in when none is).
+    pub require_k_anonymous: bool,
+    /// MMR's λ in [0, 1]: 1 is the plain order, lower trades score for variety.
+    pub diversity: Option<f64>,
+    pub max_per_advertiser: Option<usize>,
+    pub max_per_campaign: Option<usize>,
+    /// How slots are filled; anything but greedy logs each shown ad's propensity.
+    pub exploration: Exploration,
+    /// Seed for exploration (default: derived from `now`), so a slate can be replayed.
+    pub seed: Option<u64>,
+    /// Cold start: the personal score's weight grows from 0 to 1 over this many
+    /// history events; until then the candidate's `prior` (or, without one, its
+    /// popularity feature) carries the rest.
+    pub cold_start_events: Option<usize>,
+}
+
+impl Policy {
+    pub fn check(&self) -> Result<()> {
+        self.exploration.check()?;
+        if let Some(l) = self.diversity
+            && !(0.0..=1.0).contains(&l)
+        {
+            return Err(Error::BadOptions(format!(
+                "diversity must be in [0, 1], got {l}"
+            )));
+        }
+        if self.max_per_advertiser == Some(0) || self.max_per_campaign == Some(0) {
+            return Err(Error::BadOptions(
+                "a per-owner cap must be at least 1".into(),
+            ));
+        }
+        if self.caps.iter().any(|c| c.max == 0) {
+            return Err(Error::BadOptions(
+                "a frequency cap of 0 would hide the ad for good; remove the ad instead".into(),
+            ));
+        }
+        let reorders = self.diversity.is_some()
+            || self.max_per_advertiser.is_some()
+            || self.max_per_campaign.is_some();
+        if reorders && self.exploration != Exploration::Greedy {
+            return Err(Error::BadOptions(
+                "exploration fills slots by itself (its propensities would be wrong after \
+                 re-ordering): use it without diversity or per-owner caps"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Maximal marginal relevance: each next slot goes to the candidate with the best
 /// `λ·relevance − (1−λ)·(largest cosine to a candidate already chosen)`. λ = 1 is the
 /// plain ranking; smaller λ trades score for variety. Returns indices, best first.

@@ -11,6 +11,7 @@ use crate::backend::{read_back, read_back_async};
 use crate::candidates::Candidate;
 use crate::config::RankerConfig;
 use crate::history::{DAY_MS, Event, EventKind};
+use crate::policy::{self, Exploration, Impression, Policy};
 use crate::ranker::{RankBatch, Ranker};
 use crate::{Error, Result};
 
@@ -37,6 +38,9 @@ pub struct RankOptions {
     /// The ranking time in ms since the epoch (default: now); events' recency is
     /// measured from it. Fixed in tests so results are reproducible.
     pub now: Option<f64>,
+    /// Placement rules applied after scoring (caps, k-anonymity, diversity,
+    /// exploration, cold start); none by default.
+    pub policy: Policy,
 }
 
 /// How many history events `explain` names per candidate.
@@ -52,6 +56,13 @@ pub struct Ranked {
     pub ctr: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasons: Option<Vec<Reason>>,
+    /// With exploration: the probability that this ad was picked for its slot, given
+    /// the slots above it (for off-policy evaluation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<f64>,
+    /// A house ad shown because no other candidate was allowed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,21 +82,37 @@ pub struct Pending {
     history: Vec<Event>,
     candidates: Vec<Candidate>,
     options: RankOptions,
+    /// Per candidate: `None` when it may be shown, else why not.
+    blocked: Vec<Option<String>>,
+    /// Candidate embeddings, kept only when diversity needs them.
+    embeddings: Vec<Vec<f32>>,
+    now_ms: f64,
 }
 
 /// Run the ranker over `candidates` against `history` (each with its encoder
-/// embedding). Uses the most recent `max_history` events.
+/// embedding). Uses the most recent `max_history` events; `impressions` feed the
+/// frequency caps.
+#[allow(clippy::too_many_arguments)]
 pub fn forward(
     ranker: &Ranker,
     config: &RankerConfig,
     device: &Device,
     history: &[(Event, Vec<f32>)],
     candidates: &[(Candidate, Vec<f32>)],
+    impressions: &[Impression],
     options: RankOptions,
     now_ms: f64,
 ) -> Result<Pending> {
     if candidates.is_empty() {
         return Err(Error::BadInput("no candidates to rank".into()));
+    }
+    options.policy.check()?;
+    if options.objective == Objective::Ecpm
+        && matches!(options.policy.exploration, Exploration::Thompson { .. })
+    {
+        return Err(Error::BadOptions(
+            "Thompson sampling draws click rates: use it with the ctr objective".into(),
+        ));
     }
     if options.objective == Objective::Ecpm
         && let Some((c, _)) = candidates.iter().find(|(c, _)| c.bid.is_none())
@@ -107,7 +134,8 @@ pub fn forward(
             reason: format!("it expects {e}-dim embeddings; the encoder gave another width"),
         });
     }
-    let mut recent: Vec<&(Event, Vec<f32>)> = history.iter().collect();
+    let mut recent: Vec<&(Event, Vec<f32>)> =
+        history.iter().filter(|(e, _)| e.kind.is_signal()).collect();
     recent.sort_by(|a, b| a.0.ts.total_cmp(&b.0.ts));
     let recent = &recent[recent.len().saturating_sub(config.max_history)..];
 
@@ -153,12 +181,35 @@ pub fn forward(
         mask: row(mask),
     };
     let scored = ranker.forward(batch);
+    let policy = &options.policy;
+    let blocked = candidates
+        .iter()
+        .map(|(c, _)| {
+            if policy.require_k_anonymous && !c.k_anonymous && !c.fallback {
+                return Some("not marked k-anonymous".to_owned());
+            }
+            policy::capped(
+                &c.id,
+                c.campaign.as_deref(),
+                impressions,
+                &policy.caps,
+                now_ms,
+            )
+        })
+        .collect();
+    let embeddings = match policy.diversity {
+        Some(_) => candidates.iter().map(|(_, v)| v.clone()).collect(),
+        None => Vec::new(),
+    };
     Ok(Pending {
         logits: sigmoid(scored.logits),
         weights: scored.weights,
         history: recent.iter().map(|(ev, _)| ev.clone()).collect(),
         candidates: candidates.iter().map(|(c, _)| c.clone()).collect(),
         options,
+        blocked,
+        embeddings,
+        now_ms,
     })
 }
 
@@ -179,16 +230,27 @@ impl Pending {
 
     fn order(&self, ctr: &[f32], weights: &[f32]) -> Vec<Ranked> {
         let l = weights.len() / ctr.len().max(1);
-        let mut out: Vec<Ranked> = self
+        let policy = &self.options.policy;
+        let all: Vec<Ranked> = self
             .candidates
             .iter()
             .zip(ctr)
             .enumerate()
             .map(|(i, (c, &p))| {
                 let p = f64::from(p);
+                // Cold start: lean on the server's prior until there is history.
+                let blended = match policy.cold_start_events {
+                    Some(full_at) => {
+                        match c.prior.or_else(|| c.features.get("popularity").copied()) {
+                            Some(prior) => policy::blend(p, prior, self.history.len(), full_at),
+                            None => p,
+                        }
+                    }
+                    None => p,
+                };
                 let score = match self.options.objective {
-                    Objective::Ctr => p,
-                    Objective::Ecpm => p * c.bid.unwrap_or(0.0),
+                    Objective::Ctr => blended,
+                    Objective::Ecpm => blended * c.bid.unwrap_or(0.0),
                 };
                 let reasons = self.options.explain.then(|| {
                     let row = &weights[i * l..(i + 1) * l];
@@ -211,15 +273,80 @@ impl Pending {
                     score,
                     ctr: p,
                     reasons,
+                    propensity: None,
+                    fallback: false,
                 }
             })
             .collect();
-        // Stable: equal scores keep the server's order.
-        out.sort_by(|a, b| b.score.total_cmp(&a.score));
-        if let Some(k) = self.options.k {
-            out.truncate(k);
+        self.place(all)
+    }
+
+    /// The policy's part: who may be shown, in which order, with which propensity.
+    fn place(&self, all: Vec<Ranked>) -> Vec<Ranked> {
+        let policy = &self.options.policy;
+        let by_score = |mut v: Vec<usize>| {
+            // Stable: equal scores keep the server's order.
+            v.sort_by(|&a, &b| all[b].score.total_cmp(&all[a].score));
+            v
+        };
+        let allowed = |i: &usize| self.blocked[*i].is_none();
+        let mut pool = by_score(
+            (0..all.len())
+                .filter(|i| allowed(i) && !self.candidates[*i].fallback)
+                .collect(),
+        );
+        let fallback = pool.is_empty();
+        if fallback {
+            pool = by_score(
+                (0..all.len())
+                    .filter(|i| allowed(i) && self.candidates[*i].fallback)
+                    .collect(),
+            );
         }
-        out
+        let k = self.options.k.unwrap_or(pool.len());
+        let picked: Vec<(usize, Option<f64>)> = match &policy.exploration {
+            Exploration::Greedy => {
+                let mut order = pool;
+                if let Some(lambda) = policy.diversity {
+                    let relevance: Vec<f64> = order.iter().map(|&i| all[i].score).collect();
+                    let vectors: Vec<Vec<f32>> =
+                        order.iter().map(|&i| self.embeddings[i].clone()).collect();
+                    order = policy::mmr(&relevance, &vectors, lambda, order.len())
+                        .into_iter()
+                        .map(|j| order[j])
+                        .collect();
+                }
+                if let Some(max) = policy.max_per_advertiser {
+                    order = policy::cap_per_owner(
+                        &order,
+                        |i| self.candidates[i].advertiser.clone(),
+                        max,
+                    );
+                }
+                if let Some(max) = policy.max_per_campaign {
+                    order =
+                        policy::cap_per_owner(&order, |i| self.candidates[i].campaign.clone(), max);
+                }
+                order.into_iter().take(k).map(|i| (i, None)).collect()
+            }
+            how => {
+                let scores: Vec<f64> = all.iter().map(|r| r.score).collect();
+                let seed = policy.seed.unwrap_or(self.now_ms as u64);
+                policy::explore(&scores, &pool, k, how, seed)
+                    .into_iter()
+                    .map(|s| (s.index, Some(s.propensity)))
+                    .collect()
+            }
+        };
+        picked
+            .into_iter()
+            .map(|(i, propensity)| {
+                let mut r = all[i].clone();
+                r.propensity = propensity;
+                r.fallback = fallback;
+                r
+            })
+            .collect()
     }
 }
 

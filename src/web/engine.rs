@@ -134,7 +134,10 @@ impl Engine {
         let event = Event::parse(&value, now)?;
         self.store.add_event(&event).await?;
         self.store.apply(&self.retention, now).await?;
-        if let Err(e) = self.embeddings(&[event.text()], true).await {
+        // Impressions only feed frequency caps; the ranker never reads their text.
+        if event.kind.is_signal()
+            && let Err(e) = self.embeddings(&[event.text()], true).await
+        {
             global::warn(&format!("event stored; its embedding was not cached: {e}"));
         }
         Ok(event)
@@ -167,6 +170,7 @@ impl Engine {
             device,
             &history,
             &candidates,
+            &crate::policy::impressions(&events),
             options,
             now,
         )?

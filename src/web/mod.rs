@@ -26,7 +26,7 @@ pub use models::CACHE_NAME;
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
 export type Backend = 'auto' | 'webgpu' | 'cpu';
-export type EventKind = 'view' | 'click' | 'cart' | 'purchase' | 'search';
+export type EventKind = 'view' | 'click' | 'cart' | 'purchase' | 'search' | 'impression';
 
 export interface LoadOptions {
   /** URL of the model set; default: the package's own `models/default.json`. */
@@ -50,6 +50,8 @@ export interface ShopperEvent {
   /** Product title, or the search query. */
   title: string;
   category?: string;
+  /** For 'impression': the ad's campaign (campaign frequency caps count by it). */
+  campaign?: string;
   /** ms since the epoch; default now. */
   ts?: number;
 }
@@ -62,6 +64,39 @@ export interface Candidate {
   bid?: number;
   /** Named features in [0, 1]; see modelInfo.candidateFeatures. */
   features?: Record<string, number>;
+  campaign?: string;
+  advertiser?: string;
+  /** The ad server vouches this ad targets no group smaller than k shoppers. */
+  kAnonymous?: boolean;
+  /** Server click-rate prior in [0, 1], blended in during cold start. */
+  prior?: number;
+  /** A house ad, shown only when no other candidate may be. */
+  fallback?: boolean;
+}
+
+export interface FrequencyCap { scope: 'ad' | 'campaign'; window: 'hour' | 'day' | 'week'; max: number; }
+
+export type Exploration =
+  | { kind: 'greedy' }
+  | { kind: 'epsilonGreedy'; epsilon: number }
+  | { kind: 'thompson'; strength: number };
+
+/** Placement rules applied on the device after scoring; all off by default. */
+export interface Policy {
+  /** Counted from this device's `impression` events. */
+  caps?: FrequencyCap[];
+  /** Show only `kAnonymous` candidates (a `fallback` one when none is). */
+  requireKAnonymous?: boolean;
+  /** MMR λ in [0, 1]: 1 = plain order, lower = more variety. */
+  diversity?: number;
+  maxPerAdvertiser?: number;
+  maxPerCampaign?: number;
+  /** Not combinable with diversity or per-owner caps. */
+  exploration?: Exploration;
+  /** Exploration seed (default: from `now`). */
+  seed?: number;
+  /** The personal score's weight grows 0 → 1 over this many history events. */
+  coldStartEvents?: number;
 }
 
 export interface RankOptions {
@@ -70,10 +105,17 @@ export interface RankOptions {
   objective?: 'ctr' | 'ecpm';
   /** Ranking time in ms since the epoch (default now). */
   now?: number;
+  policy?: Policy;
 }
 
 export interface Reason { itemId: string; title: string; kind: EventKind; weight: number; }
-export interface Ranked { id: string; score: number; ctr: number; reasons?: Reason[]; }
+export interface Ranked {
+  id: string; score: number; ctr: number; reasons?: Reason[];
+  /** With exploration: the probability this ad was picked for its slot. */
+  propensity?: number;
+  /** A house ad shown because nothing else was allowed. */
+  fallback?: boolean;
+}
 
 export interface ModelInfo {
   encoder: string; encoderHash: string; ranker: string; dim: number; maxHistory: number;

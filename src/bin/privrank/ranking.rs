@@ -569,6 +569,7 @@ pub fn rank(args: &RankArgs, encoder: &SentenceEncoder, backend: &Backend) -> Re
         &backend.device,
         &history,
         &candidates,
+        &privrank::policy::impressions(&events),
         request.options,
         now,
     )?

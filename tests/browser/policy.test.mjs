@@ -1,0 +1,94 @@
+// The placement policy in the browser: frequency caps counted from impressions
+// stored in IndexedDB, the k-anonymity gate with its house-ad fallback, and
+// forget() erasing impressions with the rest of the history (so caps reset).
+// Uses www/minimal.html's Ranker (globalThis.privrank.ranker) on the CPU backend.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, LOAD_MS, QUIET, ROOT, TEST, startServer } from './harness.mjs';
+
+const missing = !existsSync(join(ROOT, 'pkg', 'privrank_bg.wasm'));
+if (missing && process.env.PRIVRANK_REQUIRE_PKG) throw new Error('pkg/ is not built: run `bash scripts/build-pkg`');
+const T = { ...TEST, skip: missing ? 'pkg/ is not built (bash scripts/build-pkg)' : false };
+
+const tmp = mkdtempSync(join(tmpdir(), 'privrank-policy-'));
+let server;
+let context;
+let page;
+
+before(async () => {
+  if (missing) return;
+  server = await startServer(join(tmp, 'requests.jsonl'));
+  context = await chromium.launchPersistentContext(join(tmp, 'profile'), {
+    executablePath: CHROMIUM, headless: true, args: [...QUIET, '--disable-gpu'],
+  });
+  page = await context.newPage();
+  await page.goto(new URL('/www/minimal.html?backend=cpu', server.url).href);
+  await page.waitForSelector('body[data-status="done"], body[data-status="error"]', { state: 'attached', timeout: LOAD_MS });
+  assert.equal(await page.evaluate(() => document.body.dataset.status), 'done');
+});
+
+after(async () => {
+  await context?.close();
+  server?.child.kill();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Run in the page: rank the given candidates with a policy; ids in order. */
+const rankIds = (candidates, policy, k = 3) => page.evaluate(async ({ candidates, policy, k }) => {
+  const ranked = await globalThis.privrank.ranker.rank(candidates, { k, policy });
+  return ranked.map((r) => ({ id: r.id, fallback: r.fallback ?? false }));
+}, { candidates, policy, k });
+
+const CANDIDATES = [
+  { id: 'ad-1', title: 'Beauty and the Beast (1991)', category: 'Animation', campaign: 'spring' },
+  { id: 'ad-2', title: 'Star Wars (1977)', category: 'Sci-Fi', campaign: 'spring' },
+  { id: 'ad-3', title: 'Fargo (1996)', category: 'Crime' },
+  { id: 'house', title: 'privrank video store gift card', fallback: true },
+];
+
+test('caps: the fourth impression in an hour is not shown; forget() resets the count', T, async () => {
+  const cap = { caps: [{ scope: 'ad', window: 'hour', max: 3 }] };
+  const plain = (await rankIds(CANDIDATES, cap)).map((r) => r.id);
+  const top = plain[0];
+  assert.ok(!plain.includes('house'), 'the house ad is held back while others may show');
+  for (let i = 0; i < 3; i++) {
+    assert.ok((await rankIds(CANDIDATES, cap)).some((r) => r.id === top), `shown after ${i} impressions`);
+    await page.evaluate((id) => globalThis.privrank.ranker.record({ kind: 'impression', itemId: id, title: id }), top);
+  }
+  const capped = (await rankIds(CANDIDATES, cap)).map((r) => r.id);
+  console.log(`plain ${plain.join(', ')}; after 3 impressions of ${top}: ${capped.join(', ')}`);
+  assert.ok(!capped.includes(top), `${top} is capped: ${capped}`);
+
+  // Impressions are stored with the history and never reach the ranker's reasons.
+  const stored = await page.evaluate(() => globalThis.privrank.ranker.history());
+  assert.equal(stored.filter((e) => e.kind === 'impression').length, 3);
+  const reasons = await page.evaluate(async (c) => (await globalThis.privrank.ranker.rank(c, { explain: true }))
+    .flatMap((r) => r.reasons ?? []).map((x) => x.kind), CANDIDATES);
+  assert.ok(!reasons.includes('impression'), reasons.join());
+
+  await page.evaluate(() => globalThis.privrank.ranker.forget());
+  assert.deepEqual(await page.evaluate(() => globalThis.privrank.ranker.history()), []);
+  const after = (await rankIds(CANDIDATES, cap)).map((r) => r.id);
+  assert.ok(after.includes(top), `after forget() ${top} may be shown again: ${after}`);
+});
+
+test('k-anonymity: only vouched ads, else the house ad', T, async () => {
+  const gate = { requireKAnonymous: true };
+  const vouched = CANDIDATES.map((c) => ({ ...c, kAnonymous: c.id === 'ad-3' }));
+  assert.deepEqual(await rankIds(vouched, gate), [{ id: 'ad-3', fallback: false }]);
+  assert.deepEqual(await rankIds(CANDIDATES, gate), [{ id: 'house', fallback: true }]);
+  const err = await page.evaluate(async (c) => {
+    try {
+      await globalThis.privrank.ranker.rank(c, { policy: { requireKAnonymus: true } });
+      return null;
+    } catch (e) {
+      return { code: e.code, message: e.message };
+    }
+  }, CANDIDATES);
+  assert.equal(err?.code, 'BadOptions', JSON.stringify(err));
+  assert.match(err.message, /requireKAnonymus/);
+});

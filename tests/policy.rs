@@ -1,0 +1,295 @@
+//! The placement policy end to end, through `privrank rank` (the same `rank`
+//! pipeline the browser runs): each rule changes what the committed request shows.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+const NOW: f64 = 1_700_020_000_000.0;
+
+fn request() -> Value {
+    let path = common::root().join("tests/fixtures/rank_request.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Run `rank` on a request; Ok(ranked) or Err(stderr).
+fn rank(request: &Value) -> Result<Vec<Value>, String> {
+    let path = std::env::temp_dir().join(format!(
+        "privrank-policy-{}-{}.json",
+        std::process::id(),
+        rand_suffix(request)
+    ));
+    std::fs::write(&path, request.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_privrank"))
+        .current_dir(common::root())
+        .args(["--backend", "cpu", "rank", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).ok();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    } else {
+        Err(stderr)
+    }
+}
+
+fn rand_suffix(v: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.to_string().hash(&mut h);
+    h.finish()
+}
+
+fn ids(ranked: &[Value]) -> Vec<String> {
+    ranked
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn with_policy(policy: Value, k: usize) -> Value {
+    let mut r = request();
+    r["options"]["policy"] = policy;
+    r["options"]["k"] = json!(k);
+    r
+}
+
+fn impression(ad: &str, minutes_ago: f64) -> Value {
+    json!({"kind": "impression", "itemId": ad, "title": ad, "ts": NOW - minutes_ago * 60_000.0})
+}
+
+#[test]
+fn a_frequency_cap_hides_the_ad_after_its_third_impression_in_an_hour() {
+    let plain = ids(&rank(&with_policy(json!({}), 3)).unwrap());
+    let top = plain[0].clone();
+    let cap = json!({"caps": [{"scope": "ad", "window": "hour", "max": 3}]});
+    let mut r = with_policy(cap.clone(), 3);
+    for m in [5.0, 20.0] {
+        r["history"]
+            .as_array_mut()
+            .unwrap()
+            .push(impression(&top, m));
+    }
+    assert_eq!(
+        ids(&rank(&r).unwrap()),
+        plain,
+        "two impressions: still shown"
+    );
+    r["history"]
+        .as_array_mut()
+        .unwrap()
+        .push(impression(&top, 50.0));
+    let capped = ids(&rank(&r).unwrap());
+    assert!(!capped.contains(&top), "{capped:?}");
+    assert_eq!(capped[..2], plain[1..3], "the rest moves up");
+    // Impressions older than the window do not count, and impressions never reach
+    // the ranker: without caps the order is the plain one.
+    let mut old = with_policy(cap, 3);
+    for m in [61.0, 90.0, 120.0] {
+        old["history"]
+            .as_array_mut()
+            .unwrap()
+            .push(impression(&top, m));
+    }
+    assert_eq!(ids(&rank(&old).unwrap()), plain);
+    r["options"]["policy"] = json!({});
+    let ranked = rank(&r).unwrap();
+    assert_eq!(ids(&ranked), plain);
+    assert!(
+        ranked[0]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["kind"] != "impression")
+    );
+}
+
+#[test]
+fn k_anonymity_shows_only_vouched_ads_and_falls_back_to_a_house_ad() {
+    let mut r = with_policy(json!({"requireKAnonymous": true}), 3);
+    for c in r["candidates"].as_array_mut().unwrap() {
+        let id = c["id"].as_str().unwrap().to_owned();
+        c["kAnonymous"] = json!(id == "c-heat" || id == "c-tea");
+    }
+    let shown = ids(&rank(&r).unwrap());
+    assert_eq!(shown, ["c-heat", "c-tea"]);
+
+    for c in r["candidates"].as_array_mut().unwrap() {
+        c["kAnonymous"] = json!(false);
+    }
+    r["candidates"][6]["fallback"] = json!(true); // c-shoes, a house ad
+    let ranked = rank(&r).unwrap();
+    assert_eq!(ids(&ranked), ["c-shoes"]);
+    assert_eq!(ranked[0]["fallback"], true);
+    // With vouched ads present, the house ad is not shown.
+    r["candidates"][0]["kAnonymous"] = json!(true);
+    assert_eq!(ids(&rank(&r).unwrap()), ["c-fargo"]);
+}
+
+fn embed(texts: &[String]) -> Vec<Vec<f32>> {
+    let out = Command::new(env!("CARGO_BIN_EXE_privrank"))
+        .current_dir(common::root())
+        .args(["--backend", "cpu", "embed"])
+        .args(texts)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            serde_json::from_value(v["embedding"].clone()).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn diversity_lowers_the_mean_similarity_of_the_top_four() {
+    let r = request();
+    let texts: std::collections::HashMap<String, String> = r["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let id = c["id"].as_str().unwrap().to_owned();
+            (
+                id,
+                format!(
+                    "{}. {}",
+                    c["title"].as_str().unwrap(),
+                    c["category"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect();
+    let mean_similarity = |shown: &[String]| {
+        let e = embed(&shown.iter().map(|id| texts[id].clone()).collect::<Vec<_>>());
+        let mut sum = 0.0;
+        let mut n = 0;
+        for a in 0..e.len() {
+            for b in a + 1..e.len() {
+                sum += e[a].iter().zip(&e[b]).map(|(x, y)| x * y).sum::<f32>();
+                n += 1;
+            }
+        }
+        sum / n as f32
+    };
+    let plain = ids(&rank(&with_policy(json!({}), 4)).unwrap());
+    let diverse = ids(&rank(&with_policy(json!({"diversity": 0.3}), 4)).unwrap());
+    assert_eq!(diverse[0], plain[0], "the best ad keeps the first slot");
+    let (p, d) = (mean_similarity(&plain), mean_similarity(&diverse));
+    println!("top-4 mean cosine: plain {p:.3} {plain:?}, diversity 0.3 {d:.3} {diverse:?}");
+    assert!(d < p, "diversity {d} vs plain {p}");
+    // λ = 1 is the plain order.
+    assert_eq!(
+        ids(&rank(&with_policy(json!({"diversity": 1.0}), 4)).unwrap()),
+        plain
+    );
+}
+
+#[test]
+fn one_advertiser_takes_at_most_its_cap_of_slots() {
+    let mut r = with_policy(json!({"maxPerAdvertiser": 1}), 3);
+    for c in r["candidates"].as_array_mut().unwrap() {
+        c["advertiser"] = json!(if c["id"] == "c-tea" {
+            "tea-co"
+        } else {
+            "studio"
+        });
+    }
+    let shown = ids(&rank(&r).unwrap());
+    let plain = ids(&rank(&with_policy(json!({}), 1)).unwrap());
+    assert_eq!(shown[0], plain[0]);
+    assert_eq!(shown[1], "c-tea", "{shown:?}");
+}
+
+#[test]
+fn exploration_logs_propensities_and_replays_from_its_seed() {
+    let policy = json!({"exploration": {"kind": "epsilonGreedy", "epsilon": 0.4}, "seed": 11});
+    let a = rank(&with_policy(policy.clone(), 3)).unwrap();
+    assert_eq!(
+        a,
+        rank(&with_policy(policy, 3)).unwrap(),
+        "same seed, same slate"
+    );
+    let plain = ids(&rank(&with_policy(json!({}), 8)).unwrap());
+    let first = &a[0];
+    let p = first["propensity"].as_f64().unwrap();
+    let want = if first["id"] == json!(plain[0]) {
+        0.6 + 0.4 / 8.0
+    } else {
+        0.4 / 8.0
+    };
+    assert!((p - want).abs() < 1e-9, "{p} vs {want}");
+    assert!(a.iter().all(|r| r["propensity"].as_f64().unwrap() > 0.0));
+    let mut seen = std::collections::HashSet::new();
+    // Weak confidence (5 pseudo-observations) lets lower-scored ads win some draws.
+    for seed in 0..20 {
+        let policy = json!({"exploration": {"kind": "thompson", "strength": 5}, "seed": seed});
+        seen.insert(ids(&rank(&with_policy(policy, 1)).unwrap())[0].clone());
+    }
+    assert!(seen.len() > 1, "Thompson sampling explores: {seen:?}");
+}
+
+#[test]
+fn cold_start_ranks_by_the_prior_until_history_arrives() {
+    let mut r = with_policy(json!({"coldStartEvents": 10}), 8);
+    r["history"] = json!([]);
+    let priors: [f64; 8] = [0.1, 0.9, 0.3, 0.2, 0.8, 0.05, 0.6, 0.4];
+    for (c, p) in r["candidates"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(priors)
+    {
+        c["prior"] = json!(p);
+    }
+    let ranked = rank(&r).unwrap();
+    let scores: Vec<f64> = ranked
+        .iter()
+        .map(|x| x["score"].as_f64().unwrap())
+        .collect();
+    let mut by_prior = priors.to_vec();
+    by_prior.sort_by(|a, b| b.total_cmp(a));
+    assert_eq!(scores, by_prior, "no history: the prior alone");
+    // With the full history of the request the personal score counts 6/10.
+    let mut r2 = r.clone();
+    r2["history"] = request()["history"].clone();
+    let top = &rank(&r2).unwrap()[0];
+    let prior = priors[r2["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c["id"] == top["id"])
+        .unwrap()];
+    let want = 0.6 * top["ctr"].as_f64().unwrap() + 0.4 * prior;
+    assert!((top["score"].as_f64().unwrap() - want).abs() < 1e-9);
+}
+
+#[test]
+fn bad_policies_are_typed_errors() {
+    for (policy, needle) in [
+        (json!({"capz": []}), "unknown field `capz`"),
+        (json!({"diversity": 2}), "diversity must be in [0, 1]"),
+        (
+            json!({"exploration": {"kind": "epsilonGreedy", "epsilon": 1.5}}),
+            "epsilon must be in [0, 1]",
+        ),
+        (
+            json!({"diversity": 0.5, "exploration": {"kind": "epsilonGreedy", "epsilon": 0.1}}),
+            "exploration fills slots by itself",
+        ),
+        (
+            json!({"caps": [{"scope": "ad", "window": "minute", "max": 1}]}),
+            "unknown variant `minute`",
+        ),
+    ] {
+        let err = rank(&with_policy(policy.clone(), 3)).unwrap_err();
+        assert!(err.contains(needle), "{policy}: {err}");
+    }
+}
