@@ -293,3 +293,45 @@ fn bad_policies_are_typed_errors() {
         assert!(err.contains(needle), "{policy}: {err}");
     }
 }
+
+/// `privrank ope` on the real Open Bandit sample: the uniform policy's IPS equals the
+/// random log's observed CTR (the propensities are the logging policy's), and the
+/// table is printed with all three estimators.
+#[test]
+fn ope_prints_the_estimates_table_on_the_open_bandit_sample() {
+    let out = Command::new(env!("CARGO_BIN_EXE_privrank"))
+        .current_dir(common::root())
+        .args(["ope", "--model-card", "-"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "privrank, IPS",
+        "privrank, SNIPS",
+        "privrank, doubly robust",
+        "ECE",
+        "| 3 |",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle}: {stdout}");
+    }
+    let cell = |label: &str| -> f64 {
+        let line = stdout.lines().find(|l| l.contains(label)).unwrap();
+        let value = line.rsplit('|').nth(1).unwrap().trim();
+        value.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let observed = cell("logged `random` (observed)");
+    let check = cell("check: uniform policy, IPS");
+    assert!((observed - check).abs() < 1e-4, "{observed} vs {check}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_privrank"))
+        .current_dir(common::root())
+        .args(["ope", "--epsilon", "2", "--model-card", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("epsilon must be in [0, 1]"));
+}

@@ -2,6 +2,8 @@
 //! MovieLens test impressions and the same full-catalog rankings (native only).
 
 pub mod baselines;
+/// Off-policy evaluation on the Open Bandit Dataset.
+pub mod ope;
 
 use std::path::Path;
 

@@ -13,6 +13,7 @@ use privrank::{Backend, BackendChoice, ModelBundle, SentenceEncoder};
 
 mod catalog;
 mod demo;
+mod ope;
 mod ranking;
 
 #[derive(Parser)]
@@ -56,6 +57,10 @@ enum Command {
     /// in batches; prints one `{"id", "encoder", "embedding"}` line per item, the
     /// edge worker's format.
     EmbedCatalog(catalog::EmbedCatalogArgs),
+    /// Off-policy evaluation on the Open Bandit Dataset sample: privrank's exploring
+    /// policy estimated with IPS, SNIPS and doubly robust from the random log; writes
+    /// the table into the ranker's model card.
+    Ope(ope::OpeArgs),
     /// Write the demo storefront's `catalog.json` and `candidates.json` from the
     /// MovieLens-100k download (default into `www/data/`).
     DemoData(demo::DemoArgs),
@@ -106,6 +111,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             catalog::embed_catalog(&args, &encoder)
         }
         Command::DemoData(args) => demo::demo_data(&args),
+        Command::Ope(args) => ope::ope(&args),
         Command::Eval(args) => {
             let (_, encoder, backend) = load(&cli.model, &model_dir, choice)?;
             ranking::eval(&args, &encoder, &backend)
