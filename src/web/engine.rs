@@ -45,6 +45,82 @@ impl Default for LoadOptions {
     }
 }
 
+/// `ranker.interests(options)`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct InterestOptions {
+    pub half_life_days: f64,
+    pub k: usize,
+}
+
+impl Default for InterestOptions {
+    fn default() -> Self {
+        Self {
+            half_life_days: 7.0,
+            k: 5,
+        }
+    }
+}
+
+/// `ranker.arm(experiment)`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Experiment {
+    pub salt: String,
+    pub arms: Vec<crate::policy::Arm>,
+}
+
+/// `ranker.report(clicked, options)`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ReportOptions {
+    pub epsilon: f64,
+    /// Whose budget pays: one per reporting site (default this origin).
+    pub site: String,
+    /// The site's lifetime ε budget on this device, fixed at its first report.
+    pub budget: f64,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        Self {
+            epsilon: 1.0,
+            site: global::origin(),
+            budget: 4.0,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportOut {
+    /// The randomized answer: the truth with probability e^ε / (1 + e^ε).
+    pub report: bool,
+    pub epsilon: f64,
+    pub spent: f64,
+    pub total: f64,
+}
+
+const DEVICE_ID: &str = "deviceId";
+
+/// 16 bytes from the browser's CSPRNG.
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Storage(format!("no randomness: {e}")))?;
+    Ok(bytes)
+}
+
+fn random_id() -> Result<String> {
+    Ok(random_bytes::<16>()?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn random_seed() -> Result<[u8; 32]> {
+    random_bytes::<32>()
+}
+
 /// What `modelInfo` shows.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -182,9 +258,72 @@ impl Engine {
         self.store.events().await
     }
 
+    /// Erases the history, the embedding cache and the device id (so experiment
+    /// arms are drawn afresh). Privacy budgets stay spent: forgetting must not buy
+    /// a site new reports.
     pub async fn forget(&self) -> Result<()> {
         self.memo.borrow_mut().clear();
-        self.store.clear().await
+        self.store.clear().await?;
+        self.store.delete_meta(DEVICE_ID).await
+    }
+
+    /// The shopper's top interest tags, from the stored history.
+    pub async fn interests(
+        &self,
+        options: InterestOptions,
+    ) -> Result<Vec<crate::interests::Interest>> {
+        if !(options.half_life_days.is_finite() && options.half_life_days > 0.0) {
+            return Err(Error::BadOptions(format!(
+                "halfLifeDays must be a positive number, got {}",
+                options.half_life_days
+            )));
+        }
+        let events = self.store.events().await?;
+        Ok(crate::interests::interests(
+            &events,
+            js_sys::Date::now(),
+            options.half_life_days,
+            options.k,
+        ))
+    }
+
+    /// This device's arm of an experiment. The device id is random, made here on
+    /// first use, and never leaves IndexedDB; only the arm's label is returned.
+    pub async fn arm(&self, experiment: Experiment) -> Result<String> {
+        let stored = self.store.meta(DEVICE_ID).await?;
+        let id = match stored.as_string() {
+            Some(id) => id,
+            None => {
+                let id = random_id()?;
+                self.store.put_meta(DEVICE_ID, &id.clone().into()).await?;
+                id
+            }
+        };
+        crate::policy::assign_arm(&id, &experiment.salt, &experiment.arms).map(str::to_owned)
+    }
+
+    /// A randomized-response report of `clicked`, charged to the site's budget
+    /// (stored; refused with `PrivacyBudgetSpent` once spent). Never sent anywhere.
+    pub async fn report(&self, clicked: bool, options: ReportOptions) -> Result<ReportOut> {
+        let rr = crate::privacy::RandomizedResponse::new(options.epsilon)?;
+        let key = format!("budget:{}", options.site);
+        let stored = self.store.meta(&key).await?;
+        let mut budget: crate::privacy::Budget = if stored.is_undefined() || stored.is_null() {
+            crate::privacy::Budget::new(options.budget)?
+        } else {
+            serde_wasm_bindgen::from_value(stored).map_err(|e| Error::Storage(e.to_string()))?
+        };
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_seed(random_seed()?);
+        let answer = crate::privacy::report(clicked, rr, &mut budget, &mut rng)?;
+        let value =
+            serde_wasm_bindgen::to_value(&budget).map_err(|e| Error::Storage(e.to_string()))?;
+        self.store.put_meta(&key, &value).await?;
+        Ok(ReportOut {
+            report: answer,
+            epsilon: rr.epsilon,
+            spent: budget.spent,
+            total: budget.total,
+        })
     }
 
     /// Embeddings of arbitrary texts, e.g. a catalog at an edge node.

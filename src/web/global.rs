@@ -25,6 +25,13 @@ pub fn base_url() -> String {
         .unwrap_or_default()
 }
 
+/// `self.origin`: the page's or worker's origin, e.g. `https://shop.example`.
+pub fn origin() -> String {
+    get("origin")
+        .and_then(|o| o.as_string())
+        .unwrap_or_default()
+}
+
 pub fn warn(message: &str) {
     web_sys::console::warn_1(&format!("privrank: {message}").into());
 }

@@ -20,7 +20,7 @@ use crate::candidates;
 use crate::input::Value;
 use crate::rank::RankOptions;
 pub use device::PARITY;
-use engine::{Engine, LoadOptions};
+use engine::{Engine, Experiment, InterestOptions, LoadOptions, ReportOptions};
 pub use models::CACHE_NAME;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -124,6 +124,19 @@ export interface ModelInfo {
   parityCosine?: number; cpuMs?: number; gpuMs?: number;
 }
 
+export interface Interest { tag: string; weight: number; }
+export interface InterestOptions { halfLifeDays?: number; k?: number; }
+export interface Experiment { salt: string; arms: { label: string; weight?: number }[]; }
+export interface ReportOptions {
+  /** Privacy parameter of this report (default 1). */
+  epsilon?: number;
+  /** Whose budget pays (default this origin). */
+  site?: string;
+  /** The site's lifetime ε budget on this device, fixed at its first report (default 4). */
+  budget?: number;
+}
+export interface Report { report: boolean; epsilon: number; spent: number; total: number; }
+
 /** One line of `Embedder.embedCatalog`, as `privrank embed-catalog` prints it. */
 export interface ItemEmbedding { id: string; encoder: string; embedding: number[]; }
 
@@ -131,7 +144,8 @@ export interface ItemEmbedding { id: string; encoder: string; embedding: number[
 export interface PrivrankError extends Error {
   code: 'BadCandidate' | 'BadEvent' | 'BadInput' | 'BadOptions' | 'TooManyCandidates'
     | 'TooManyInputs' | 'ModelHashMismatch' | 'ModelFetch' | 'BadModel' | 'ModelMismatch'
-    | 'BackendUnavailable' | 'BackendError' | 'StorageQuota' | 'StorageError';
+    | 'BackendUnavailable' | 'BackendError' | 'StorageQuota' | 'StorageError'
+    | 'PrivacyBudgetSpent';
   details?: { index: number; field: string; reason: string }[];
 }
 "#;
@@ -290,6 +304,54 @@ impl Ranker {
                 array.push(&js_sys::Float32Array::from(v.as_slice()));
             }
             Ok(JsValue::from(array))
+        })
+    }
+
+    /// The shopper's top interest tags from the stored history (recency- and
+    /// kind-weighted; shares sum to 1), for the page to use locally.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Interest[]>")]
+    pub fn interests(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "InterestOptions | undefined")] options: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        run(async move {
+            let options: InterestOptions = from_js(options, "interests options")?;
+            to_js(&engine.interests(options).await.map_err(error::to_js)?)
+        })
+    }
+
+    /// This device's arm of an experiment: only the label leaves the library.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn arm(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Experiment")] experiment: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        run(async move {
+            let experiment: Experiment = from_js(experiment, "experiment")?;
+            let label = engine.arm(experiment).await.map_err(error::to_js)?;
+            Ok(JsValue::from_str(&label))
+        })
+    }
+
+    /// A randomized-response report of whether the shopper clicked, charged to the
+    /// site's privacy budget on this device. The library never sends it.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Report>")]
+    pub fn report(
+        &self,
+        clicked: bool,
+        #[wasm_bindgen(unchecked_param_type = "ReportOptions | undefined")] options: JsValue,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        run(async move {
+            let options: ReportOptions = from_js(options, "report options")?;
+            to_js(
+                &engine
+                    .report(clicked, options)
+                    .await
+                    .map_err(error::to_js)?,
+            )
         })
     }
 

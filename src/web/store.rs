@@ -1,5 +1,6 @@
-//! On-device storage in IndexedDB (this origin only): the shopper's events, and item
-//! embeddings keyed by encoder hash + text so each item is embedded once.
+//! On-device storage in IndexedDB (this origin only): the shopper's events, item
+//! embeddings keyed by encoder hash + text so each item is embedded once, and `meta`
+//! (the random device id experiments hash, privacy budgets per site).
 //! Every write waits for its transaction to commit, so a failed write (full quota)
 //! is reported and leaves what was stored before untouched.
 
@@ -20,8 +21,10 @@ use crate::{Error, Result};
 
 const EVENTS: &str = "events";
 const EMBEDDINGS: &str = "embeddings";
-/// Bump with a migration in `upgrade` when the stores change.
-const VERSION: u32 = 1;
+const META: &str = "meta";
+/// Bump when the stores change; opening creates whichever stores are missing, so
+/// version 1 databases gain `meta` and keep their history.
+const VERSION: u32 = 2;
 
 pub struct Store {
     db: IdbDatabase,
@@ -89,11 +92,14 @@ impl Store {
         let req = open.clone();
         open.set_onupgradeneeded(Some(&once(move || {
             if let Ok(db) = req.result().and_then(|d| d.dyn_into::<IdbDatabase>()) {
+                // Creating a store that exists throws (ConstraintError) and changes
+                // nothing, so an upgrade only adds what is missing.
                 let params = IdbObjectStoreParameters::new();
                 params.set_key_path_opt_str(Some("id"));
                 params.set_auto_increment(true);
                 let _ = db.create_object_store_with_optional_parameters(EVENTS, &params);
                 let _ = db.create_object_store(EMBEDDINGS);
+                let _ = db.create_object_store(META);
             }
         })));
         let db = request(&open)
@@ -188,6 +194,34 @@ impl Store {
             let value = Float32Array::from(embedding.as_slice());
             store.put_with_key(&value, &key(model, text)).map_err(js)?;
         }
+        commit(&tx).await
+    }
+
+    pub async fn meta(&self, key: &str) -> Result<JsValue> {
+        let tx = self.tx(META, IdbTransactionMode::Readonly)?;
+        let req = tx
+            .object_store(META)
+            .map_err(js)?
+            .get(&key.into())
+            .map_err(js)?;
+        request(&req).await
+    }
+
+    pub async fn put_meta(&self, key: &str, value: &JsValue) -> Result<()> {
+        let tx = self.tx(META, IdbTransactionMode::Readwrite)?;
+        tx.object_store(META)
+            .map_err(js)?
+            .put_with_key(value, &key.into())
+            .map_err(js)?;
+        commit(&tx).await
+    }
+
+    pub async fn delete_meta(&self, key: &str) -> Result<()> {
+        let tx = self.tx(META, IdbTransactionMode::Readwrite)?;
+        tx.object_store(META)
+            .map_err(js)?
+            .delete(&key.into())
+            .map_err(js)?;
         commit(&tx).await
     }
 

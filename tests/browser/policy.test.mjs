@@ -92,3 +92,49 @@ test('k-anonymity: only vouched ads, else the house ad', T, async () => {
   assert.equal(err?.code, 'BadOptions', JSON.stringify(err));
   assert.match(err.message, /requireKAnonymus/);
 });
+
+test('interests, experiment arms and private reports stay on the device', T, async () => {
+  const out = await page.evaluate(async () => {
+    const r = globalThis.privrank.ranker;
+    await r.forget();
+    const now = Date.now();
+    await r.record({ kind: 'view', itemId: 'm1', title: 'Alien (1979)', category: 'Horror, Sci-Fi', ts: now - 1000 });
+    await r.record({ kind: 'cart', itemId: 'm2', title: 'Aliens (1986)', category: 'Action, Sci-Fi', ts: now });
+    await r.record({ kind: 'impression', itemId: 'ad-9', title: 'ad', category: 'Comedy', ts: now });
+    const interests = await r.interests({ k: 3 });
+    const experiment = { salt: 'checkout-2026', arms: [{ label: 'control' }, { label: 'new' }] };
+    const arms = [await r.arm(experiment), await r.arm(experiment)];
+    const reports = [];
+    let refused = null;
+    try {
+      for (let i = 0; i < 5; i++) reports.push(await r.report(true, { epsilon: 1, site: 'test-site', budget: 3 }));
+    } catch (e) {
+      refused = { code: e.code, message: e.message };
+    }
+    await r.forget();
+    let afterForget = null;
+    try {
+      await r.report(true, { epsilon: 1, site: 'test-site', budget: 3 });
+    } catch (e) {
+      afterForget = e.code;
+    }
+    let bad = null;
+    try {
+      await r.arm({ salt: 's', arms: [] });
+    } catch (e) {
+      bad = e.code;
+    }
+    return { interests, arms, reports, refused, afterForget, bad };
+  });
+  // Sci-Fi is in both items (view 1 + cart 3, split over two tags each): 2 of 4.
+  assert.equal(out.interests[0].tag, 'Sci-Fi');
+  assert.ok(Math.abs(out.interests[0].weight - 0.5) < 1e-6, JSON.stringify(out.interests));
+  assert.ok(!out.interests.some((t) => t.tag === 'Comedy'), 'impressions are not interests');
+  assert.ok(['control', 'new'].includes(out.arms[0]) && out.arms[0] === out.arms[1], out.arms.join());
+  assert.equal(out.reports.length, 3, 'a budget of 3 pays for three reports of ε = 1');
+  assert.deepEqual(out.reports.map((x) => x.spent), [1, 2, 3]);
+  assert.ok(out.reports.every((x) => typeof x.report === 'boolean'));
+  assert.equal(out.refused?.code, 'PrivacyBudgetSpent', JSON.stringify(out.refused));
+  assert.equal(out.afterForget, 'PrivacyBudgetSpent', 'forget() does not refill the budget');
+  assert.equal(out.bad, 'BadOptions');
+});
