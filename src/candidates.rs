@@ -21,6 +21,17 @@ pub const MAX_TEXT_CHARS: usize = 20_000;
 /// embedded on the device, so this bounds the work a single page request can cause.
 pub const DEFAULT_MAX_CANDIDATES: usize = 1_000;
 
+/// Most creatives one candidate may carry: each is embedded on the device.
+pub const MAX_CREATIVES: usize = 8;
+
+/// One way of presenting an ad (headline, banner text). The ad is scored on its
+/// title; the creative only decides which text the shopper sees.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Creative {
+    pub id: String,
+    pub text: String,
+}
+
 /// A checked candidate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
@@ -41,12 +52,22 @@ pub struct Candidate {
     pub prior: Option<f64>,
     /// A house ad: shown only when no other candidate may be.
     pub fallback: bool,
+    /// Alternatives to choose from by the shopper's interests; may be empty.
+    pub creatives: Vec<Creative>,
 }
 
 impl Candidate {
     /// The text the encoder embeds: the title, with the category as context.
     pub fn text(&self) -> String {
         item_text(&self.title, self.category.as_deref())
+    }
+
+    /// The texts its creatives are matched on, with the category as context like
+    /// the title's.
+    pub fn creative_texts(&self) -> impl Iterator<Item = String> + '_ {
+        self.creatives
+            .iter()
+            .map(|c| item_text(&c.text, self.category.as_deref()))
     }
 
     /// Features in the model's input order. A feature the server did not send sits at
@@ -97,6 +118,7 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
         let k_anonymous = c.flag("kAnonymous");
         let prior = c.number("prior", false, 0.0, 1.0);
         let fallback = c.flag("fallback");
+        let creatives = parse_creatives(&mut c);
         if let Some(id) = &id
             && !seen.insert(id.clone())
         {
@@ -114,6 +136,7 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
                 k_anonymous,
                 prior,
                 fallback,
+                creatives,
             }),
             _ => errors.append(&mut c.errors),
         }
@@ -123,6 +146,28 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
     } else {
         Err(Error::BadCandidate(errors))
     }
+}
+
+/// Each creative is checked like a record of its own; errors name
+/// `creatives[j].field`, and creative ids must be distinct within the candidate.
+fn parse_creatives(c: &mut Checker<'_>) -> Vec<Creative> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for (j, value) in c.list("creatives", MAX_CREATIVES).iter().enumerate() {
+        let mut nested = Checker::new(0, value);
+        let id = nested.text("id", true, MAX_ID_CHARS);
+        let text = nested.text("text", true, MAX_TITLE_CHARS);
+        if let Some(id) = &id
+            && !seen.insert(id.clone())
+        {
+            nested.fail("id", format!("`{id}` appears more than once"));
+        }
+        if let (Some(id), Some(text), true) = (id, text, nested.errors.is_empty()) {
+            out.push(Creative { id, text });
+        }
+        c.adopt(&format!("creatives[{j}]"), nested);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -191,6 +236,37 @@ mod tests {
         assert_eq!(got[0].id, "42");
         assert_eq!(got[0].text(), "Fargo (1996). Crime");
         assert_eq!(got[0].feature_row(&config()), [0.5, 0.95]);
+    }
+
+    #[test]
+    fn creatives_are_checked_one_by_one() {
+        let list = values(
+            r#"[{"id": "a", "title": "t", "category": "Drama",
+                 "creatives": [{"id": "x", "text": "Tears"}, {"id": "y", "text": "Joy"}]},
+                {"id": "b", "title": "t",
+                 "creatives": [{"id": "x"}, {"id": "x", "text": "again"}, 3]},
+                {"id": "c", "title": "t", "creatives": {"id": "x"}},
+                {"id": "d", "title": "t", "creatives": [{}, {}, {}, {}, {}, {}, {}, {}, {}]}]"#,
+        );
+        let Err(Error::BadCandidate(errors)) = parse(&list, &config(), 10) else {
+            panic!("expected BadCandidate");
+        };
+        let got: Vec<(usize, &str)> = errors.iter().map(|e| (e.index, e.field.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (1, "creatives[0].text"),
+                (1, "creatives[1].id"),
+                (1, "creatives[2]"),
+                (2, "creatives"),
+                (3, "creatives"),
+            ]
+        );
+        assert!(errors[4].reason.contains("limit is 8"), "{}", errors[4].reason);
+        let good = parse(&list[..1], &config(), 10).unwrap();
+        let texts: Vec<String> = good[0].creative_texts().collect();
+        assert_eq!(texts, ["Tears. Drama", "Joy. Drama"]);
+        assert_eq!(good[0].creatives[1].id, "y");
     }
 
     #[test]

@@ -196,6 +196,42 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// An array of at most `max` items; absent or `null` is empty. The items are
+    /// checked by the caller, each as a record of its own.
+    pub fn list(&mut self, field: &str, max: usize) -> &'a [Value] {
+        match self.get(field) {
+            None => &[],
+            Some(Value::List(items)) if items.len() > max => {
+                self.fail(
+                    field,
+                    format!("has {} items; the limit is {max}", items.len()),
+                );
+                &[]
+            }
+            Some(Value::List(items)) => items,
+            Some(other) => {
+                self.fail(
+                    field,
+                    format!("expected an array, found {}", other.type_name()),
+                );
+                &[]
+            }
+        }
+    }
+
+    /// Adopt the errors of a nested record checked on its own, under `prefix`.
+    pub fn adopt(&mut self, prefix: &str, nested: Checker<'_>) {
+        for mut e in nested.errors {
+            e.index = self.index;
+            e.field = if e.field.is_empty() {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}.{}", e.field)
+            };
+            self.errors.push(e);
+        }
+    }
+
     /// An object of named numbers, each within `[min, max]`, restricted to `known`.
     pub fn numbers(
         &mut self,

@@ -13,6 +13,10 @@ pub struct Interest {
     pub weight: f64,
 }
 
+/// A week: interests drift with seasons and gifts; last month's browsing should
+/// count for little.
+pub const DEFAULT_HALF_LIFE_DAYS: f64 = 7.0;
+
 /// How much one event says about interest: acting on an item says more than seeing it.
 pub fn kind_weight(kind: EventKind) -> f64 {
     match kind {

@@ -11,6 +11,7 @@ use crate::backend::{read_back, read_back_async};
 use crate::candidates::Candidate;
 use crate::config::RankerConfig;
 use crate::history::{DAY_MS, Event, EventKind};
+use crate::interests;
 use crate::policy::{self, Exploration, Impression, Policy};
 use crate::ranker::{RankBatch, Ranker};
 use crate::{Error, Result};
@@ -63,6 +64,9 @@ pub struct Ranked {
     /// A house ad shown because no other candidate was allowed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fallback: bool,
+    /// The id of the creative to show, for candidates that offered several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creative: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,12 +90,15 @@ pub struct Pending {
     blocked: Vec<Option<String>>,
     /// Candidate embeddings, kept only when diversity needs them.
     embeddings: Vec<Vec<f32>>,
+    /// Per candidate: the creative chosen for this shopper, if it offered any.
+    creatives: Vec<Option<String>>,
     now_ms: f64,
 }
 
 /// Run the ranker over `candidates` against `history` (each with its encoder
 /// embedding). Uses the most recent `max_history` events; `impressions` feed the
-/// frequency caps.
+/// frequency caps. `creatives` holds, per candidate, the embeddings of its
+/// creatives' texts ([`Candidate::creative_texts`]).
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     ranker: &Ranker,
@@ -99,6 +106,7 @@ pub fn forward(
     device: &Device,
     history: &[(Event, Vec<f32>)],
     candidates: &[(Candidate, Vec<f32>)],
+    creatives: &[Vec<Vec<f32>>],
     impressions: &[Impression],
     options: RankOptions,
     now_ms: f64,
@@ -126,9 +134,22 @@ pub fn forward(
             reason: "is required by the ecpm objective".into(),
         }]));
     }
+    let counts_match = creatives.len() == candidates.len()
+        && candidates
+            .iter()
+            .zip(creatives)
+            .all(|((c, _), v)| c.creatives.len() == v.len());
+    if !counts_match {
+        return Err(Error::BadInput(
+            "one creative embedding per creative of each candidate is needed".into(),
+        ));
+    }
     let e = config.embedding_dim;
     let width = |v: &Vec<f32>| v.len() == e;
-    if !history.iter().all(|(_, v)| width(v)) || !candidates.iter().all(|(_, v)| width(v)) {
+    if !history.iter().all(|(_, v)| width(v))
+        || !candidates.iter().all(|(_, v)| width(v))
+        || !creatives.iter().flatten().all(width)
+    {
         return Err(Error::RankerMismatch {
             file: "ranker".into(),
             reason: format!("it expects {e}-dim embeddings; the encoder gave another width"),
@@ -201,6 +222,7 @@ pub fn forward(
         Some(_) => candidates.iter().map(|(_, v)| v.clone()).collect(),
         None => Vec::new(),
     };
+    let creatives = choose_creatives(recent, candidates, creatives, now_ms);
     Ok(Pending {
         logits: sigmoid(scored.logits),
         weights: scored.weights,
@@ -209,8 +231,49 @@ pub fn forward(
         options,
         blocked,
         embeddings,
+        creatives,
         now_ms,
     })
+}
+
+/// Deal creative embeddings, computed in one flat batch after the titles, back out
+/// to their candidates (the shape [`forward`] takes).
+pub fn split_creatives(
+    candidates: &[(Candidate, Vec<f32>)],
+    mut flat: impl Iterator<Item = Vec<f32>>,
+) -> Vec<Vec<Vec<f32>>> {
+    candidates
+        .iter()
+        .map(|(c, _)| flat.by_ref().take(c.creatives.len()).collect())
+        .collect()
+}
+
+/// Per candidate, the creative closest to the shopper's interest vector (recent
+/// history, weighted as the interest tags are); the first one before there is any
+/// history, which is the server's own preference order.
+fn choose_creatives(
+    recent: &[&(Event, Vec<f32>)],
+    candidates: &[(Candidate, Vec<f32>)],
+    creatives: &[Vec<Vec<f32>>],
+    now_ms: f64,
+) -> Vec<Option<String>> {
+    let vectors: Vec<Vec<f32>> = recent.iter().map(|(_, v)| v.clone()).collect();
+    let weights: Vec<f64> = recent
+        .iter()
+        .map(|(ev, _)| interests::event_weight(ev, now_ms, interests::DEFAULT_HALF_LIFE_DAYS))
+        .collect();
+    let interest = policy::interest_vector(&vectors, &weights);
+    candidates
+        .iter()
+        .zip(creatives)
+        .map(|((c, _), embedded)| {
+            let pick = match &interest {
+                Some(v) => policy::best_creative(v, embedded)?,
+                None => 0,
+            };
+            c.creatives.get(pick).map(|cr| cr.id.clone())
+        })
+        .collect()
 }
 
 impl Pending {
@@ -275,6 +338,7 @@ impl Pending {
                     reasons,
                     propensity: None,
                     fallback: false,
+                    creative: self.creatives[i].clone(),
                 }
             })
             .collect();

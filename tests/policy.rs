@@ -335,3 +335,135 @@ fn ope_prints_the_estimates_table_on_the_open_bandit_sample() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("epsilon must be in [0, 1]"));
 }
+
+/// Run the CLI with `args`, feeding `stdin`; (exit code, stdout, stderr).
+fn cli(args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_privrank"))
+        .current_dir(common::root())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The command may refuse its options before reading: a closed pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
+}
+
+#[test]
+fn the_creative_closest_to_the_history_is_chosen() {
+    // The committed history is family animation; the ad's own title is a crime film.
+    let family = json!({"id": "family", "text": "A cartoon musical for the whole family"});
+    let noir = json!({"id": "noir", "text": "A dark, violent crime thriller"});
+    let creative_of = |request: &Value| -> Option<String> {
+        rank(request)
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == "c-fargo")
+            .unwrap()
+            .get("creative")
+            .map(|c| c.as_str().unwrap().to_owned())
+    };
+    let with_creatives = |creatives: Value, history: bool| {
+        let mut r = request();
+        r["candidates"][0]["creatives"] = creatives;
+        if !history {
+            r["history"] = json!([]);
+        }
+        r
+    };
+    for order in [json!([noir, family]), json!([family, noir])] {
+        assert_eq!(
+            creative_of(&with_creatives(order, true)).as_deref(),
+            Some("family")
+        );
+    }
+    // Without history there is nothing to match: the server's first choice.
+    assert_eq!(
+        creative_of(&with_creatives(json!([noir, family]), false)).as_deref(),
+        Some("noir")
+    );
+    // Candidates without creatives carry no creative field.
+    let plain = rank(&request()).unwrap();
+    assert!(plain.iter().all(|r| r.get("creative").is_none()));
+    let err = rank(&with_creatives(json!([{"id": "x"}]), true)).unwrap_err();
+    assert!(err.contains("creatives[0].text"), "{err}");
+}
+
+#[test]
+fn interests_weigh_kinds_split_tags_and_decay() {
+    let day = 86_400_000.0;
+    let history = json!([
+        {"kind": "view", "itemId": "1", "title": "Alien (1979)", "category": "Sci-Fi, Horror", "ts": NOW},
+        // A week old at the default one-week half-life: 3 × ½.
+        {"kind": "cart", "itemId": "2", "title": "Heat (1995)", "category": "Action", "ts": NOW - 7.0 * day},
+        // Two weeks old: 2 × ¼.
+        {"kind": "click", "itemId": "3", "title": "Top Gun (1986)", "category": "Action", "ts": NOW - 14.0 * day},
+        // Impressions are the ad's doing, not the shopper's interest.
+        {"kind": "impression", "itemId": "ad", "title": "Psycho", "category": "Horror", "ts": NOW}
+    ]);
+    let now = NOW.to_string();
+    let (code, stdout, stderr) = cli(&["interests", "-", "--now", &now], &history.to_string());
+    assert_eq!(code, Some(0), "{stderr}");
+    let tags: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let got: Vec<(&str, f64)> = tags
+        .iter()
+        .map(|t| (t["tag"].as_str().unwrap(), t["weight"].as_f64().unwrap()))
+        .collect();
+    // Action 1.5 + 0.5 = 2, Sci-Fi 0.5, Horror 0.5; of 3.
+    let want = [("Action", 2.0 / 3.0), ("Sci-Fi", 1.0 / 6.0), ("Horror", 1.0 / 6.0)];
+    assert_eq!(got.len(), want.len(), "{stdout}");
+    for ((tag, w), (want_tag, want_w)) in got.iter().zip(want) {
+        assert_eq!(*tag, want_tag);
+        assert!((w - want_w).abs() < 1e-9, "{tag}: {w} vs {want_w}");
+    }
+    // A rank request's history works too, and --k cuts the list.
+    let request = json!({"history": history, "candidates": []}).to_string();
+    let (_, stdout, _) = cli(&["interests", "-", "--now", &now, "--k", "1"], &request);
+    let tags: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(tags.len(), 1);
+    assert_eq!(tags[0]["tag"], "Action");
+    let (code, _, stderr) = cli(&["interests", "-", "--half-life-days", "0"], "[]");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("half-life-days"), "{stderr}");
+    let (code, _, stderr) = cli(&["interests", "-"], r#"[{"kind": "view"}]"#);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("title"), "{stderr}");
+}
+
+#[test]
+fn arms_are_stable_and_follow_their_weights() {
+    let arm = |id: &str, salt: &str| {
+        let (code, stdout, stderr) = cli(
+            &["arm", "--device-id", id, "--salt", salt, "--arm", "a", "--arm", "b:3"],
+            "",
+        );
+        assert_eq!(code, Some(0), "{stderr}");
+        stdout.trim().to_owned()
+    };
+    let first: Vec<String> = (0..200).map(|i| arm(&format!("device-{i}"), "s1")).collect();
+    let in_b = first.iter().filter(|a| *a == "b").count();
+    // 150 expected; ±30 is about five standard deviations.
+    assert!((120..=180).contains(&in_b), "{in_b} of 200 in the weight-3 arm");
+    assert!(first.iter().all(|a| a == "a" || a == "b"));
+    for i in [0, 7, 99] {
+        assert_eq!(arm(&format!("device-{i}"), "s1"), first[i], "stable per device");
+    }
+    let other: Vec<String> = (0..40).map(|i| arm(&format!("device-{i}"), "s2")).collect();
+    assert_ne!(other[..], first[..40], "a new salt reshuffles");
+    let (code, _, stderr) = cli(
+        &["arm", "--device-id", "d", "--salt", "s", "--arm", "a:x"],
+        "",
+    );
+    assert_eq!(code, Some(2), "clap rejects the spec");
+    assert!(stderr.contains("weight `x`"), "{stderr}");
+}

@@ -56,7 +56,7 @@ pub struct InterestOptions {
 impl Default for InterestOptions {
     fn default() -> Self {
         Self {
-            half_life_days: 7.0,
+            half_life_days: crate::interests::DEFAULT_HALF_LIFE_DAYS,
             k: 5,
         }
     }
@@ -234,11 +234,14 @@ impl Engine {
             .cloned()
             .collect();
         let history_texts: Vec<String> = recent.iter().map(Event::text).collect();
-        let candidate_texts: Vec<String> = candidates.iter().map(|c| c.text()).collect();
+        // Titles and creatives in one batch: one encoder pass, one read-back.
+        let mut candidate_texts: Vec<String> = candidates.iter().map(|c| c.text()).collect();
+        candidate_texts.extend(candidates.iter().flat_map(|c| c.creative_texts()));
         let history_vecs = self.embeddings(&history_texts, true).await?;
-        let candidate_vecs = self.embeddings(&candidate_texts, false).await?;
+        let mut candidate_vecs = self.embeddings(&candidate_texts, false).await?.into_iter();
         let history: Vec<(Event, Vec<f32>)> = recent.into_iter().zip(history_vecs).collect();
-        let candidates: Vec<_> = candidates.into_iter().zip(candidate_vecs).collect();
+        let candidates: Vec<_> = candidates.into_iter().zip(candidate_vecs.by_ref()).collect();
+        let creatives = rank::split_creatives(&candidates, candidate_vecs);
         let device = self.encoder.device();
         rank::forward(
             &self.ranker,
@@ -246,6 +249,7 @@ impl Engine {
             device,
             &history,
             &candidates,
+            &creatives,
             &crate::policy::impressions(&events),
             options,
             now,

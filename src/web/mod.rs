@@ -72,7 +72,11 @@ export interface Candidate {
   prior?: number;
   /** A house ad, shown only when no other candidate may be. */
   fallback?: boolean;
+  /** Up to 8 ways to present the ad; the one closest to the shopper's interests is picked. */
+  creatives?: Creative[];
 }
+
+export interface Creative { id: string; text: string; }
 
 export interface FrequencyCap { scope: 'ad' | 'campaign'; window: 'hour' | 'day' | 'week'; max: number; }
 
@@ -115,6 +119,8 @@ export interface Ranked {
   propensity?: number;
   /** A house ad shown because nothing else was allowed. */
   fallback?: boolean;
+  /** The id of the creative to show, when the candidate offered creatives. */
+  creative?: string;
 }
 
 export interface ModelInfo {

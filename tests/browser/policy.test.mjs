@@ -138,3 +138,30 @@ test('interests, experiment arms and private reports stay on the device', T, asy
   assert.equal(out.afterForget, 'PrivacyBudgetSpent', 'forget() does not refill the budget');
   assert.equal(out.bad, 'BadOptions');
 });
+
+test('creatives: the one closest to the history is shown', T, async () => {
+  const out = await page.evaluate(async () => {
+    const r = globalThis.privrank.ranker;
+    await r.forget();
+    const promo = {
+      id: 'promo', title: 'Weekend movie sale',
+      creatives: [{ id: 'romance', text: 'Love stories for two' }, { id: 'scifi', text: 'Space monsters and starships' }],
+    };
+    const cold = (await r.rank([promo]))[0].creative;
+    await r.record({ kind: 'view', itemId: 'm1', title: 'Alien (1979)', category: 'Horror, Sci-Fi' });
+    await r.record({ kind: 'cart', itemId: 'm2', title: 'Star Trek: First Contact (1996)', category: 'Action, Sci-Fi' });
+    const warm = (await r.rank([promo]))[0].creative;
+    let bad = null;
+    try {
+      await r.rank([{ ...promo, creatives: [{ id: 'x', text: 'y' }, { id: 'x', text: 'z' }] }]);
+    } catch (e) {
+      bad = { code: e.code, message: e.message };
+    }
+    await r.forget();
+    return { cold, warm, bad };
+  });
+  assert.equal(out.cold, 'romance', 'without history: the server\'s first creative');
+  assert.equal(out.warm, 'scifi');
+  assert.equal(out.bad?.code, 'BadCandidate');
+  assert.match(out.bad.message, /creatives\[1\]\.id/);
+});

@@ -14,6 +14,7 @@ use privrank::{Backend, BackendChoice, ModelBundle, SentenceEncoder};
 mod catalog;
 mod demo;
 mod ope;
+mod profile;
 mod ranking;
 
 #[derive(Parser)]
@@ -61,6 +62,11 @@ enum Command {
     /// policy estimated with IPS, SNIPS and doubly robust from the random log; writes
     /// the table into the ranker's model card.
     Ope(ope::OpeArgs),
+    /// The shopper's top interest tags from a history (as the browser's
+    /// `ranker.interests()`): kind-weighted, decayed, comma-separated categories split.
+    Interests(profile::InterestsArgs),
+    /// The experiment arm a device id falls into (as the browser's `ranker.arm()`).
+    Arm(profile::ArmArgs),
     /// Write the demo storefront's `catalog.json` and `candidates.json` from the
     /// MovieLens-100k download (default into `www/data/`).
     DemoData(demo::DemoArgs),
@@ -112,6 +118,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::DemoData(args) => demo::demo_data(&args),
         Command::Ope(args) => ope::ope(&args),
+        Command::Interests(args) => profile::interests_cmd(&args),
+        Command::Arm(args) => profile::arm(&args),
         Command::Eval(args) => {
             let (_, encoder, backend) = load(&cli.model, &model_dir, choice)?;
             ranking::eval(&args, &encoder, &backend)

@@ -500,18 +500,52 @@ struct RankRequest {
     options: privrank::rank::RankOptions,
 }
 
-pub fn rank(args: &RankArgs, encoder: &SentenceEncoder, backend: &Backend) -> Result<()> {
-    use privrank::history::Event;
-    let bytes = if args.request == Path::new("-") {
+/// A file's bytes, or standard input's for `-`.
+pub fn read_input(path: &Path) -> Result<Vec<u8>> {
+    if path == Path::new("-") {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
-        buf
-    } else {
-        std::fs::read(&args.request).map_err(|e| privrank::Error::Io {
-            context: format!("reading {}", args.request.display()),
-            source: e,
-        })?
-    };
+        return Ok(buf);
+    }
+    Ok(std::fs::read(path).map_err(|e| privrank::Error::Io {
+        context: format!("reading {}", path.display()),
+        source: e,
+    })?)
+}
+
+/// The given time (ms since the epoch), or the clock's.
+pub fn now_or(given: Option<f64>) -> Result<f64> {
+    match given {
+        Some(now) => Ok(now),
+        None => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs_f64()
+            * 1000.0),
+    }
+}
+
+/// Check history events; an error names the event's position in the list.
+pub fn parse_events(
+    values: &[privrank::input::Value],
+    now: f64,
+) -> Result<Vec<privrank::history::Event>> {
+    let mut events = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        match privrank::history::Event::parse(value, now) {
+            Ok(e) => events.push(e),
+            Err(privrank::Error::BadEvent(mut errors)) => {
+                errors.iter_mut().for_each(|e| e.index = i);
+                return Err(privrank::Error::BadEvent(errors).into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(events)
+}
+
+pub fn rank(args: &RankArgs, encoder: &SentenceEncoder, backend: &Backend) -> Result<()> {
+    use privrank::history::Event;
+    let bytes = read_input(&args.request)?;
     let request: RankRequest = serde_json::from_slice(&bytes)
         .map_err(|e| privrank::Error::BadInput(format!("{}: {e}", args.request.display())))?;
     let manifest_path = args.ranker_dir.join(MANIFEST);
@@ -529,26 +563,8 @@ pub fn rank(args: &RankArgs, encoder: &SentenceEncoder, backend: &Backend) -> Re
     })?;
     let ranker = Ranker::load(&manifest, &weights, encoder.model_hash(), &backend.device)?;
     let config = &manifest.config;
-    let now = match request.options.now {
-        Some(now) => now,
-        None => {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs_f64()
-                * 1000.0
-        }
-    };
-    let mut events = Vec::with_capacity(request.history.len());
-    for (i, value) in request.history.iter().enumerate() {
-        match Event::parse(value, now) {
-            Ok(e) => events.push(e),
-            Err(privrank::Error::BadEvent(mut errors)) => {
-                errors.iter_mut().for_each(|e| e.index = i);
-                return Err(privrank::Error::BadEvent(errors).into());
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let now = now_or(request.options.now)?;
+    let events = parse_events(&request.history, now)?;
     let recent: Vec<Event> = privrank::history::recent(&events, config.max_history)
         .into_iter()
         .cloned()
@@ -560,15 +576,18 @@ pub fn rank(args: &RankArgs, encoder: &SentenceEncoder, backend: &Backend) -> Re
     )?;
     let mut texts: Vec<String> = recent.iter().map(Event::text).collect();
     texts.extend(candidates.iter().map(|c| c.text()));
+    texts.extend(candidates.iter().flat_map(|c| c.creative_texts()));
     let mut embedded = encoder.embed(&texts)?.into_iter();
     let history: Vec<_> = recent.into_iter().zip(embedded.by_ref()).collect();
-    let candidates: Vec<_> = candidates.into_iter().zip(embedded).collect();
+    let candidates: Vec<_> = candidates.into_iter().zip(embedded.by_ref()).collect();
+    let creatives = privrank::rank::split_creatives(&candidates, embedded);
     let ranked = privrank::rank::forward(
         &ranker,
         config,
         &backend.device,
         &history,
         &candidates,
+        &creatives,
         &privrank::policy::impressions(&events),
         request.options,
         now,
