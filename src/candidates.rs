@@ -262,7 +262,11 @@ mod tests {
                 (3, "creatives"),
             ]
         );
-        assert!(errors[4].reason.contains("limit is 8"), "{}", errors[4].reason);
+        assert!(
+            errors[4].reason.contains("limit is 8"),
+            "{}",
+            errors[4].reason
+        );
         let good = parse(&list[..1], &config(), 10).unwrap();
         let texts: Vec<String> = good[0].creative_texts().collect();
         assert_eq!(texts, ["Tears. Drama", "Joy. Drama"]);

@@ -420,7 +420,11 @@ fn interests_weigh_kinds_split_tags_and_decay() {
         .map(|t| (t["tag"].as_str().unwrap(), t["weight"].as_f64().unwrap()))
         .collect();
     // Action 1.5 + 0.5 = 2, Sci-Fi 0.5, Horror 0.5; of 3.
-    let want = [("Action", 2.0 / 3.0), ("Sci-Fi", 1.0 / 6.0), ("Horror", 1.0 / 6.0)];
+    let want = [
+        ("Action", 2.0 / 3.0),
+        ("Sci-Fi", 1.0 / 6.0),
+        ("Horror", 1.0 / 6.0),
+    ];
     assert_eq!(got.len(), want.len(), "{stdout}");
     for ((tag, w), (want_tag, want_w)) in got.iter().zip(want) {
         assert_eq!(*tag, want_tag);
@@ -444,19 +448,38 @@ fn interests_weigh_kinds_split_tags_and_decay() {
 fn arms_are_stable_and_follow_their_weights() {
     let arm = |id: &str, salt: &str| {
         let (code, stdout, stderr) = cli(
-            &["arm", "--device-id", id, "--salt", salt, "--arm", "a", "--arm", "b:3"],
+            &[
+                "arm",
+                "--device-id",
+                id,
+                "--salt",
+                salt,
+                "--arm",
+                "a",
+                "--arm",
+                "b:3",
+            ],
             "",
         );
         assert_eq!(code, Some(0), "{stderr}");
         stdout.trim().to_owned()
     };
-    let first: Vec<String> = (0..200).map(|i| arm(&format!("device-{i}"), "s1")).collect();
+    let first: Vec<String> = (0..200)
+        .map(|i| arm(&format!("device-{i}"), "s1"))
+        .collect();
     let in_b = first.iter().filter(|a| *a == "b").count();
     // 150 expected; ±30 is about five standard deviations.
-    assert!((120..=180).contains(&in_b), "{in_b} of 200 in the weight-3 arm");
+    assert!(
+        (120..=180).contains(&in_b),
+        "{in_b} of 200 in the weight-3 arm"
+    );
     assert!(first.iter().all(|a| a == "a" || a == "b"));
     for i in [0, 7, 99] {
-        assert_eq!(arm(&format!("device-{i}"), "s1"), first[i], "stable per device");
+        assert_eq!(
+            arm(&format!("device-{i}"), "s1"),
+            first[i],
+            "stable per device"
+        );
     }
     let other: Vec<String> = (0..40).map(|i| arm(&format!("device-{i}"), "s2")).collect();
     assert_ne!(other[..], first[..40], "a new salt reshuffles");

@@ -240,7 +240,10 @@ impl Engine {
         let history_vecs = self.embeddings(&history_texts, true).await?;
         let mut candidate_vecs = self.embeddings(&candidate_texts, false).await?.into_iter();
         let history: Vec<(Event, Vec<f32>)> = recent.into_iter().zip(history_vecs).collect();
-        let candidates: Vec<_> = candidates.into_iter().zip(candidate_vecs.by_ref()).collect();
+        let candidates: Vec<_> = candidates
+            .into_iter()
+            .zip(candidate_vecs.by_ref())
+            .collect();
         let creatives = rank::split_creatives(&candidates, candidate_vecs);
         let device = self.encoder.device();
         rank::forward(
