@@ -148,6 +148,40 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
     }
 }
 
+/// Free texts to embed (`embed(texts)` in the browser and at the edge): strings of
+/// at most [`MAX_TEXT_CHARS`], at most `max` of them.
+pub fn texts(values: &[Value], max: usize) -> Result<Vec<String>> {
+    if values.len() > max {
+        return Err(Error::TooMany {
+            what: "texts",
+            count: values.len(),
+            max,
+        });
+    }
+    let mut bad = Vec::new();
+    let mut out = Vec::with_capacity(values.len());
+    for (index, v) in values.iter().enumerate() {
+        match v {
+            Value::Text(t) if t.chars().count() <= MAX_TEXT_CHARS => out.push(t.clone()),
+            Value::Text(t) => bad.push((
+                index,
+                format!(
+                    "text is {} characters long; the limit is {MAX_TEXT_CHARS}",
+                    t.chars().count()
+                ),
+            )),
+            _ => bad.push((index, "expected a string".to_owned())),
+        }
+    }
+    match bad.first() {
+        None => Ok(out),
+        Some((index, reason)) => Err(Error::BadInput(format!(
+            "{} bad text(s), first at index {index}: {reason}",
+            bad.len()
+        ))),
+    }
+}
+
 /// Each creative is checked like a record of its own; errors name
 /// `creatives[j].field`, and creative ids must be distinct within the candidate.
 fn parse_creatives(c: &mut Checker<'_>) -> Vec<Creative> {
@@ -271,6 +305,22 @@ mod tests {
         let texts: Vec<String> = good[0].creative_texts().collect();
         assert_eq!(texts, ["Tears. Drama", "Joy. Drama"]);
         assert_eq!(good[0].creatives[1].id, "y");
+    }
+
+    #[test]
+    fn texts_must_be_strings_within_the_limits() {
+        let ok = values(r#"["a", "b"]"#);
+        assert_eq!(texts(&ok, 2).unwrap(), ["a", "b"]);
+        assert!(matches!(
+            texts(&ok, 1),
+            Err(Error::TooMany { count: 2, .. })
+        ));
+        let mut bad = values(r#"["a", 3, null]"#);
+        bad.push(Value::Text("x".repeat(MAX_TEXT_CHARS + 1)));
+        let Err(Error::BadInput(msg)) = texts(&bad, 10) else {
+            panic!("expected BadInput");
+        };
+        assert!(msg.starts_with("3 bad text(s), first at index 1"), "{msg}");
     }
 
     #[test]

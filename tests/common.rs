@@ -33,8 +33,14 @@ pub struct Pair {
 }
 
 impl Golden {
+    /// The teacher's fixture.
     pub fn load() -> Self {
-        let path = root().join("tests/fixtures/encoder_golden.json");
+        Self::load_from("tests/fixtures/encoder_golden.json")
+    }
+
+    /// A fixture by its path from the repository root.
+    pub fn load_from(fixture: &str) -> Self {
+        let path = root().join(fixture);
         let bytes = std::fs::read(&path).expect("golden fixture is committed");
         serde_json::from_slice(&bytes).expect("golden fixture parses")
     }
@@ -58,10 +64,16 @@ pub fn teacher_manifest() -> PathBuf {
 /// The fetched teacher's folder; the tests need it, so its absence is a failure with
 /// the fix in the message, not a skip.
 pub fn teacher_dir() -> PathBuf {
-    let dir = privrank::config::default_model_dir(&teacher_manifest());
+    model_dir(&teacher_manifest())
+}
+
+/// The fetched files of the model `manifest` describes (a failure when missing).
+pub fn model_dir(manifest: &Path) -> PathBuf {
+    let dir = privrank::config::default_model_dir(manifest);
     assert!(
         dir.join("model.safetensors").is_file(),
-        "teacher model files are missing from {}: run `bash scripts/setup` first",
+        "model files for {} are missing from {}: run `bash scripts/setup` first",
+        manifest.display(),
         dir.display()
     );
     dir

@@ -1,25 +1,51 @@
 //! The burn encoder against golden vectors from the independent NumPy reference
-//! (tests/reference/), on the CPU backend and on wgpu when an adapter exists.
+//! (tests/reference/), on the CPU backend and on wgpu when an adapter exists: the
+//! teacher, and the small encoder converted from its ONNX export (whose NumPy
+//! reference is itself checked against onnxruntime by tests/reference/onnx_check.py).
 
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
-use common::{Golden, max_abs_diff, teacher_dir, teacher_manifest};
+use std::path::PathBuf;
+
+use common::{Golden, max_abs_diff, model_dir, root, teacher_dir, teacher_manifest};
 use privrank::encoder::cosine;
 use privrank::{Backend, BackendChoice, ModelBundle, SentenceEncoder, TokenBatch};
 
 const MIN_COSINE: f32 = 0.99999;
+/// Per element, relative to the reference vector's length: the teacher's vectors are
+/// unit length, the small encoder's (not normalised) are 4–9 long.
 const MAX_ABS: f32 = 1e-4;
+
+/// A model's manifest and its golden fixture, from the repository root.
+struct Model {
+    manifest: &'static str,
+    fixture: &'static str,
+}
+
+const TEACHER: Model = Model {
+    manifest: "models/all-minilm-l6-v2.json",
+    fixture: "tests/fixtures/encoder_golden.json",
+};
+const SMALL: Model = Model {
+    manifest: "models/paraphrase-minilm-l3-v2.json",
+    fixture: "tests/fixtures/encoder_golden_paraphrase-minilm-l3-v2.json",
+};
 
 fn bundle() -> ModelBundle {
     ModelBundle::read(&teacher_manifest(), &teacher_dir()).expect("teacher loads")
 }
 
+fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum::<f32>().sqrt()
+}
+
 /// Compare every golden case, one text per forward pass and in padded batches.
-fn check_backend(backend: &Backend) {
-    let golden = Golden::load();
-    let bundle = bundle();
+fn check_backend(backend: &Backend, model: &Model) {
+    let golden = Golden::load_from(model.fixture);
+    let manifest: PathBuf = root().join(model.manifest);
+    let bundle = ModelBundle::read(&manifest, &model_dir(&manifest)).expect("model loads");
     assert_eq!(
         golden.weights_sha256,
         bundle.model_hash(),
@@ -38,7 +64,7 @@ fn check_backend(backend: &Backend) {
     let mut compared = 0;
     let mut compare = |name: &str, got: &[f32], want: &[f32], how: &str| {
         let cos = cosine(got, want);
-        let abs = max_abs_diff(got, want);
+        let abs = max_abs_diff(got, want) / norm(want).max(1.0);
         worst_cos = worst_cos.min(cos);
         worst_abs = worst_abs.max(abs);
         compared += 1;
@@ -65,7 +91,8 @@ fn check_backend(backend: &Backend) {
         }
     }
     println!(
-        "golden[{}]: compared {compared} embeddings ({} inputs) on {} — min cosine {worst_cos:.7}, max |Δ| {worst_abs:.2e}",
+        "golden[{}, {}]: compared {compared} embeddings ({} inputs) on {} — min cosine {worst_cos:.7}, max |Δ|/‖ref‖ {worst_abs:.2e}",
+        golden.model,
         backend.kind,
         golden.cases.len(),
         backend.adapter
@@ -79,21 +106,35 @@ fn check_backend(backend: &Backend) {
 
 #[test]
 fn golden_vectors_on_cpu() {
-    check_backend(&Backend::cpu());
+    check_backend(&Backend::cpu(), &TEACHER);
+}
+
+#[test]
+fn small_encoder_golden_vectors_on_cpu() {
+    check_backend(&Backend::cpu(), &SMALL);
 }
 
 /// Runs when a wgpu adapter exists (a GPU, or Mesa's lavapipe). Otherwise it says so
 /// loudly; with `PRIVRANK_REQUIRE_WGPU=1` (set on GPU machines) a missing adapter fails.
-#[test]
-fn golden_vectors_on_wgpu() {
+fn on_wgpu(model: &Model) {
     match Backend::open(BackendChoice::Wgpu) {
-        Ok(backend) => check_backend(&backend),
+        Ok(backend) => check_backend(&backend, model),
         Err(e) => {
             let msg = format!("golden[wgpu]: SKIPPED — {e}");
             assert!(std::env::var_os("PRIVRANK_REQUIRE_WGPU").is_none(), "{msg}");
             println!("{msg}");
         }
     }
+}
+
+#[test]
+fn golden_vectors_on_wgpu() {
+    on_wgpu(&TEACHER);
+}
+
+#[test]
+fn small_encoder_golden_vectors_on_wgpu() {
+    on_wgpu(&SMALL);
 }
 
 #[test]

@@ -204,8 +204,8 @@ impl SentenceEncoder {
     }
 }
 
-/// Cosine similarity; embeddings from this crate are unit length, but callers may
-/// pass their own.
+/// Cosine similarity. Divides by both lengths: the teacher's embeddings are unit
+/// length, but the small encoder's are not normalised, and callers may pass their own.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -11,7 +11,7 @@ use super::device::{self, Report};
 use super::global;
 use super::models::Loader;
 use super::store::Store;
-use crate::candidates::{self, DEFAULT_MAX_CANDIDATES, MAX_TEXT_CHARS};
+use crate::candidates::{self, DEFAULT_MAX_CANDIDATES};
 use crate::history::{self, Event, Retention};
 use crate::input::Value;
 use crate::rank::{self, RankOptions, Ranked};
@@ -335,40 +335,7 @@ impl Engine {
 
     /// Embeddings of arbitrary texts, e.g. a catalog at an edge node.
     pub async fn embed(&self, values: Vec<Value>) -> Result<Vec<Vec<f32>>> {
-        if values.len() > self.max_candidates {
-            return Err(Error::TooMany {
-                what: "texts",
-                count: values.len(),
-                max: self.max_candidates,
-            });
-        }
-        let mut errors = Vec::new();
-        let mut texts = Vec::new();
-        for (index, v) in values.iter().enumerate() {
-            let mut fail = |reason: String| {
-                errors.push(crate::error::FieldError {
-                    index,
-                    field: String::new(),
-                    reason,
-                })
-            };
-            match v {
-                Value::Text(t) if t.chars().count() <= MAX_TEXT_CHARS => texts.push(t.clone()),
-                Value::Text(t) => fail(format!(
-                    "text is {} characters long; the limit is {MAX_TEXT_CHARS}",
-                    t.chars().count()
-                )),
-                _ => fail("expected a string".into()),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(Error::BadInput(format!(
-                "{} bad text(s), first at index {}: {}",
-                errors.len(),
-                errors[0].index,
-                errors[0].reason
-            )));
-        }
+        let texts = candidates::texts(&values, self.max_candidates)?;
         self.encoder.embed_async(&texts).await
     }
 

@@ -185,6 +185,15 @@ fn from_js<T: serde::de::DeserializeOwned + Default>(
     serde_json::from_value(loose.to_json().map_err(bad)?).map_err(|e| bad(e.to_string()))
 }
 
+/// Vectors as an array of `Float32Array`s (copies, not views of wasm memory).
+fn float_arrays(vectors: Vec<Vec<f32>>) -> JsValue {
+    let array = js_sys::Array::new();
+    for v in vectors {
+        array.push(&js_sys::Float32Array::from(v.as_slice()));
+    }
+    JsValue::from(array)
+}
+
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
@@ -305,11 +314,7 @@ impl Ranker {
         run(async move {
             let texts = list(texts, "texts", engine.max_candidates)?;
             let out = engine.embed(texts).await.map_err(error::to_js)?;
-            let array = js_sys::Array::new();
-            for v in out {
-                array.push(&js_sys::Float32Array::from(v.as_slice()));
-            }
-            Ok(JsValue::from(array))
+            Ok(float_arrays(out))
         })
     }
 
@@ -437,6 +442,23 @@ impl Embedder {
                 .await
                 .map_err(error::to_js)?;
             to_js(&out)
+        })
+    }
+
+    /// Sentence embeddings of free texts, as `Ranker.embed` (normalised or not as
+    /// the model's manifest says).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array[]>")]
+    pub fn embed(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue,
+    ) -> Promise {
+        let encoder = self.encoder.clone();
+        run(async move {
+            let max = candidates::DEFAULT_MAX_CANDIDATES;
+            let values = list(texts, "texts", max)?;
+            let texts = candidates::texts(&values, max).map_err(error::to_js)?;
+            let out = encoder.embed_async(&texts).await.map_err(error::to_js)?;
+            Ok(float_arrays(out))
         })
     }
 

@@ -1,0 +1,139 @@
+// The browser benchmark side by side: privrank (pkg/) and transformers.js on the same
+// model (paraphrase-MiniLM-L3-v2: privrank's converted weights, transformers.js the
+// ONNX export they were converted from) and the same 200 MovieLens titles, in the
+// same headless Chromium, WASM vs WASM with one thread each; then transformers.js
+// with 2 threads (the page is cross-origin isolated; privrank's wasm build has no
+// threads), and privrank's full rank(). Not part of the test suite.
+//   node scripts/bench-browser.mjs [--runs 5]
+// Needs `bash scripts/setup` and `bash scripts/build-pkg`; installs the peer into
+// bench/node_modules on first use (bench/package-lock.json). Prints a Markdown table
+// and writes target/bench/browser.json and browser.md.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+import { CHROMIUM, QUIET, REPO, startServer } from '../tests/browser/harness.mjs';
+
+const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+const RUNS = Number(opts.runs);
+const MODEL = 'paraphrase-minilm-l3-v2';
+const OUT = join(REPO, 'target', 'bench');
+mkdirSync(OUT, { recursive: true });
+
+function need(path, fix) {
+  if (!existsSync(join(REPO, path))) throw new Error(`${path} is missing: ${fix}`);
+}
+need('pkg/privrank_bg.wasm', 'run `bash scripts/build-pkg`');
+need(`.cache/models/${MODEL}/model.safetensors`, 'run `bash scripts/setup`');
+
+// The peer, pinned by bench/package-lock.json; its install scripts (onnxruntime-node's
+// binary download, sharp) are not needed in a browser and are skipped.
+if (!existsSync(join(REPO, 'bench/node_modules/@huggingface/transformers/package.json'))) {
+  console.error('bench: installing the peer (transformers.js) into bench/node_modules');
+  execFileSync('npm', ['ci', '--prefix', join(REPO, 'bench'), '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { stdio: 'inherit' });
+}
+
+// transformers.js's local model folder: the same ONNX file the weights came from, the
+// same tokenizer, and a config naming the architecture.
+const manifest = JSON.parse(readFileSync(join(REPO, 'models', `${MODEL}.json`), 'utf8'));
+const src = join(REPO, '.cache', 'models', MODEL);
+const hf = join(REPO, '.cache', 'bench', 'hf', MODEL);
+mkdirSync(join(hf, 'onnx'), { recursive: true });
+copyFileSync(join(src, manifest.files.config.name), join(hf, 'config.json'));
+copyFileSync(join(src, manifest.files.tokenizer.name), join(hf, 'tokenizer.json'));
+writeFileSync(join(hf, 'tokenizer_config.json'), JSON.stringify({
+  tokenizer_class: 'BertTokenizer', do_lower_case: true, model_max_length: manifest.max_tokens,
+  pad_token: '[PAD]', unk_token: '[UNK]', cls_token: '[CLS]', sep_token: '[SEP]', mask_token: '[MASK]',
+}));
+if (!existsSync(join(hf, 'onnx', 'model.onnx'))) {
+  symlinkSync(join(src, manifest.source.convert.input.name), join(hf, 'onnx', 'model.onnx'));
+}
+// The export pools in the graph; its pooled output is the float [batch, hidden] one.
+const pooled = execFileSync(join(REPO, '.cache/venv/bin/python'), ['-c',
+  'import sys, onnxruntime as o; s = o.InferenceSession(sys.argv[1]); ' +
+  'print([x.name for x in s.get_outputs() if x.type == "tensor(float)" and len(x.shape) == 2][0])',
+  join(hf, 'onnx', 'model.onnx')]).toString().trim();
+writeFileSync(join(hf, 'privrank-bench.json'), JSON.stringify({ pooled_output: pooled, max_tokens: manifest.max_tokens }));
+
+const tmp = mkdtempSync(join(tmpdir(), 'privrank-bench-'));
+const server = await startServer(join(tmp, 'requests.jsonl'));
+const browser = await chromium.launch({
+  executablePath: CHROMIUM, headless: true,
+  args: [...QUIET, '--disable-gpu', '--enable-precise-memory-info', '--enable-blink-features=ForceEagerMeasureMemory'],
+});
+const PAGES = [
+  { key: 'privrank', query: `lib=privrank&model=${MODEL}` },
+  { key: 'transformers', query: `lib=transformers&model=${MODEL}&threads=1` },
+  { key: 'transformers-2t', query: `lib=transformers&model=${MODEL}&threads=2` },
+  { key: 'rank', query: 'lib=rank' },
+];
+const runs = [];
+const version = `Chromium ${browser.version()}`;
+try {
+  for (let r = 1; r <= RUNS; r++) {
+    const run = {};
+    for (const p of PAGES) {
+      // A fresh context per page: nothing cached from the previous library or run.
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const errors = [];
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      await page.goto(new URL(`/www/bench.html?${p.query}`, server.url).href);
+      await page.waitForSelector('body[data-status="done"], body[data-status="error"]', { state: 'attached', timeout: 600_000 });
+      const status = await page.evaluate(() => document.body.dataset.status);
+      const text = await page.evaluate(() => document.getElementById('out').textContent);
+      await context.close();
+      if (status !== 'done') throw new Error(`${p.key}, run ${r}: ${text}\n${errors.join('\n')}`);
+      run[p.key] = JSON.parse(text);
+      console.error(`bench: run ${r}/${RUNS} ${p.key} done`);
+    }
+    runs.push(run);
+  }
+} finally {
+  await browser.close();
+  server.child.kill();
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const triple = (xs) => ({ min: Math.min(...xs), median: median(xs), max: Math.max(...xs) });
+const fmt = (t, d = 1) => `${t.min.toFixed(d)} / ${t.median.toFixed(d)} / ${t.max.toFixed(d)}`;
+const cos = (a, b) => { let d = 0, x = 0, y = 0; for (let i = 0; i < a.length; i++) { d += a[i] * b[i]; x += a[i] * a[i]; y += b[i] * b[i]; } return d / Math.sqrt(x * y); };
+const agreement = Math.min(...runs.flatMap((r) => r.privrank.probe.map((v, i) => cos(v, r.transformers.probe[i]))));
+
+const lines = [];
+const say = (s = '') => lines.push(s);
+say(`${version}, headless, WASM on the CPU (--disable-gpu); model ${MODEL}; ${runs[0].privrank.n} MovieLens titles; ${RUNS} runs, each library in a fresh page.`);
+say(`transformers.js ${runs[0].transformers.version} (onnxruntime-web inside). Min cosine between the two libraries' embeddings of the probe texts: ${agreement.toFixed(6)}.`);
+say('Milliseconds, min / median / max over runs (each run: the p50 of its batches). Ratio: privrank / transformers.js (below 1: privrank is faster).');
+say();
+say('| measure | privrank (1 thread) | transformers.js (1 thread) | ratio | transformers.js (2 threads) |');
+say('|---|---|---|---|---|');
+const row = (label, get) => {
+  const [a, b, c] = ['privrank', 'transformers', 'transformers-2t'].map((k) => triple(runs.map((r) => get(r[k]))));
+  say(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${(a.median / b.median).toFixed(2)} | ${fmt(c)} |`);
+};
+row('cold start to first embedding', (x) => x.cold_start_ms);
+for (const bs of [1, 16, 64]) {
+  row(`warm batch ${bs}, p50`, (x) => x.results.find((y) => y.batch_size === bs).p50_ms);
+  row(`warm batch ${bs}, p95`, (x) => x.results.find((y) => y.batch_size === bs).p95_ms);
+}
+const mb = (b) => (b == null ? '–' : `${(b / 1048576).toFixed(0)} MB`);
+say(`| page memory after the run (measureUserAgentSpecificMemory), median | ${mb(median(runs.map((r) => r.privrank.memory.page_bytes ?? NaN)))} | ${mb(median(runs.map((r) => r.transformers.memory.page_bytes ?? NaN)))} | | ${mb(median(runs.map((r) => r['transformers-2t'].memory.page_bytes ?? NaN)))} |`);
+say(`| JS heap after the run, median | ${mb(median(runs.map((r) => r.privrank.memory.js_heap_bytes)))} | ${mb(median(runs.map((r) => r.transformers.memory.js_heap_bytes)))} | | ${mb(median(runs.map((r) => r['transformers-2t'].memory.js_heap_bytes)))} |`);
+say(`| privrank wasm memory, median | ${mb(median(runs.map((r) => r.privrank.memory.wasm_memory_bytes)))} | | | |`);
+say();
+say(`privrank rank(): 100 candidates × 50 history events, default models (${runs[0].rank.backend}):`);
+say();
+say('| measure | ms, min / median / max over runs |');
+say('|---|---|');
+say(`| load + record 50 events | ${fmt(triple(runs.map((r) => r.rank.ready_ms)))} |`);
+say(`| rank, candidate embeddings cached (p50) | ${fmt(triple(runs.map((r) => r.rank.cached.p50_ms)), 2)} |`);
+say(`| rank, candidate embeddings cached (p95) | ${fmt(triple(runs.map((r) => r.rank.cached.p95_ms)), 2)} |`);
+say(`| rank, 100 new candidates to embed (p50) | ${fmt(triple(runs.map((r) => r.rank.uncached.p50_ms)))} |`);
+const md = lines.join('\n') + '\n';
+process.stdout.write(md);
+writeFileSync(join(OUT, 'browser.md'), md);
+writeFileSync(join(OUT, 'browser.json'), JSON.stringify({ chromium: version, model: MODEL, runs }, null, 1) + '\n');

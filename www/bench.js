@@ -1,0 +1,170 @@
+// The browser benchmark, one library per page load; scripts/bench-browser.mjs drives it.
+//   ?lib=privrank|transformers|rank  &model=paraphrase-minilm-l3-v2  &n=200  &threads=1
+// Texts: the first n titles of the fetched MovieLens-100k items (as benches/onnx_peer.py
+// and benches/native.rs). Every batch is full, cycling through the texts. Writes the
+// result as JSON into #out and sets body[data-status] to done or error.
+const params = new URLSearchParams(location.search);
+const LIB = params.get('lib') ?? 'privrank';
+const MODEL = params.get('model') ?? 'paraphrase-minilm-l3-v2';
+const N = Number(params.get('n') ?? 200);
+const THREADS = Number(params.get('threads') ?? 1);
+const BATCHES = [1, 16, 64];
+const WARMUP = 3;
+const MIN_ITERS = 20;
+
+const ms = () => performance.now();
+const sleep = (t) => new Promise((r) => setTimeout(r, t));
+
+async function movielens() {
+  const text = await (await fetch('/.cache/data/ml-100k/ml-100k.item')).text();
+  const [header, ...rows] = text.trimEnd().split('\n');
+  const col = Object.fromEntries(header.split('\t').map((h, i) => [h.split(':')[0], i]));
+  return rows.map((line) => {
+    const r = line.split('\t');
+    return { id: r[col.item_id], title: r[col.movie_title].trim(), genres: r[col.class].split(' ').filter(Boolean).join(', ') };
+  });
+}
+
+function stats(samples, batch) {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  const mean = s.reduce((a, b) => a + b, 0) / s.length;
+  return { min_ms: s[0], p50_ms: at(0.5), p95_ms: at(0.95), mean_ms: mean, texts_per_s: batch ? (batch * 1000) / mean : null, samples: s.length };
+}
+
+async function latency(embed, texts) {
+  const out = [];
+  for (const bs of BATCHES) {
+    const batch = (i) => Array.from({ length: bs }, (_, j) => texts[(i * bs + j) % texts.length]);
+    for (let i = 0; i < WARMUP; i++) await embed(batch(i));
+    const iters = Math.max(MIN_ITERS, Math.ceil(texts.length / bs));
+    const samples = [];
+    for (let i = 0; i < iters; i++) {
+      const b = batch(i);
+      const t = ms();
+      await embed(b);
+      samples.push(ms() - t);
+    }
+    out.push({ batch_size: bs, ...stats(samples, bs) });
+  }
+  return out;
+}
+
+/** privrank's Embedder on the model's files (CPU: the Embedder has no WebGPU path). */
+async function privrank() {
+  const t0 = ms();
+  const { default: init, Embedder } = await import('../pkg/privrank.js');
+  const wasm = await init();
+  const manifestText = await (await fetch(`/models/${MODEL}.json`)).text();
+  const manifest = JSON.parse(manifestText);
+  const files = {};
+  for (const f of Object.values(manifest.files)) {
+    files[f.name] = await (await fetch(`/.cache/models/${MODEL}/${f.name}`)).arrayBuffer();
+  }
+  const embedder = Embedder.fromFiles(manifestText, files);
+  return { t0, embed: (texts) => embedder.embed(texts), wasmBytes: () => wasm.memory.buffer.byteLength, version: 'pkg/' };
+}
+
+/** transformers.js (its bundled onnxruntime-web, wasm files served locally). */
+async function transformers() {
+  const t0 = ms();
+  const T = await import('/bench/node_modules/@huggingface/transformers/dist/transformers.js');
+  const { env, AutoTokenizer, AutoModel } = T;
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  env.localModelPath = '/.cache/bench/hf/';
+  env.useBrowserCache = false;
+  // The default turns the wasm factory into a blob: URL, which the page's CSP refuses.
+  env.useWasmCache = false;
+  const ort = env.backends.onnx;
+  ort.wasm.numThreads = THREADS;
+  ort.wasm.proxy = false;
+  const dist = '/bench/node_modules/onnxruntime-web/dist/';
+  ort.wasm.wasmPaths = { mjs: `${dist}ort-wasm-simd-threaded.asyncify.mjs`, wasm: `${dist}ort-wasm-simd-threaded.asyncify.wasm` };
+  const config = await (await fetch(`/.cache/bench/hf/${MODEL}/privrank-bench.json`)).json();
+  const tokenizer = await AutoTokenizer.from_pretrained(MODEL);
+  const model = await AutoModel.from_pretrained(MODEL, { dtype: 'fp32', device: 'wasm' });
+  const embed = async (texts) => {
+    const inputs = tokenizer(texts, { padding: true, truncation: true, max_length: config.max_tokens });
+    const out = await model(inputs);
+    const pooled = out[config.pooled_output];
+    const dim = pooled.dims[1];
+    return Array.from({ length: texts.length }, (_, i) => pooled.data.slice(i * dim, (i + 1) * dim));
+  };
+  return { t0, embed, wasmBytes: () => null, version: T.env.version };
+}
+
+async function memory(wasmBytes) {
+  const out = { js_heap_bytes: performance.memory?.usedJSHeapSize ?? null, wasm_memory_bytes: wasmBytes() };
+  if (crossOriginIsolated && performance.measureUserAgentSpecificMemory) {
+    try {
+      out.page_bytes = (await performance.measureUserAgentSpecificMemory()).bytes;
+    } catch (e) {
+      out.page_bytes_error = String(e);
+    }
+  }
+  return out;
+}
+
+async function encoderBench(load) {
+  const items = await movielens();
+  const texts = items.slice(0, N).map((i) => i.title);
+  const lib = await load();
+  const first = await lib.embed([texts[0]]);
+  const cold_start_ms = ms() - lib.t0;
+  const results = await latency(lib.embed, texts);
+  const probe = await lib.embed(texts.slice(0, 3));
+  return {
+    lib: LIB, model: MODEL, threads: LIB === 'privrank' ? 1 : THREADS, version: lib.version, n: texts.length,
+    cold_start_ms, dim: first[0].length, results,
+    probe: probe.map((v) => Array.from(v)),
+    memory: await memory(lib.wasmBytes),
+  };
+}
+
+/** privrank's full rank(): 100 candidates against 50 history events (default models). */
+async function rankBench() {
+  const items = await movielens();
+  const t0 = ms();
+  const { default: init, Ranker } = await import('../pkg/privrank.js');
+  const wasm = await init();
+  const ranker = await Ranker.load({ backend: 'cpu', storeName: `bench-${Date.now()}` });
+  await ranker.forget();
+  const now = Date.now();
+  for (const [k, item] of items.slice(0, 50).entries()) {
+    await ranker.record({ kind: 'view', itemId: item.id, title: item.title, category: item.genres, ts: now - k * 3_600_000 });
+  }
+  const window = (w) => items.slice(50 + w * 100, 150 + w * 100).map((i) => ({ id: i.id, title: i.title, category: i.genres }));
+  const ready_ms = ms() - t0;
+  // Uncached: candidates never embedded before (a new window of the catalog each time).
+  const uncached = [];
+  for (let w = 0; w < 10; w++) {
+    const t = ms();
+    await ranker.rank(window(w), { k: 10 });
+    uncached.push(ms() - t);
+  }
+  // Cached: the same 100 candidates again (their embeddings are kept in memory).
+  const cached = [];
+  for (let i = 0; i < 30; i++) {
+    const t = ms();
+    await ranker.rank(window(0), { k: 10 });
+    cached.push(ms() - t);
+  }
+  await sleep(0);
+  const result = {
+    lib: 'rank', backend: ranker.backend, history: 50, candidates: 100, ready_ms,
+    cached: stats(cached, null), uncached: stats(uncached, null), memory: await memory(() => wasm.memory.buffer.byteLength),
+  };
+  await ranker.forget();
+  return result;
+}
+
+const out = document.getElementById('out');
+try {
+  const result = LIB === 'rank' ? await rankBench() : await encoderBench(LIB === 'transformers' ? transformers : privrank);
+  out.textContent = JSON.stringify(result, null, 1);
+  document.body.dataset.status = 'done';
+} catch (e) {
+  out.textContent = `${e?.code ?? e?.name ?? 'Error'}: ${e?.message ?? e}\n${e?.stack ?? ''}`;
+  document.body.dataset.status = 'error';
+}
