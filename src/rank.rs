@@ -257,6 +257,10 @@ fn choose_creatives(
     creatives: &[Vec<Vec<f32>>],
     now_ms: f64,
 ) -> Vec<Option<String>> {
+    // Most requests carry no creatives: skip building the interest vector for them.
+    if creatives.iter().all(Vec::is_empty) {
+        return vec![None; candidates.len()];
+    }
     let vectors: Vec<Vec<f32>> = recent.iter().map(|(_, v)| v.clone()).collect();
     let weights: Vec<f64> = recent
         .iter()
