@@ -3,8 +3,9 @@
 // ONNX export they were converted from) and the same 200 MovieLens titles, in the
 // same headless Chromium, WASM vs WASM with one thread each; then transformers.js
 // with 2 threads (the page is cross-origin isolated; privrank's wasm build has no
-// threads), and privrank's full rank(). Not part of the test suite.
-//   node scripts/bench-browser.mjs [--runs 5]
+// threads), privrank's full rank(), and WebGPU vs WebGPU when the browser offers an
+// adapter. Not part of the test suite.
+//   node scripts/bench-browser.mjs [--runs 5] [--software-webgpu]
 // Needs `bash scripts/setup` and `bash scripts/build-pkg`; installs the peer into
 // bench/node_modules on first use (bench/package-lock.json). Prints a Markdown table
 // and writes target/bench/browser.json and browser.md.
@@ -16,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, QUIET, REPO, startServer } from '../tests/browser/harness.mjs';
 
-const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'software-webgpu': { type: 'boolean', default: false } } });
 const RUNS = Number(opts.runs);
 const MODEL = 'paraphrase-minilm-l3-v2';
 const OUT = join(REPO, 'target', 'bench');
@@ -59,40 +60,90 @@ writeFileSync(join(hf, 'privrank-bench.json'), JSON.stringify({ pooled_output: p
 
 const tmp = mkdtempSync(join(tmpdir(), 'privrank-bench-'));
 const server = await startServer(join(tmp, 'requests.jsonl'));
-const browser = await chromium.launch({
-  executablePath: CHROMIUM, headless: true,
-  args: [...QUIET, '--disable-gpu', '--enable-precise-memory-info', '--enable-blink-features=ForceEagerMeasureMemory'],
-});
+
+/** Each page `RUNS` times, each load in a fresh context (nothing cached from the
+ *  previous library or run); returns one object per run keyed by page. */
+async function measure(browser, pages, label) {
+  const out = [];
+  for (let r = 1; r <= RUNS; r++) {
+    const run = {};
+    for (const p of pages) {
+      const context = await browser.newContext();
+      // `then`: pages opened afterwards in the same context (same Cache API and
+      // IndexedDB), as a shopper's next visit.
+      for (const [key, query] of [[p.key, p.query], ...Object.entries(p.then ?? {})]) {
+        const page = await context.newPage();
+        const errors = [];
+        page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+        await page.goto(new URL(`/www/bench.html?${query}`, server.url).href);
+        await page.waitForSelector('body[data-status="done"], body[data-status="error"]', { state: 'attached', timeout: 600_000 });
+        const status = await page.evaluate(() => document.body.dataset.status);
+        const text = await page.evaluate(() => document.getElementById('out').textContent);
+        await page.close();
+        if (status !== 'done') throw new Error(`${label} ${key}, run ${r}: ${text}\n${errors.join('\n')}`);
+        run[key] = JSON.parse(text);
+        console.error(`bench: ${label} run ${r}/${RUNS} ${key} done`);
+      }
+      await context.close();
+    }
+    out.push(run);
+  }
+  return out;
+}
+
+// WASM vs WASM: the GPU off, so neither library can reach for it.
 const PAGES = [
   { key: 'privrank', query: `lib=privrank&model=${MODEL}` },
   { key: 'transformers', query: `lib=transformers&model=${MODEL}&threads=1` },
   { key: 'transformers-2t', query: `lib=transformers&model=${MODEL}&threads=2` },
-  { key: 'rank', query: 'lib=rank' },
+  { key: 'rank', query: 'lib=rank', then: { coldstart: 'lib=coldstart' } },
 ];
-const runs = [];
-const version = `Chromium ${browser.version()}`;
+// WebGPU vs WebGPU, when this browser offers an adapter (on a machine without a GPU,
+// Chromium's is SwiftShader: a CPU emulation of a GPU, reported as such).
+const GPU_PAGES = [
+  { key: 'privrank', query: `lib=privrank&model=${MODEL}&device=webgpu` },
+  { key: 'transformers', query: `lib=transformers&model=${MODEL}&threads=1&device=webgpu` },
+];
+let runs;
+let gpuRuns = null;
+let gpuAdapter = null;
+let skipped = null;
+let version;
+const launch = (flags) => chromium.launch({
+  executablePath: CHROMIUM, headless: true,
+  args: [...QUIET, ...flags, '--enable-precise-memory-info', '--enable-blink-features=ForceEagerMeasureMemory'],
+});
 try {
-  for (let r = 1; r <= RUNS; r++) {
-    const run = {};
-    for (const p of PAGES) {
-      // A fresh context per page: nothing cached from the previous library or run.
-      const context = await browser.newContext();
-      const page = await context.newPage();
-      const errors = [];
-      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-      await page.goto(new URL(`/www/bench.html?${p.query}`, server.url).href);
-      await page.waitForSelector('body[data-status="done"], body[data-status="error"]', { state: 'attached', timeout: 600_000 });
-      const status = await page.evaluate(() => document.body.dataset.status);
-      const text = await page.evaluate(() => document.getElementById('out').textContent);
-      await context.close();
-      if (status !== 'done') throw new Error(`${p.key}, run ${r}: ${text}\n${errors.join('\n')}`);
-      run[p.key] = JSON.parse(text);
-      console.error(`bench: run ${r}/${RUNS} ${p.key} done`);
-    }
-    runs.push(run);
+  const browser = await launch(['--disable-gpu']);
+  version = `Chromium ${browser.version()}`;
+  try {
+    runs = await measure(browser, PAGES, 'wasm');
+  } finally {
+    await browser.close();
+  }
+  const gpu = await launch(['--enable-unsafe-webgpu', '--enable-features=Vulkan']);
+  try {
+    const page = await gpu.newPage();
+    await page.goto(new URL('/www/minimal.html', server.url).href);
+    gpuAdapter = await page.evaluate(async () => {
+      const a = await navigator.gpu?.requestAdapter();
+      if (!a) return null;
+      const info = a.info ?? {};
+      return [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
+    });
+    await page.close();
+    // SwiftShader emulates a GPU on the CPU: on it privrank's first WebGPU page had
+    // not finished after 10 minutes (every new shape is compiled and autotuned in
+    // the emulator), so it is measured only when asked for.
+    const software = /swiftshader/i.test(gpuAdapter ?? '');
+    if (!gpuAdapter) skipped = 'this browser offered no WebGPU adapter';
+    else if (software && !opts['software-webgpu']) skipped = `the only adapter is ${gpuAdapter} (a CPU emulation; --software-webgpu measures it anyway)`;
+    else gpuRuns = await measure(gpu, GPU_PAGES, 'webgpu');
+    if (skipped) console.error(`bench: WebGPU rows skipped: ${skipped}`);
+  } finally {
+    await gpu.close();
   }
 } finally {
-  await browser.close();
   server.child.kill();
   rmSync(tmp, { recursive: true, force: true });
 }
@@ -133,7 +184,38 @@ say(`| load + record 50 events | ${fmt(triple(runs.map((r) => r.rank.ready_ms)))
 say(`| rank, candidate embeddings cached (p50) | ${fmt(triple(runs.map((r) => r.rank.cached.p50_ms)), 2)} |`);
 say(`| rank, candidate embeddings cached (p95) | ${fmt(triple(runs.map((r) => r.rank.cached.p95_ms)), 2)} |`);
 say(`| rank, 100 new candidates to embed (p50) | ${fmt(triple(runs.map((r) => r.rank.uncached.p50_ms)))} |`);
+say();
+say('Cold start of a returning shopper: a new page in the same browser context (models in the Cache API, the 50 events in IndexedDB); from the first script to the first result:');
+say();
+say('| measure | ms, min / median / max over runs |');
+say('|---|---|');
+say(`| import + init + Ranker.load (Cache API) | ${fmt(triple(runs.map((r) => r.coldstart.load_ms)))} |`);
+say(`| first rank(), 100 candidates embedded | ${fmt(triple(runs.map((r) => r.coldstart.first_rank_ms)))} |`);
+say(`| total | ${fmt(triple(runs.map((r) => r.coldstart.total_ms)))} |`);
+if (gpuRuns) {
+  const software = /swiftshader/i.test(gpuAdapter) ? ' — SwiftShader is Chromium\'s CPU emulation of a GPU, so these rows measure the emulator, not a GPU' : '';
+  say();
+  say(`WebGPU vs WebGPU (\`--enable-unsafe-webgpu\`), adapter: ${gpuAdapter}${software}. Same model, texts and runs:`);
+  say();
+  say('| measure | privrank (WebGPU) | transformers.js (WebGPU) | ratio |');
+  say('|---|---|---|---|');
+  const gpuRow = (label, get) => {
+    const [a, b] = ['privrank', 'transformers'].map((k) => triple(gpuRuns.map((r) => get(r[k]))));
+    say(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${(a.median / b.median).toFixed(2)} |`);
+  };
+  gpuRow('cold start to first embedding', (x) => x.cold_start_ms);
+  for (const bs of [1, 16, 64]) {
+    gpuRow(`warm batch ${bs}, p50`, (x) => x.results.find((y) => y.batch_size === bs).p50_ms);
+    gpuRow(`warm batch ${bs}, p95`, (x) => x.results.find((y) => y.batch_size === bs).p95_ms);
+  }
+  const gpuAgreement = Math.min(...gpuRuns.flatMap((r) => r.privrank.probe.map((v, i) => cos(v, r.transformers.probe[i]))));
+  say();
+  say(`Min cosine between the two libraries' WebGPU embeddings of the probe texts: ${gpuAgreement.toFixed(6)}.`);
+} else {
+  say();
+  say(`WebGPU vs WebGPU: skipped, ${skipped}.`);
+}
 const md = lines.join('\n') + '\n';
 process.stdout.write(md);
 writeFileSync(join(OUT, 'browser.md'), md);
-writeFileSync(join(OUT, 'browser.json'), JSON.stringify({ chromium: version, model: MODEL, runs }, null, 1) + '\n');
+writeFileSync(join(OUT, 'browser.json'), JSON.stringify({ chromium: version, model: MODEL, runs, webgpu: { adapter: gpuAdapter, runs: gpuRuns } }, null, 1) + '\n');

@@ -10,7 +10,9 @@ A manifest whose source has `convert` names a file in the archive (`input`, with
 SHA-256) that a script turns into the listed files: the set-up's Python environment
 (.cache/venv) runs `script INPUT DEST --normalize <manifest's normalize>`, and each
 output is checked against the manifest like any extracted file. `tokenizer_from`
-names another manifest whose verified tokenizer file is copied in.
+names another manifest whose verified tokenizer file is copied in. `quantize` names
+another manifest (`from`) whose weights `models/quantize.py` rewrites (`scheme`: int8 or
+fp16); its config and tokenizer are copied.
 
 Idempotent: files already in the cache with the right hash are left alone, so a
 second run makes no download and no conversion at all.
@@ -128,6 +130,9 @@ def fetch_model(stem, done):
     m = load_manifest(stem)
     source = m["source"]
     files = {spec["name"]: spec["sha256"] for spec in m["files"].values()}
+    if "quantize" in source:
+        done[stem] = quantize_model(stem, m, done)
+        return done[stem]
     convert = source.get("convert")
     if convert is None and "tokenizer_from" not in source:
         done[stem] = fetch("models", stem, source, files)
@@ -171,6 +176,36 @@ def fetch_model(stem, done):
     else:
         print(f"fetch: models/{stem}: {len(outputs)} converted files present and verified", file=sys.stderr)
     done[stem] = dest
+    return dest
+
+
+def quantize_model(stem, m, done):
+    """A model made from another's verified files: config and tokenizer copied, the
+    weights rewritten by the quantize script; every output checked against `m`."""
+    q = m["source"]["quantize"]
+    base_dir = fetch_model(q["from"], done)
+    base = load_manifest(q["from"])
+    dest = os.path.join(CACHE, "models", stem)
+    os.makedirs(dest, exist_ok=True)
+    for kind in ("config", "tokenizer"):
+        spec = m["files"][kind]
+        target = os.path.join(dest, spec["name"])
+        if not is_fresh(target, spec["sha256"]):
+            shutil.copyfile(os.path.join(base_dir, base["files"][kind]["name"]), target + ".tmp")
+            os.replace(target + ".tmp", target)
+            check(target, spec["sha256"])
+    spec = m["files"]["weights"]
+    target = os.path.join(dest, spec["name"])
+    if is_fresh(target, spec["sha256"]):
+        print(f"fetch: models/{stem}: {q['scheme']} weights present and verified", file=sys.stderr)
+        return dest
+    if not os.path.isfile(VENV_PYTHON):
+        raise SystemExit(f"fetch: models/{stem} needs {VENV_PYTHON} to quantize: run scripts/setup")
+    subprocess.run([VENV_PYTHON, os.path.join(ROOT, q["script"]),
+                    os.path.join(base_dir, base["files"]["weights"]["name"]), target,
+                    "--scheme", q["scheme"]], check=True)
+    check(target, spec["sha256"])
+    print(f"fetch: models/{stem}: quantized ({q['scheme']}) and verified", file=sys.stderr)
     return dest
 
 

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::history::{DAY_MS, Event, EventKind};
+use crate::{Error, Result};
 
 /// One tag and its share of the decayed, kind-weighted history (shares sum to 1).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -37,7 +38,19 @@ pub fn event_weight(event: &Event, now: f64, half_life_days: f64) -> f64 {
 /// The top `k` tags. An event's category may hold several comma-separated tags
 /// ("Action, Comedy"); its weight is split evenly among them. Ties keep the tag
 /// seen first, so the result is deterministic.
-pub fn interests(events: &[Event], now: f64, half_life_days: f64, k: usize) -> Vec<Interest> {
+/// A half-life that is not a positive number (0, negative, NaN) is `BadOptions`:
+/// it would turn every weight into 0, ∞ or NaN.
+pub fn interests(
+    events: &[Event],
+    now: f64,
+    half_life_days: f64,
+    k: usize,
+) -> Result<Vec<Interest>> {
+    if !(half_life_days.is_finite() && half_life_days > 0.0) {
+        return Err(Error::BadOptions(format!(
+            "the half-life (halfLifeDays, --half-life-days) must be a positive number of days, got {half_life_days}"
+        )));
+    }
     let mut totals: Vec<(String, f64)> = Vec::new();
     for event in events {
         let Some(category) = &event.category else {
@@ -61,18 +74,18 @@ pub fn interests(events: &[Event], now: f64, half_life_days: f64, k: usize) -> V
     }
     let sum: f64 = totals.iter().map(|(_, w)| w).sum();
     if sum <= 0.0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     // Stable sort: equal weights stay in first-seen order.
     totals.sort_by(|a, b| b.1.total_cmp(&a.1));
-    totals
+    Ok(totals
         .into_iter()
         .take(k)
         .map(|(tag, w)| Interest {
             tag,
             weight: w / sum,
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -99,14 +112,20 @@ mod tests {
             // Seven days old at a seven-day half-life: half the weight.
             event(EventKind::Cart, "Comedy", 7.0, now),
         ];
-        let tags = interests(&events, now, 7.0, 10);
+        let tags = interests(&events, now, 7.0, 10).unwrap();
         let names: Vec<&str> = tags.iter().map(|t| t.tag.as_str()).collect();
         assert_eq!(names, ["Comedy", "Horror", "Thriller"]);
         // Comedy 1 + 1.5 = 2.5; Horror 2; Thriller 2; total 6.5.
         assert!((tags[0].weight - 2.5 / 6.5).abs() < 1e-12);
         assert!((tags[1].weight - 2.0 / 6.5).abs() < 1e-12);
         assert!((tags.iter().map(|t| t.weight).sum::<f64>() - 1.0).abs() < 1e-12);
-        assert_eq!(interests(&events, now, 7.0, 1).len(), 1);
-        assert!(interests(&[], now, 7.0, 5).is_empty());
+        assert_eq!(interests(&events, now, 7.0, 1).unwrap().len(), 1);
+        assert!(interests(&[], now, 7.0, 5).unwrap().is_empty());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(matches!(
+                interests(&events, now, bad, 5),
+                Err(Error::BadOptions(_))
+            ));
+        }
     }
 }

@@ -136,6 +136,10 @@ pub struct TensorSource<'a> {
 }
 
 impl TensorSource<'_> {
+    /// A tensor as float32, whatever its stored format: F32; F16 (widened); or, for a
+    /// matrix, I8 with a per-row F32 scale tensor `NAME.scale` (`models/quantize.py`),
+    /// read as `q × scale[row]`. Quantization only shrinks the download: the model
+    /// computes in float32 either way, on every backend.
     fn floats(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
         let full = format!("{}{name}", self.prefix);
         let view = self.st.tensor(&full).map_err(|_| Error::MissingTensor {
@@ -155,9 +159,35 @@ impl TensorSource<'_> {
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect()),
+            Dtype::F16 => Ok(view
+                .data()
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect()),
+            Dtype::I8 if expected.len() == 2 => {
+                let scales = self.floats(&format!("{name}.scale"), &expected[..1])?;
+                if let Some(bad) = scales.iter().find(|s| !(s.is_finite() && **s >= 0.0)) {
+                    return Err(Error::BadWeights {
+                        file: self.file.clone(),
+                        reason: format!("{full}.scale holds {bad}; scales must be finite and ≥ 0"),
+                    });
+                }
+                let cols = expected[1];
+                Ok(view
+                    .data()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &q)| f32::from(q as i8) * scales[i / cols])
+                    .collect())
+            }
             other => Err(Error::BadDtype {
                 tensor: full,
-                expected: "F32".to_owned(),
+                expected: if expected.len() == 2 {
+                    "F32, F16, or I8 with a per-row F32 `.scale`"
+                } else {
+                    "F32 or F16"
+                }
+                .to_owned(),
                 found: format!("{other:?}"),
             }),
         }
@@ -219,6 +249,85 @@ mod tests {
         assert_eq!(
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    fn source(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+            .iter()
+            .map(|(name, dtype, shape, data)| {
+                let view = safetensors::tensor::TensorView::new(*dtype, shape.clone(), data);
+                ((*name).to_owned(), view.unwrap())
+            })
+            .collect();
+        safetensors::serialize(views, None).unwrap()
+    }
+
+    fn read(bytes: &[u8], name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let src = TensorSource {
+            st: SafeTensors::deserialize(bytes).unwrap(),
+            file: "w.safetensors".into(),
+            prefix: "",
+        };
+        src.floats(name, shape)
+    }
+
+    fn f32_bytes(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn int8_rows_are_scaled_by_their_own_scale() {
+        let q: Vec<u8> = [1i8, -2, 127, 0, -127, 5]
+            .iter()
+            .map(|&x| x as u8)
+            .collect();
+        let bytes = source(&[
+            ("w", Dtype::I8, vec![3, 2], q),
+            ("w.scale", Dtype::F32, vec![3], f32_bytes(&[0.5, 2.0, 0.0])),
+        ]);
+        assert_eq!(
+            read(&bytes, "w", &[3, 2]).unwrap(),
+            vec![0.5, -1.0, 254.0, 0.0, 0.0, 0.0]
+        );
+        // Vectors are never quantized: an int8 bias is a bad file.
+        let err = read(&bytes, "w.scale", &[3]).map(|_| ());
+        assert!(err.is_ok());
+        let bias = source(&[("b", Dtype::I8, vec![2], vec![1, 2])]);
+        assert!(matches!(
+            read(&bias, "b", &[2]),
+            Err(Error::BadDtype { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_scales_are_refused_with_the_tensor_name() {
+        let bytes = source(&[
+            ("w", Dtype::I8, vec![2, 1], vec![1, 1]),
+            ("w.scale", Dtype::F32, vec![2], f32_bytes(&[1.0, f32::NAN])),
+        ]);
+        let msg = read(&bytes, "w", &[2, 1]).unwrap_err().to_string();
+        assert!(msg.contains("w.scale") && msg.contains("NaN"), "{msg}");
+        let bytes = source(&[
+            ("w", Dtype::I8, vec![2, 1], vec![1, 1]),
+            ("w.scale", Dtype::F32, vec![2], f32_bytes(&[1.0, -1.0])),
+        ]);
+        assert!(matches!(
+            read(&bytes, "w", &[2, 1]),
+            Err(Error::BadWeights { .. })
+        ));
+    }
+
+    #[test]
+    fn fp16_is_widened_exactly() {
+        let half: Vec<u8> = [1.5f32, -2.25, 65504.0]
+            .iter()
+            .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+            .collect();
+        let bytes = source(&[("w", Dtype::F16, vec![1, 3], half)]);
+        assert_eq!(
+            read(&bytes, "w", &[1, 3]).unwrap(),
+            vec![1.5, -2.25, 65504.0]
         );
     }
 }

@@ -70,8 +70,13 @@ pub fn teacher_dir() -> PathBuf {
 /// The fetched files of the model `manifest` describes (a failure when missing).
 pub fn model_dir(manifest: &Path) -> PathBuf {
     let dir = privrank::config::default_model_dir(manifest);
+    let spec = privrank::ModelManifest::from_json(
+        &manifest.display().to_string(),
+        &std::fs::read(manifest).expect("manifest is committed"),
+    )
+    .expect("manifest parses");
     assert!(
-        dir.join("model.safetensors").is_file(),
+        dir.join(&spec.files.weights.name).is_file(),
         "model files for {} are missing from {}: run `bash scripts/setup` first",
         manifest.display(),
         dir.display()

@@ -113,12 +113,43 @@ fn missing_tensor_and_wrong_dtype_are_reported() {
 
     let bundle = tiny_bundle(vec![(
         "embeddings.word_embeddings.weight",
-        Dtype::F16,
+        Dtype::I32,
         vec![30522, 8],
     )])
     .unwrap();
     let err = Encoder::load(&bundle, &Backend::cpu().device).unwrap_err();
     assert!(matches!(err, Error::BadDtype { .. }), "{err:?}");
+
+    // An int8 matrix is unreadable without its per-row scales.
+    let bundle = tiny_bundle(vec![(
+        "embeddings.word_embeddings.weight",
+        Dtype::I8,
+        vec![30522, 8],
+    )])
+    .unwrap();
+    let err = Encoder::load(&bundle, &Backend::cpu().device).unwrap_err();
+    assert!(
+        matches!(&err, Error::MissingTensor { tensor, .. } if tensor == "embeddings.word_embeddings.weight.scale"),
+        "{err:?}"
+    );
+    let bundle = tiny_bundle(vec![
+        (
+            "embeddings.word_embeddings.weight",
+            Dtype::I8,
+            vec![30522, 8],
+        ),
+        (
+            "embeddings.word_embeddings.weight.scale",
+            Dtype::F32,
+            vec![8],
+        ),
+    ])
+    .unwrap();
+    let err = Encoder::load(&bundle, &Backend::cpu().device).unwrap_err();
+    assert!(
+        matches!(&err, Error::ShapeMismatch { tensor, expected, .. } if tensor == "embeddings.word_embeddings.weight.scale" && expected == &vec![30522]),
+        "{err:?}"
+    );
 }
 
 #[test]

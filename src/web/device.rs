@@ -145,7 +145,7 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
 
 /// burn's wgpu runtime, started once per page or worker and shared after that.
 #[cfg(feature = "wgpu")]
-async fn webgpu() -> Result<Device> {
+pub async fn webgpu() -> Result<Device> {
     use std::cell::RefCell;
     thread_local! {
         static DEVICE: RefCell<Option<Device>> = const { RefCell::new(None) };
@@ -167,7 +167,7 @@ async fn webgpu() -> Result<Device> {
 }
 
 #[cfg(not(feature = "wgpu"))]
-async fn webgpu() -> Result<Device> {
+pub async fn webgpu() -> Result<Device> {
     Err(Error::BackendUnavailable(
         "this build has no WebGPU support (built without the `wgpu` feature)".into(),
     ))

@@ -279,19 +279,13 @@ impl Engine {
         &self,
         options: InterestOptions,
     ) -> Result<Vec<crate::interests::Interest>> {
-        if !(options.half_life_days.is_finite() && options.half_life_days > 0.0) {
-            return Err(Error::BadOptions(format!(
-                "halfLifeDays must be a positive number, got {}",
-                options.half_life_days
-            )));
-        }
         let events = self.store.events().await?;
-        Ok(crate::interests::interests(
+        crate::interests::interests(
             &events,
             js_sys::Date::now(),
             options.half_life_days,
             options.k,
-        ))
+        )
     }
 
     /// This device's arm of an experiment. The device id is random, made here on

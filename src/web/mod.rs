@@ -7,6 +7,7 @@ mod engine;
 mod error;
 mod global;
 mod models;
+mod start;
 mod store;
 
 use std::rc::Rc;
@@ -144,6 +145,8 @@ export interface ReportOptions {
 export interface Report { report: boolean; epsilon: number; spent: number; total: number; }
 
 /** One line of `Embedder.embedCatalog`, as `privrank embed-catalog` prints it. */
+/** `Embedder.load` options; the default backend is 'cpu'. */
+export interface EmbedderOptions { backend?: 'cpu' | 'webgpu'; }
 export interface ItemEmbedding { id: string; encoder: string; embedding: number[]; }
 
 /** Thrown by every method: `code` is stable, `message` is for people. */
@@ -236,6 +239,7 @@ impl Ranker {
         #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
     ) -> Result<Ranker, JsValue> {
         console_error_panic_hook::set_once();
+        start::start();
         let mut progress = None;
         let options = if options.is_object() {
             progress = Reflect::get(&options, &"onProgress".into())
@@ -384,7 +388,8 @@ impl Ranker {
 
 /// Embeds catalogs where there is no page and no IndexedDB: edge workers (workerd),
 /// Node, Deno. It is built from model bytes the host already holds (bundled modules,
-/// object storage), so it makes no request of its own, and it runs on the CPU.
+/// object storage), so it makes no request of its own. It runs on the CPU unless
+/// `Embedder.load` asks for WebGPU.
 #[wasm_bindgen]
 pub struct Embedder {
     encoder: Rc<crate::SentenceEncoder>,
@@ -403,31 +408,33 @@ impl Embedder {
         files: JsValue,
     ) -> Result<Embedder, JsValue> {
         console_error_panic_hook::set_once();
-        let manifest = crate::config::ModelManifest::from_json("manifest", &bytes(&manifest))
-            .map_err(error::to_js)?;
-        let names = manifest.files.clone();
-        let file = |name: &str| -> Result<Vec<u8>, JsValue> {
-            let value =
-                Reflect::get(&files, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
-            if value.is_undefined() || value.is_null() {
-                return Err(error::to_js(crate::Error::BadInput(format!(
-                    "files has no `{name}`, which the manifest names"
-                ))));
-            }
-            Ok(bytes(&value))
-        };
-        let config = file(&names.config.name)?;
-        let bundle = crate::ModelBundle::from_bytes(
-            manifest,
-            &config,
-            file(&names.tokenizer.name)?,
-            file(&names.weights.name)?,
-        )
-        .map_err(error::to_js)?;
-        let encoder = crate::SentenceEncoder::load(&bundle, &crate::Backend::cpu().device)
-            .map_err(error::to_js)?;
-        Ok(Embedder {
-            encoder: Rc::new(encoder),
+        start::start();
+        let bundle = bundle_from_files(&manifest, &files)?;
+        Embedder::on(&bundle, &crate::Backend::cpu().device)
+    }
+
+    /// As `fromFiles`, on the backend asked for: `{ backend: 'webgpu' }` runs on the
+    /// browser's GPU and is refused (`BackendUnavailable`) where no WebGPU adapter is
+    /// offered; `'cpu'` (the default) is `fromFiles`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Embedder>")]
+    pub fn load(
+        #[wasm_bindgen(unchecked_param_type = "string | ArrayBuffer | Uint8Array")]
+        manifest: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, ArrayBuffer | Uint8Array>")]
+        files: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EmbedderOptions | undefined")] options: JsValue,
+    ) -> Promise {
+        console_error_panic_hook::set_once();
+        start::start();
+        let bundle = bundle_from_files(&manifest, &files);
+        let options: Result<EmbedderOptions, JsValue> = from_js(options, "Embedder.load options");
+        run(async move {
+            let (bundle, options) = (bundle?, options?);
+            let device = match options.backend {
+                EmbedderBackend::Cpu => crate::Backend::cpu().device,
+                EmbedderBackend::Webgpu => device::webgpu().await.map_err(error::to_js)?,
+            };
+            Embedder::on(&bundle, &device)
         })
     }
 
@@ -476,6 +483,55 @@ impl Embedder {
     pub fn dim(&self) -> usize {
         self.encoder.dim()
     }
+}
+
+impl Embedder {
+    fn on(bundle: &crate::ModelBundle, device: &burn::tensor::Device) -> Result<Embedder, JsValue> {
+        let encoder = crate::SentenceEncoder::load(bundle, device).map_err(error::to_js)?;
+        Ok(Embedder {
+            encoder: Rc::new(encoder),
+        })
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EmbedderOptions {
+    #[serde(default)]
+    backend: EmbedderBackend,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+enum EmbedderBackend {
+    #[default]
+    Cpu,
+    Webgpu,
+}
+
+/// The encoder manifest and the bytes of each file it names, checked against the
+/// manifest's SHA-256s.
+fn bundle_from_files(manifest: &JsValue, files: &JsValue) -> Result<crate::ModelBundle, JsValue> {
+    let manifest = crate::config::ModelManifest::from_json("manifest", &bytes(manifest))
+        .map_err(error::to_js)?;
+    let names = manifest.files.clone();
+    let file = |name: &str| -> Result<Vec<u8>, JsValue> {
+        let value = Reflect::get(files, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+        if value.is_undefined() || value.is_null() {
+            return Err(error::to_js(crate::Error::BadInput(format!(
+                "files has no `{name}`, which the manifest names"
+            ))));
+        }
+        Ok(bytes(&value))
+    };
+    let config = file(&names.config.name)?;
+    crate::ModelBundle::from_bytes(
+        manifest,
+        &config,
+        file(&names.tokenizer.name)?,
+        file(&names.weights.name)?,
+    )
+    .map_err(error::to_js)
 }
 
 /// Text or binary, as bytes (`new Uint8Array(x)` copies an ArrayBuffer's or a

@@ -1,7 +1,7 @@
 // pkg/'s Embedder outside a browser (Node, as edge runtimes use it), on the small
-// encoder: embed(texts) equals the independent NumPy reference's golden vectors
-// (tests/fixtures/encoder_golden_paraphrase-minilm-l3-v2.json) within the native
-// golden test's tolerance, and bad texts are typed errors.
+// encoder, fp32 and int8: embed(texts) equals the independent NumPy reference's golden
+// vectors (tests/fixtures/encoder_golden_paraphrase-minilm-l3-v2*.json) within the
+// native golden test's tolerance; bad texts and options are typed errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,21 +15,24 @@ if (missing && process.env.PRIVRANK_REQUIRE_PKG) {
   throw new Error(`${PKG} is missing: run \`bash scripts/build-pkg\` first`);
 }
 const skip = missing ? 'pkg/ is not built (bash scripts/build-pkg)' : false;
-const MODEL = 'paraphrase-minilm-l3-v2';
-
-test('Embedder.embed on the small encoder equals the NumPy golden vectors', { skip, timeout: 600_000 }, async () => {
-  const { initSync, Embedder } = await import(join(ROOT, 'pkg', 'privrank.js'));
-  initSync({ module: readFileSync(PKG) });
-  const manifestText = readFileSync(join(ROOT, 'models', `${MODEL}.json`), 'utf8');
-  const manifest = JSON.parse(manifestText);
+/** The Embedder on models/<model>.json's files, made by `make` (fromFiles or load). */
+async function embedder(model, make) {
+  const mod = await import(join(ROOT, 'pkg', 'privrank.js'));
+  mod.initSync({ module: readFileSync(PKG) });
+  const manifestText = readFileSync(join(ROOT, 'models', `${model}.json`), 'utf8');
   const files = {};
-  for (const f of Object.values(manifest.files)) {
-    files[f.name] = readFileSync(join(ROOT, '.cache', 'models', MODEL, f.name));
+  for (const f of Object.values(JSON.parse(manifestText).files)) {
+    files[f.name] = readFileSync(join(ROOT, '.cache', 'models', model, f.name));
   }
-  const embedder = Embedder.fromFiles(manifestText, files);
-  const golden = JSON.parse(readFileSync(join(ROOT, 'tests', 'fixtures', `encoder_golden_${MODEL}.json`), 'utf8'));
-  assert.equal(embedder.encoder, golden.weights_sha256);
-  const got = await embedder.embed(golden.cases.map((c) => c.text));
+  return make(mod.Embedder, manifestText, files);
+}
+
+/** Every golden case through embed(), against the reference within the native test's
+ *  tolerance; returns the worst |Δ|/‖ref‖. */
+async function checkGolden(model, e) {
+  const golden = JSON.parse(readFileSync(join(ROOT, 'tests', 'fixtures', `encoder_golden_${model}.json`), 'utf8'));
+  assert.equal(e.encoder, golden.weights_sha256);
+  const got = await e.embed(golden.cases.map((c) => c.text));
   assert.equal(got.length, golden.cases.length);
   let worst = 0;
   for (const [i, c] of golden.cases.entries()) {
@@ -40,10 +43,30 @@ test('Embedder.embed on the small encoder equals the NumPy golden vectors', { sk
       worst = Math.max(worst, Math.abs(got[i][j] - c.embedding[j]) / Math.max(norm, 1));
     }
   }
-  console.log(`Embedder.embed(${MODEL}) vs NumPy: ${golden.cases.length} texts, max |Δ|/‖ref‖ ${worst.toExponential(2)}`);
+  console.log(`Embedder.embed(${model}) vs NumPy: ${golden.cases.length} texts, max |Δ|/‖ref‖ ${worst.toExponential(2)}`);
   assert.ok(worst <= 1e-4, `max |Δ|/‖ref‖ ${worst}`);
+}
 
-  await assert.rejects(embedder.embed(['ok', 3]), (e) => e.code === 'BadInput' && /first at index 1/.test(e.message));
-  await assert.rejects(embedder.embed(Array(1001).fill('x')), (e) => e.code === 'TooManyInputs');
-  await assert.rejects(embedder.embed('not an array'), (e) => e.code === 'BadInput');
+test('Embedder.embed on the small encoder equals the NumPy golden vectors', { skip, timeout: 600_000 }, async () => {
+  const model = 'paraphrase-minilm-l3-v2';
+  const e = await embedder(model, (E, m, f) => E.fromFiles(m, f));
+  await checkGolden(model, e);
+  await assert.rejects(e.embed(['ok', 3]), (err) => err.code === 'BadInput' && /first at index 1/.test(err.message));
+  await assert.rejects(e.embed(Array(1001).fill('x')), (err) => err.code === 'TooManyInputs');
+  await assert.rejects(e.embed('not an array'), (err) => err.code === 'BadInput');
+});
+
+test('the int8 weight file, dequantized in wasm, equals its NumPy golden vectors', { skip, timeout: 600_000 }, async () => {
+  const model = 'paraphrase-minilm-l3-v2-int8';
+  await checkGolden(model, await embedder(model, (E, m, f) => E.load(m, f, { backend: 'cpu' })));
+});
+
+test('Embedder.load refuses WebGPU where there is none, and unknown options', { skip, timeout: 600_000 }, async () => {
+  const model = 'paraphrase-minilm-l3-v2-int8';
+  await assert.rejects(embedder(model, (E, m, f) => E.load(m, f, { backend: 'webgpu' })),
+    (err) => err.code === 'BackendUnavailable');
+  await assert.rejects(embedder(model, (E, m, f) => E.load(m, f, { backend: 'tpu' })),
+    (err) => err.code === 'BadOptions');
+  await assert.rejects(embedder(model, (E, m, f) => E.load(m, f, { bakend: 'cpu' })),
+    (err) => err.code === 'BadOptions' && /bakend/.test(err.message));
 });

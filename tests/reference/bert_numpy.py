@@ -42,6 +42,18 @@ def softmax(x):
     return e / e.sum(-1, keepdims=True)
 
 
+def dequantize(raw):
+    """Float64 tensors from a weight file in any of the crate's formats: float32, fp16,
+    or int8 with a per-row `NAME.scale` (models/quantize.py), read as q * scale[row]."""
+    w = {}
+    for k, v in raw.items():
+        if v.dtype == np.int8:
+            w[k] = v.astype(np.float64) * raw[k + ".scale"].astype(np.float64)[:, None]
+        elif v.dtype.kind == "f" and not (k.endswith(".scale") and k[:-6] in raw and raw[k[:-6]].dtype == np.int8):
+            w[k] = v.astype(np.float64)
+    return w
+
+
 class Model:
     def __init__(self, manifest_path=DEFAULT_MANIFEST, model_dir=None):
         with open(manifest_path) as f:
@@ -56,7 +68,7 @@ class Model:
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.manifest["max_tokens"])
         raw = load_file(os.path.join(model_dir, files["weights"]["name"]))
-        self.w = {k: v.astype(np.float64) for k, v in raw.items() if v.dtype.kind == "f"}
+        self.w = dequantize(raw)
 
     def p(self, name):
         # Some exports prefix every tensor with the architecture name.

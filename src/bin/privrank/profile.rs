@@ -29,13 +29,6 @@ pub struct InterestsArgs {
 }
 
 pub fn interests_cmd(args: &InterestsArgs) -> Result<()> {
-    if !(args.half_life_days.is_finite() && args.half_life_days > 0.0) {
-        return Err(privrank::Error::BadOptions(format!(
-            "--half-life-days must be a positive number, got {}",
-            args.half_life_days
-        ))
-        .into());
-    }
     let bytes = read_input(&args.history)?;
     let value: Value = serde_json::from_slice(&bytes)
         .map_err(|e| privrank::Error::BadInput(format!("{}: {e}", args.history.display())))?;
@@ -55,7 +48,7 @@ pub fn interests_cmd(args: &InterestsArgs) -> Result<()> {
     })?;
     let now = now_or(args.now)?;
     let events = parse_events(list, now)?;
-    let tags = interests(&events, now, args.half_life_days, args.k);
+    let tags = interests(&events, now, args.half_life_days, args.k)?;
     println!("{}", serde_json::to_string_pretty(&tags)?);
     Ok(())
 }
