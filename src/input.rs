@@ -23,7 +23,7 @@ pub enum Value {
 /// Read with one `deserialize_any` pass instead of serde's `untagged`, which tries
 /// each variant in turn and builds an error for every miss: across the wasm boundary
 /// each of those errors is a JavaScript `Error` with a stack trace, and they made up
-/// half of a cached `rank()` (10 ms for 100 candidates).
+/// over half of a cached `rank()` of 100 candidates (21 ms before, 9 ms after).
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(ValueVisitor)

@@ -144,9 +144,9 @@ export interface ReportOptions {
 }
 export interface Report { report: boolean; epsilon: number; spent: number; total: number; }
 
-/** One line of `Embedder.embedCatalog`, as `privrank embed-catalog` prints it. */
 /** `Embedder.load` options; the default backend is 'cpu'. */
 export interface EmbedderOptions { backend?: 'cpu' | 'webgpu'; }
+/** One line of `Embedder.embedCatalog`, as `privrank embed-catalog` prints it. */
 export interface ItemEmbedding { id: string; encoder: string; embedding: number[]; }
 
 /** Thrown by every method: `code` is stable, `message` is for people. */

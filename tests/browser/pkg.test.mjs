@@ -273,6 +273,38 @@ test('main thread, WebGPU (--enable-unsafe-webgpu): minimal.html?backend=webgpu'
   assert.ok(['webgpu', 'cpu'].includes(auto.backend));
   if (auto.backend === 'cpu') assert.ok(auto.modelInfo?.fallbackReason, 'a CPU fallback under auto gives fallbackReason');
   await auto.page.close();
+
+  // The edge Embedder on WebGPU (no parity probe, no fallback): the int8 small encoder
+  // against the NumPy reference's golden vectors for the same file.
+  const model = 'paraphrase-minilm-l3-v2-int8';
+  if (!existsSync(join(ROOT, '.cache', 'models', model))) {
+    console.log(`Embedder on WebGPU: SKIPPED, the served root has no .cache/models/${model}`);
+    return;
+  }
+  const golden = JSON.parse(readFileSync(join(ROOT, 'tests', 'fixtures', `encoder_golden_${model}.json`), 'utf8'));
+  const cases = golden.cases.filter((c) => c.ids.length <= 16).slice(0, 4);
+  const page = await context.newPage();
+  await page.goto(new URL('/www/demo-data.js', server.url).href);
+  const got = await page.evaluate(async ({ model, texts }) => {
+    const { default: init, Embedder } = await import('/pkg/privrank.js');
+    await init();
+    const manifestText = await (await fetch(`/models/${model}.json`)).text();
+    const files = {};
+    for (const f of Object.values(JSON.parse(manifestText).files)) {
+      files[f.name] = await (await fetch(`/.cache/models/${model}/${f.name}`)).arrayBuffer();
+    }
+    const embedder = await Embedder.load(manifestText, files, { backend: 'webgpu' });
+    return { encoder: embedder.encoder, vectors: (await embedder.embed(texts)).map((v) => Array.from(v)) };
+  }, { model, texts: cases.map((c) => c.text) });
+  await page.close();
+  assert.equal(got.encoder, golden.weights_sha256);
+  let worst = 0;
+  for (const [i, c] of cases.entries()) {
+    const norm = Math.hypot(...c.embedding);
+    for (let j = 0; j < c.embedding.length; j++) worst = Math.max(worst, Math.abs(got.vectors[i][j] - c.embedding[j]) / norm);
+  }
+  console.log(`Embedder.load(${model}, webgpu) vs NumPy: ${cases.length} texts, max |Δ|/‖ref‖ ${worst.toExponential(2)}`);
+  assert.ok(worst <= 1e-4, `max |Δ|/‖ref‖ ${worst}`);
 });
 
 test('network: every request went to the local server, none carried the history', TEST, () => {
