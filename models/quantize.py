@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Quantize an encoder's float32 weights into the crate's int8 (or fp16) format.
 
-    .cache/venv/bin/python models/quantize.py IN.safetensors OUT.safetensors [--scheme int8|fp16]
+    .cache/venv/bin/python models/quantize.py IN.safetensors OUT.safetensors [--scheme int8|fp16] [--int4 NAME,...]
 
 int8: every 2-D tensor (linear weights `[out, in]`, embedding tables `[rows, hidden]`)
 becomes `NAME` (I8, same shape) plus `NAME.scale` (F32, one per row: per output channel
@@ -13,6 +13,12 @@ the most sensitive to error. fp16: every 2-D tensor stored as F16 instead.
 
 The output is byte-for-byte deterministic (sorted names, own safetensors writer, NumPy's
 round-half-to-even), so its SHA-256 can be committed in a manifest.
+
+int4 (`--int4 NAME,...`, with int8): the named matrices instead get codes in [-7, 7]
+with `scale = max|row| / 7`, packed two a byte (low nibble first, two's complement; an
+odd last column pads with 0) as U8 `[rows, ceil(cols / 2)]`, plus the same F32
+`NAME.scale`. `privrank distill` stores the student's word-embedding table this way;
+this script is the independent check of its writer (tests/model_files.rs).
 """
 
 import argparse
@@ -24,11 +30,32 @@ import sys
 import numpy as np
 from safetensors.numpy import load_file
 
-DTYPE = {np.dtype("float32"): "F32", np.dtype("float16"): "F16", np.dtype("int8"): "I8"}
+DTYPE = {np.dtype("float32"): "F32", np.dtype("float16"): "F16", np.dtype("int8"): "I8",
+         np.dtype("uint8"): "U8"}
 
 
-def quantize(tensors, scheme):
+def symmetric(w, levels):
+    """Per-row codes in [-levels, levels] and float32 scales."""
+    peak = np.abs(w).max(axis=1)
+    scale = (peak / np.float32(levels)).astype(np.float32)
+    safe = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    q = np.clip(np.rint(w / safe[:, None]), -levels, levels).astype(np.int8)
+    return q, scale
+
+
+def pack_int4(q):
+    """[rows, cols] int8 codes in [-7, 7] → [rows, ceil(cols/2)] bytes, low nibble first."""
+    if q.shape[1] % 2:
+        q = np.concatenate([q, np.zeros((q.shape[0], 1), dtype=np.int8)], axis=1)
+    nibbles = (q.astype(np.int16) & 0x0F).astype(np.uint8)
+    return (nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)).astype(np.uint8)
+
+
+def quantize(tensors, scheme, int4=()):
     out = {}
+    missing = set(int4) - set(tensors)
+    if missing:
+        raise SystemExit(f"quantize: --int4 names no tensor {sorted(missing)}")
     for name, w in tensors.items():
         if w.dtype != np.float32:
             raise SystemExit(f"quantize: {name} is {w.dtype}, expected float32 input")
@@ -38,11 +65,12 @@ def quantize(tensors, scheme):
             if np.abs(w).max() > np.finfo(np.float16).max:
                 raise SystemExit(f"quantize: {name} overflows float16")
             out[name] = w.astype(np.float16)
+        elif name in int4:
+            q, scale = symmetric(w, 7)
+            out[name] = pack_int4(q)
+            out[name + ".scale"] = scale
         else:
-            peak = np.abs(w).max(axis=1)
-            scale = (peak / 127.0).astype(np.float32)
-            safe = np.where(scale > 0, scale, 1.0).astype(np.float32)
-            q = np.clip(np.rint(w / safe[:, None]), -127, 127).astype(np.int8)
+            q, scale = symmetric(w, 127)
             out[name] = q
             out[name + ".scale"] = scale
     return out
@@ -67,8 +95,12 @@ def main():
     ap.add_argument("input")
     ap.add_argument("output")
     ap.add_argument("--scheme", choices=["int8", "fp16"], default="int8")
+    ap.add_argument("--int4", default="", help="comma-separated matrices to store as int4 (with int8)")
     args = ap.parse_args()
-    data = safetensors_bytes(quantize(load_file(args.input), args.scheme))
+    int4 = [n for n in args.int4.split(",") if n]
+    if int4 and args.scheme != "int8":
+        raise SystemExit("quantize: --int4 goes with --scheme int8")
+    data = safetensors_bytes(quantize(load_file(args.input), args.scheme, int4))
     tmp = args.output + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)

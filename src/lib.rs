@@ -70,6 +70,11 @@ pub mod embed_cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
 
+/// The small student encoder, distilled from the teacher on real short texts
+/// (native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod distill;
+
 pub use backend::{Backend, BackendChoice, BackendKind};
 pub use config::{BertConfig, ModelManifest, RankerConfig, RankerManifest};
 pub use encoder::{Encoder, SentenceEncoder};

@@ -3,6 +3,7 @@
 //! would multiply the encoder's work for short titles, so padding is switched off
 //! here and batches are padded only to their longest member.
 
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::{Error, Result};
@@ -75,6 +76,14 @@ impl TextTokenizer {
 }
 
 impl TokenBatch {
+    /// The ids and the float mask (1 = token) as `[batch, seq]` tensors on `device`.
+    pub fn tensors(&self, device: &Device) -> (Tensor<2, Int>, Tensor<2>) {
+        let shape = [self.batch, self.seq_len];
+        let ids = Tensor::from_data(TensorData::new(self.ids.clone(), shape), device);
+        let mask: Vec<f32> = self.mask.iter().map(|&m| f32::from(m)).collect();
+        (ids, Tensor::from_data(TensorData::new(mask, shape), device))
+    }
+
     /// Right-pad rows of ids to the longest one.
     pub fn from_rows(rows: &[Vec<i64>]) -> Result<Self> {
         if rows.is_empty() {

@@ -5,11 +5,12 @@
 //! naming the tensor rather than a panic deep inside burn.
 
 use burn::module::Param;
-use burn::nn::Linear;
+use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
 
+use crate::backend::read_back;
 use crate::config::{BertConfig, FileSpec, ModelManifest};
 use crate::{Error, Result};
 
@@ -112,6 +113,27 @@ impl ModelBundle {
         &self.manifest.files.weights.sha256
     }
 
+    /// Stored weights, counted as values (an int8 matrix's per-row scales excluded).
+    pub fn parameter_count(&self) -> Result<usize> {
+        let st = SafeTensors::deserialize(&self.weights).map_err(|e| Error::BadWeights {
+            file: self.manifest.files.weights.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let names = st.names();
+        Ok(st
+            .tensors()
+            .iter()
+            .filter(|(name, view)| {
+                // `embeddings.position_ids` and the like are not weights.
+                let scale = name
+                    .strip_suffix(".scale")
+                    .is_some_and(|base| names.iter().any(|n| *n == base));
+                !scale && view.dtype() != Dtype::I64
+            })
+            .map(|(_, view)| view.shape().iter().product::<usize>())
+            .sum())
+    }
+
     pub fn tensors(&self) -> Result<TensorSource<'_>> {
         let file = self.manifest.files.weights.name.clone();
         let st = SafeTensors::deserialize(&self.weights).map_err(|e| Error::BadWeights {
@@ -140,16 +162,21 @@ impl TensorSource<'_> {
     /// matrix, I8 with a per-row F32 scale tensor `NAME.scale` (`models/quantize.py`),
     /// read as `q × scale[row]`. Quantization only shrinks the download: the model
     /// computes in float32 either way, on every backend.
-    fn floats(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
+    pub fn floats(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>> {
         let full = format!("{}{name}", self.prefix);
         let view = self.st.tensor(&full).map_err(|_| Error::MissingTensor {
             tensor: full.clone(),
             file: self.file.clone(),
         })?;
-        if view.shape() != expected {
+        // int4 packs two values a byte, so its stored shape is narrower.
+        let stored = match (view.dtype(), expected) {
+            (Dtype::U8, &[rows, cols]) => vec![rows, cols.div_ceil(2)],
+            _ => expected.to_vec(),
+        };
+        if view.shape() != stored {
             return Err(Error::ShapeMismatch {
                 tensor: full,
-                expected: expected.to_vec(),
+                expected: stored,
                 found: view.shape().to_vec(),
             });
         }
@@ -165,13 +192,7 @@ impl TensorSource<'_> {
                 .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect()),
             Dtype::I8 if expected.len() == 2 => {
-                let scales = self.floats(&format!("{name}.scale"), &expected[..1])?;
-                if let Some(bad) = scales.iter().find(|s| !(s.is_finite() && **s >= 0.0)) {
-                    return Err(Error::BadWeights {
-                        file: self.file.clone(),
-                        reason: format!("{full}.scale holds {bad}; scales must be finite and ≥ 0"),
-                    });
-                }
+                let scales = self.scales(name, expected[0])?;
                 let cols = expected[1];
                 Ok(view
                     .data()
@@ -180,10 +201,20 @@ impl TensorSource<'_> {
                     .map(|(i, &q)| f32::from(q as i8) * scales[i / cols])
                     .collect())
             }
+            Dtype::U8 if expected.len() == 2 => {
+                let scales = self.scales(name, expected[0])?;
+                let (cols, packed) = (expected[1], expected[1].div_ceil(2));
+                let mut out = Vec::with_capacity(expected[0] * cols);
+                for (row, bytes) in view.data().chunks_exact(packed.max(1)).enumerate() {
+                    let values = bytes.iter().flat_map(|&b| [b & 0x0f, b >> 4]);
+                    out.extend(values.take(cols).map(|n| f32::from(int4(n)) * scales[row]));
+                }
+                Ok(out)
+            }
             other => Err(Error::BadDtype {
                 tensor: full,
                 expected: if expected.len() == 2 {
-                    "F32, F16, or I8 with a per-row F32 `.scale`"
+                    "F32, F16, or I8 (or U8-packed int4) with a per-row F32 `.scale`"
                 } else {
                     "F32 or F16"
                 }
@@ -191,6 +222,21 @@ impl TensorSource<'_> {
                 found: format!("{other:?}"),
             }),
         }
+    }
+
+    /// The per-row scales of quantized matrix `name`, checked.
+    fn scales(&self, name: &str, rows: usize) -> Result<Vec<f32>> {
+        let scales = self.floats(&format!("{name}.scale"), &[rows])?;
+        if let Some(bad) = scales.iter().find(|s| !(s.is_finite() && **s >= 0.0)) {
+            return Err(Error::BadWeights {
+                file: self.file.clone(),
+                reason: format!(
+                    "{}{name}.scale holds {bad}; scales must be finite and ≥ 0",
+                    self.prefix
+                ),
+            });
+        }
+        Ok(scales)
     }
 
     pub fn vector(&self, name: &str, len: usize, device: &Device) -> Result<Param<Tensor<1>>> {
@@ -224,6 +270,182 @@ impl TensorSource<'_> {
             bias: Some(self.vector(&format!("{name}.bias"), d_out, device)?),
         })
     }
+}
+
+/// A nibble as a signed 4-bit integer (two's complement, −8..=7).
+fn int4(nibble: u8) -> i8 {
+    ((nibble & 0x0f) ^ 0x08) as i8 - 8
+}
+
+/// A weight as a checkpoint stores it: its name, PyTorch layout (`[out, in]` for a
+/// linear) and float32 values. What [`TensorSource`] reads, the other way round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// How [`to_safetensors`] stores a matrix; vectors are always float32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    F32,
+    /// Symmetric int8 per row with a float32 `NAME.scale`, exactly as
+    /// `models/quantize.py --scheme int8` writes it.
+    Int8,
+    /// Symmetric int4 per row (−7..=7, `scale = max|w| / 7`), two values a byte, low
+    /// nibble first, stored as U8 `[rows, ⌈cols/2⌉]` with a float32 `NAME.scale`: as
+    /// `models/quantize.py --int4 NAME` writes it. Half of int8's bytes, for the one
+    /// table whose size dominates a small model (the vocabulary).
+    Int4,
+}
+
+impl NamedTensor {
+    fn of<const D: usize>(name: String, tensor: Tensor<D>) -> Result<Self> {
+        let shape = tensor.dims().to_vec();
+        Ok(Self {
+            name,
+            shape,
+            data: read_back(tensor)?,
+        })
+    }
+
+    pub fn matrix(name: &str, param: &Param<Tensor<2>>) -> Result<Self> {
+        Self::of(name.to_owned(), param.val())
+    }
+
+    /// burn's `[in, out]` linear back to the checkpoint's `[out, in]` plus its bias.
+    pub fn linear(name: &str, linear: &Linear) -> Result<Vec<Self>> {
+        let mut out = vec![Self::of(
+            format!("{name}.weight"),
+            linear.weight.val().transpose(),
+        )?];
+        if let Some(bias) = &linear.bias {
+            out.push(Self::of(format!("{name}.bias"), bias.val())?);
+        }
+        Ok(out)
+    }
+
+    pub fn layer_norm(name: &str, norm: &LayerNorm) -> Result<Vec<Self>> {
+        let mut out = vec![Self::of(format!("{name}.weight"), norm.gamma.val())?];
+        if let Some(beta) = &norm.beta {
+            out.push(Self::of(format!("{name}.bias"), beta.val())?);
+        }
+        Ok(out)
+    }
+}
+
+/// Symmetric codes in `-levels..=levels` and the scale of one row: `scale = max|w| /
+/// levels`, `q = round(w / scale)` with ties to even, all in float32 — the same
+/// operations as NumPy's in `models/quantize.py`, so both write the same bytes.
+pub fn quantize_row(row: &[f32], levels: i8) -> (Vec<i8>, f32) {
+    let peak = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let top = f32::from(levels);
+    let scale = peak / top;
+    let safe = if scale > 0.0 { scale } else { 1.0 };
+    let q = row
+        .iter()
+        .map(|&w| (w / safe).round_ties_even().clamp(-top, top) as i8)
+        .collect();
+    (q, scale)
+}
+
+/// What a matrix reads back as after being stored as `scheme`: each row quantized and
+/// dequantized (the identity for float32).
+pub fn round_trip(tensor: &NamedTensor, scheme: Scheme) -> Vec<f32> {
+    let levels = match (scheme, tensor.shape.as_slice()) {
+        (Scheme::Int8, &[_, _]) => 127,
+        (Scheme::Int4, &[_, _]) => 7,
+        _ => return tensor.data.clone(),
+    };
+    let cols = tensor.shape[1].max(1);
+    tensor
+        .data
+        .chunks_exact(cols)
+        .flat_map(|row| {
+            let (q, scale) = quantize_row(row, levels);
+            q.into_iter().map(move |v| f32::from(v) * scale)
+        })
+        .collect()
+}
+
+/// A safetensors file of `tensors`, each matrix stored as `scheme(tensor)` says.
+/// Names must be unique; a non-finite value is refused (it would poison every row it
+/// scales).
+pub fn to_safetensors(
+    tensors: &[NamedTensor],
+    scheme: impl Fn(&NamedTensor) -> Scheme,
+) -> Result<Vec<u8>> {
+    let bad = |reason: String| Error::BadWeights {
+        file: "(writing)".to_owned(),
+        reason,
+    };
+    let mut blobs: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for t in tensors {
+        if t.shape.iter().product::<usize>() != t.data.len() {
+            return Err(bad(format!(
+                "{}: {} values for shape {:?}",
+                t.name,
+                t.data.len(),
+                t.shape
+            )));
+        }
+        if let Some(x) = t.data.iter().find(|x| !x.is_finite()) {
+            return Err(bad(format!("{} holds {x}", t.name)));
+        }
+        let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        match (scheme(t), t.shape.as_slice()) {
+            (scheme @ (Scheme::Int8 | Scheme::Int4), &[rows, cols]) => {
+                let mut codes = Vec::with_capacity(rows * cols);
+                let mut scales = Vec::with_capacity(rows);
+                for row in t.data.chunks_exact(cols.max(1)).take(rows) {
+                    if scheme == Scheme::Int8 {
+                        let (q, s) = quantize_row(row, 127);
+                        codes.extend(q.into_iter().map(|b| b as u8));
+                        scales.push(s);
+                    } else {
+                        let (q, s) = quantize_row(row, 7);
+                        codes.extend(q.chunks(2).map(|pair| {
+                            let high = pair.get(1).copied().unwrap_or(0);
+                            (pair[0] as u8 & 0x0f) | ((high as u8 & 0x0f) << 4)
+                        }));
+                        scales.push(s);
+                    }
+                }
+                let (dtype, shape) = match scheme {
+                    Scheme::Int8 => (Dtype::I8, t.shape.clone()),
+                    _ => (Dtype::U8, vec![rows, cols.div_ceil(2)]),
+                };
+                blobs.push((t.name.clone(), dtype, shape, codes));
+                blobs.push((
+                    format!("{}.scale", t.name),
+                    Dtype::F32,
+                    vec![rows],
+                    f32_bytes(&scales),
+                ));
+            }
+            _ => blobs.push((
+                t.name.clone(),
+                Dtype::F32,
+                t.shape.clone(),
+                f32_bytes(&t.data),
+            )),
+        }
+    }
+    blobs.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = blobs.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(bad(format!("tensor {} is named twice", w[0].0)));
+    }
+    let views = blobs
+        .iter()
+        .map(|(name, dtype, shape, data)| {
+            safetensors::tensor::TensorView::new(*dtype, shape.clone(), data)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| bad(format!("{name}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, None).map_err(|e| bad(e.to_string()))
 }
 
 #[cfg(test)]
@@ -314,6 +536,31 @@ mod tests {
             read(&bytes, "w", &[2, 1]),
             Err(Error::BadWeights { .. })
         ));
+    }
+
+    #[test]
+    fn int4_nibbles_are_signed_low_first_and_scaled_per_row() {
+        // Row 0: 1, -2, 7 (+ padding nibble); row 1: -7, 0, 3.
+        let packed = vec![0x01 | (0x0e << 4), 0x07, 0x09, 0x03];
+        let bytes = source(&[
+            ("w", Dtype::U8, vec![2, 2], packed),
+            ("w.scale", Dtype::F32, vec![2], f32_bytes(&[0.5, 2.0])),
+        ]);
+        assert_eq!(
+            read(&bytes, "w", &[2, 3]).unwrap(),
+            vec![0.5, -1.0, 3.5, -14.0, 0.0, 6.0]
+        );
+        // The stored width must be ⌈cols / 2⌉.
+        assert!(matches!(
+            read(&bytes, "w", &[2, 5]),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        let (q, scale) = quantize_row(&[0.875, -0.4375, 0.1875], 7);
+        assert_eq!(
+            (q, scale),
+            (vec![7, -4, 2], 0.125),
+            "-3.5 and 1.5 round to even"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ fn privrank() -> Command {
 
 #[test]
 fn embed_similarity_matches_numpy_reference() {
-    let golden = Golden::load();
+    let golden = Golden::default_set();
     let pair = &golden.pairs[0];
     let (a, b) = (&golden.case(&pair.a).text, &golden.case(&pair.b).text);
     let out = privrank()
@@ -39,9 +39,29 @@ fn embed_similarity_matches_numpy_reference() {
     assert!((json["cosine"][0][0].as_f64().unwrap() - 1.0).abs() < 1e-5);
 }
 
+/// The teacher stays selectable natively too: its model set embeds like its NumPy
+/// reference.
+#[test]
+fn the_teacher_model_set_embeds_like_its_reference() {
+    let golden = Golden::load();
+    let case = golden.case("product_shoes");
+    let out = privrank()
+        .args(["--models", "models/teacher.json", "embed", &case.text])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e: Vec<f32> = serde_json::from_value(line["embedding"].clone()).unwrap();
+    assert!(common::max_abs_diff(&e, &case.embedding) <= 1e-4);
+}
+
 #[test]
 fn embed_prints_unit_vectors_of_the_model_width() {
-    let golden = Golden::load();
+    let golden = Golden::default_set();
     let case = golden.case("chinese_title");
     let out = privrank().args(["embed", &case.text]).output().unwrap();
     assert!(
@@ -60,7 +80,13 @@ fn corrupted_model_is_a_clear_error_not_a_panic() {
     let dir = teacher_copy("cli-corrupt");
     flip_byte(&dir.join("model.safetensors"), 12345);
     let out = privrank()
-        .args(["--model-dir", dir.to_str().unwrap(), "embed", "hello"])
+        .args([
+            "--models",
+            "models/teacher.json",
+            "--model-dir",
+            dir.to_str().unwrap(),
+        ])
+        .args(["embed", "hello"])
         .output()
         .unwrap();
     std::fs::remove_dir_all(&dir).ok();
@@ -82,9 +108,21 @@ fn info_reports_model_dims_and_backend() {
         String::from_utf8_lossy(&out.stderr)
     );
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(info["model"]["name"], "all-minilm-l6-v2");
-    assert_eq!(info["dims"]["hidden"], 384);
-    assert_eq!(info["dims"]["layers"], 6);
+    // The default set's encoder, with the dims of its own config.json.
+    let manifest = common::default_manifest();
+    let dir = privrank::config::default_model_dir(&manifest);
+    let bundle = privrank::ModelBundle::read(&manifest, &dir).unwrap();
+    assert_eq!(info["model"]["name"], bundle.manifest.name.as_str());
+    assert_eq!(info["dims"]["hidden"], bundle.config.hidden_size);
+    assert_eq!(info["dims"]["layers"], bundle.config.num_hidden_layers);
+    assert_eq!(
+        info["dims"]["word_embedding"],
+        bundle.config.word_embedding_dim()
+    );
+    assert_eq!(
+        info["dims"]["parameters"],
+        bundle.parameter_count().unwrap()
+    );
     assert_eq!(info["backend"]["kind"], "cpu");
 }
 
@@ -202,7 +240,7 @@ fn embed_catalog_matches_the_reference_and_the_edge_fixture() {
         catalog_lines(&out.stdout)
     };
     let got = run("64");
-    let golden = Golden::load();
+    let golden = Golden::default_set();
     let catalog =
         std::fs::read_to_string(common::root().join("tests/fixtures/catalog.jsonl")).unwrap();
     let items: Vec<serde_json::Value> = catalog

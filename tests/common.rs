@@ -1,4 +1,5 @@
-//! Shared by the integration tests: the golden fixture and the fetched teacher model.
+//! Shared by the integration tests: the golden fixtures, the default model set and the
+//! fetched teacher model.
 
 #![allow(dead_code)] // each test binary uses its own subset
 #![cfg(not(target_arch = "wasm32"))]
@@ -38,6 +39,25 @@ impl Golden {
         Self::load_from("tests/fixtures/encoder_golden.json")
     }
 
+    /// The fixture of the default model set's encoder (`models/default.json`), named as
+    /// tests/reference/make_golden.py names it.
+    pub fn default_set() -> Self {
+        let manifest = default_manifest();
+        let name = privrank::ModelManifest::from_json(
+            &manifest.display().to_string(),
+            &std::fs::read(&manifest).expect("manifest is committed"),
+        )
+        .expect("manifest parses")
+        .name;
+        let golden = if name == "all-minilm-l6-v2" {
+            Self::load()
+        } else {
+            Self::load_from(&format!("tests/fixtures/encoder_golden_{name}.json"))
+        };
+        assert_eq!(golden.model, name, "fixture of another model");
+        golden
+    }
+
     /// A fixture by its path from the repository root.
     pub fn load_from(fixture: &str) -> Self {
         let path = root().join(fixture);
@@ -55,6 +75,15 @@ impl Golden {
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The encoder manifest of the default model set (what the CLI and the browser load
+/// unless told otherwise).
+pub fn default_manifest() -> PathBuf {
+    let models = root().join("models");
+    let bytes = std::fs::read(models.join("default.json")).expect("models/default.json");
+    let set = privrank::config::ModelSet::from_json("default.json", &bytes).expect("model set");
+    models.join(set.encoder.manifest)
 }
 
 pub fn teacher_manifest() -> PathBuf {

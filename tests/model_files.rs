@@ -40,11 +40,19 @@ fn missing_file_says_how_to_fetch_it() {
     assert!(err.to_string().contains("scripts/setup"), "{err}");
 }
 
-/// A tiny model whose files hash correctly but whose tensors do not fit the config.
-fn tiny_bundle(tensors: Vec<(&str, Dtype, Vec<usize>)>) -> privrank::Result<ModelBundle> {
-    let config = br#"{"vocab_size": 30522, "hidden_size": 8, "num_hidden_layers": 1,
+const TINY_CONFIG: &[u8] = br#"{"vocab_size": 30522, "hidden_size": 8, "num_hidden_layers": 1,
         "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16,
         "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}"#;
+
+/// A tiny model whose files hash correctly but whose tensors do not fit the config.
+fn tiny_bundle(tensors: Vec<(&str, Dtype, Vec<usize>)>) -> privrank::Result<ModelBundle> {
+    tiny_bundle_with(TINY_CONFIG, tensors)
+}
+
+fn tiny_bundle_with(
+    config: &[u8],
+    tensors: Vec<(&str, Dtype, Vec<usize>)>,
+) -> privrank::Result<ModelBundle> {
     let tokenizer = std::fs::read(teacher_dir().join("tokenizer.json")).unwrap();
     let buffers: Vec<Vec<u8>> = tensors
         .iter()
@@ -168,4 +176,171 @@ fn token_budget_beyond_positions_is_refused() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("max_position_embeddings"), "{err}");
+}
+
+/// Rust's quantized writer (what `privrank distill` ships) against
+/// `models/quantize.py`, the NumPy quantizer the small encoder's int8 file comes from:
+/// the same float32 tensors must give the same codes and scales, bit for bit — int8
+/// and packed int4, ties, zero rows, huge and tiny values, an odd width included.
+#[test]
+fn quantized_writer_matches_the_numpy_quantizer() {
+    use privrank::weights::{NamedTensor, Scheme, to_safetensors};
+    let mut rows = Vec::new();
+    let mut x = 0x2545_f491u32;
+    for _ in 0..64 * 33 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        rows.push((x as f32 / u32::MAX as f32 - 0.5) * 3.0);
+    }
+    rows[..33].fill(0.0); // a zero row: scale 0
+    rows[33..66].copy_from_slice(&[127.0; 33]); // every value exactly at the peak
+    for (i, v) in rows[66..99].iter_mut().enumerate() {
+        *v = i as f32 - 16.5; // halves: ties to even after scaling
+    }
+    rows[99] = 1e30;
+    rows[100] = 1e-30;
+    let tensors = vec![
+        NamedTensor {
+            name: "m".into(),
+            shape: vec![64, 33],
+            data: rows,
+        },
+        NamedTensor {
+            name: "n".into(),
+            shape: vec![2, 4],
+            data: vec![0.5, -1.0, 0.25, 7.0, -3.0, 3.0, 1.5, -0.75],
+        },
+        NamedTensor {
+            name: "b".into(),
+            shape: vec![3],
+            data: vec![0.25, -1.5, 7.0],
+        },
+    ];
+    let dir = std::env::temp_dir().join(format!("privrank-quant-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f32_path = dir.join("f32.safetensors");
+    std::fs::write(
+        &f32_path,
+        to_safetensors(&tensors, |_| Scheme::F32).unwrap(),
+    )
+    .unwrap();
+    let python = common::root().join(".cache/venv/bin/python");
+    let numpy = |extra: &[&str]| {
+        let out = dir.join("py.safetensors");
+        let status = std::process::Command::new(&python)
+            .arg(common::root().join("models/quantize.py"))
+            .args([&f32_path, &out])
+            .args(["--scheme", "int8"])
+            .args(extra)
+            .status()
+            .unwrap_or_else(|e| panic!("{} (run scripts/setup): {e}", python.display()));
+        assert!(status.success());
+        std::fs::read(&out).unwrap()
+    };
+    let cases = [
+        (
+            numpy(&[]),
+            to_safetensors(&tensors, |_| Scheme::Int8).unwrap(),
+        ),
+        (
+            numpy(&["--int4", "m,n"]),
+            to_safetensors(&tensors, |t| {
+                if t.name == "b" {
+                    Scheme::F32
+                } else {
+                    Scheme::Int4
+                }
+            })
+            .unwrap(),
+        ),
+    ];
+    std::fs::remove_dir_all(&dir).ok();
+    for (theirs, ours) in &cases {
+        let (a, b) = (
+            safetensors::SafeTensors::deserialize(ours).unwrap(),
+            safetensors::SafeTensors::deserialize(theirs).unwrap(),
+        );
+        let mut names = a.names();
+        names.sort();
+        let mut other = b.names();
+        other.sort();
+        assert_eq!(names, other);
+        assert_eq!(names, ["b", "m", "m.scale", "n", "n.scale"]);
+        for name in names {
+            let (x, y) = (a.tensor(name).unwrap(), b.tensor(name).unwrap());
+            assert_eq!((x.dtype(), x.shape()), (y.dtype(), y.shape()), "{name}");
+            assert!(x.data() == y.data(), "{name}: bytes differ");
+        }
+    }
+    let int4 = safetensors::SafeTensors::deserialize(&cases[1].1).unwrap();
+    assert_eq!(
+        int4.tensor("m").unwrap().shape(),
+        [64, 17],
+        "33 columns pack into 17 bytes"
+    );
+}
+
+/// What an encoder exports is what its file holds: the writer is the loader's inverse.
+#[test]
+fn an_encoder_exports_exactly_the_tensors_it_loaded() {
+    let bundle = ModelBundle::read(&teacher_manifest(), &teacher_dir()).unwrap();
+    let encoder = Encoder::load(&bundle, &Backend::cpu().device).unwrap();
+    let exported = encoder.tensors().unwrap();
+    let source = bundle.tensors().unwrap();
+    // 5 embedding tensors + 16 per layer; the file's int64 position_ids is no weight.
+    assert_eq!(exported.len(), 5 + 16 * 6);
+    for t in &exported {
+        assert_eq!(
+            source.floats(&t.name, &t.shape).unwrap(),
+            t.data,
+            "{}",
+            t.name
+        );
+    }
+    assert_eq!(
+        bundle.parameter_count().unwrap(),
+        exported.iter().map(|t| t.data.len()).sum::<usize>()
+    );
+}
+
+#[test]
+fn a_factorised_vocabulary_needs_its_projection_and_narrow_rows() {
+    let config =
+        String::from_utf8_lossy(TINY_CONFIG).replace("\"gelu\"", "\"gelu\", \"embedding_size\": 4");
+    let c = privrank::BertConfig::from_json("config.json", config.as_bytes()).unwrap();
+    assert_eq!(c.word_embedding_dim(), 4);
+    let zero = config.replace("\"embedding_size\": 4", "\"embedding_size\": 0");
+    assert!(privrank::BertConfig::from_json("config.json", zero.as_bytes()).is_err());
+
+    let table = (
+        "embeddings.word_embeddings.weight",
+        Dtype::F32,
+        vec![30522, 4],
+    );
+    let bundle = tiny_bundle_with(config.as_bytes(), vec![table.clone()]).unwrap();
+    let err = Encoder::load(&bundle, &Backend::cpu().device).unwrap_err();
+    assert!(
+        matches!(&err, Error::MissingTensor { tensor, .. } if tensor == "embeddings.word_projection.weight"),
+        "{err:?}"
+    );
+    // Rows as wide as the hidden size where the config says 4: a shape mismatch.
+    let bundle = tiny_bundle_with(
+        config.as_bytes(),
+        vec![
+            (
+                "embeddings.word_embeddings.weight",
+                Dtype::F32,
+                vec![30522, 8],
+            ),
+            ("embeddings.word_projection.weight", Dtype::F32, vec![8, 4]),
+            ("embeddings.word_projection.bias", Dtype::F32, vec![8]),
+        ],
+    )
+    .unwrap();
+    let err = Encoder::load(&bundle, &Backend::cpu().device).unwrap_err();
+    assert!(
+        matches!(&err, Error::ShapeMismatch { tensor, expected, .. } if tensor == "embeddings.word_embeddings.weight" && expected == &vec![30522, 4]),
+        "{err:?}"
+    );
 }

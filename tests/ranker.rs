@@ -348,31 +348,43 @@ fn ranker_on_wgpu_matches_cpu() {
     assert!(diff <= 1e-4, "max |Δ| {diff}");
 }
 
+/// Every committed model set (the student's default, the teacher's) pairs a ranker
+/// with the encoder it was trained on, and its weights load.
 #[test]
-fn committed_ranker_loads_with_the_teacher_encoder() {
-    let dir = common::root().join("models/ranker");
-    let read = |name: &str| {
-        std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("models/ranker/{name}: {e}"))
-    };
-    let manifest = RankerManifest::from_json("ranker.json", &read("ranker.json")).unwrap();
-    let teacher = privrank::ModelManifest::from_json(
-        "all-minilm-l6-v2.json",
-        &std::fs::read(common::teacher_manifest()).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(manifest.encoder.name, teacher.name);
-    let weights = read(&manifest.weights.name);
-    let device = Device::flex();
-    Ranker::load(&manifest, &weights, &teacher.files.weights.sha256, &device).unwrap();
-    // The manifest records how it was made.
-    let training = &manifest.training;
-    assert!(
-        training["best_valid_auc"].as_f64().unwrap() > 0.5,
-        "{training}"
-    );
-    assert!(
-        training["data_hash"]
-            .as_str()
-            .is_some_and(|h| h.len() == 64)
-    );
+fn committed_model_sets_pair_each_ranker_with_its_encoder() {
+    for set in ["default.json", "teacher.json"] {
+        let models = common::root().join("models");
+        let set_bytes = std::fs::read(models.join(set)).unwrap();
+        let set = privrank::config::ModelSet::from_json(set, &set_bytes).unwrap();
+        let ranker_path = models.join(&set.ranker.manifest);
+        let manifest =
+            RankerManifest::from_json("ranker.json", &std::fs::read(&ranker_path).unwrap())
+                .unwrap();
+        let encoder = privrank::ModelManifest::from_json(
+            &set.encoder.manifest,
+            &std::fs::read(models.join(&set.encoder.manifest)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            manifest.encoder.name,
+            encoder.name,
+            "{}",
+            ranker_path.display()
+        );
+        let weights =
+            std::fs::read(models.join(&set.ranker.files).join(&manifest.weights.name)).unwrap();
+        let device = Device::flex();
+        Ranker::load(&manifest, &weights, &encoder.files.weights.sha256, &device).unwrap();
+        // The manifest records how it was made.
+        let training = &manifest.training;
+        assert!(
+            training["best_valid_auc"].as_f64().unwrap() > 0.5,
+            "{training}"
+        );
+        assert!(
+            training["data_hash"]
+                .as_str()
+                .is_some_and(|h| h.len() == 64)
+        );
+    }
 }

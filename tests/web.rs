@@ -98,10 +98,30 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     dot / (n(a) * n(b))
 }
 
+/// The NumPy reference's fixture for the default model set's encoder (named as
+/// tests/reference/make_golden.py names it), checked to be for the same weights.
+async fn default_encoder_fixture() -> Value {
+    let set = fetch_json(MODELS).await;
+    let manifest_url = format!("/models/{}", set["encoder"]["manifest"].as_str().unwrap());
+    let manifest = fetch_json(&manifest_url).await;
+    let name = manifest["name"].as_str().unwrap();
+    let path = if name == "all-minilm-l6-v2" {
+        "/tests/fixtures/encoder_golden.json".to_owned()
+    } else {
+        format!("/tests/fixtures/encoder_golden_{name}.json")
+    };
+    let golden = fetch_json(&path).await;
+    assert_eq!(
+        golden["weights_sha256"], manifest["files"]["weights"]["sha256"],
+        "{path} is for other weights than {manifest_url}"
+    );
+    golden
+}
+
 /// Embed the golden cases of at most `max_tokens` tokens and compare with the NumPy
 /// reference's vectors.
 async fn check_golden(ranker: &Ranker, label: &str, max_tokens: usize) {
-    let golden = fetch_json("/tests/fixtures/encoder_golden.json").await;
+    let golden = default_encoder_fixture().await;
     let all = golden["cases"].as_array().unwrap();
     let cases: Vec<&Value> = all
         .iter()
@@ -149,6 +169,35 @@ async fn encoder_matches_the_golden_fixture_on_cpu() {
 
 /// WebGPU where the browser offers an adapter (SwiftShader here, with
 /// `--enable-unsafe-webgpu` in webdriver.json); otherwise says why it was skipped.
+/// The teacher stays selectable: its model set (`models/teacher.json`) loads in the
+/// same page and embeds like its own NumPy reference.
+#[wasm_bindgen_test]
+async fn the_teacher_model_set_is_still_selectable() {
+    let ranker = load(
+        json!({"modelUrl": "/models/teacher.json", "backend": "cpu", "storeName": "test-teacher"}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("teacher set: {}", describe(&e)));
+    let golden = fetch_json("/tests/fixtures/encoder_golden.json").await;
+    let cases: Vec<&Value> = golden["cases"].as_array().unwrap().iter().take(6).collect();
+    let texts: Vec<Value> = cases.iter().map(|c| c["text"].clone()).collect();
+    let out: Array = wait(ranker.embed(js(&Value::Array(texts))))
+        .await
+        .unwrap()
+        .unchecked_into();
+    for (case, got) in cases.iter().zip(out.iter()) {
+        let got = got.unchecked_into::<Float32Array>().to_vec();
+        let want: Vec<f32> = serde_json::from_value(case["embedding"].clone()).unwrap();
+        let cos = cosine(&got, &want);
+        assert!(
+            cos >= MIN_COSINE,
+            "teacher: case {} cosine {cos}",
+            case["name"]
+        );
+    }
+    console_log!("teacher set: {} golden cases match", cases.len());
+}
+
 #[wasm_bindgen_test]
 async fn encoder_matches_the_golden_fixture_on_webgpu() {
     let ranker =

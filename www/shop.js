@@ -2,6 +2,8 @@
 // device. Views, add-to-cart and ad clicks are recorded with `ranker.record()` (stored
 // in this browser's IndexedDB) and the ads are re-ranked after each of them.
 //   /www/?backend=cpu|webgpu|auto   (default auto)
+//   /www/?models=teacher              the all-MiniLM-L6-v2 teacher and its ranker instead of
+//                                     the package's default (the distilled student)
 // For tests and the console: globalThis.privrank = { ranker }; document.body.dataset.status
 // is loading → ranking → ready (ranking again after each event), or error.
 import {
@@ -388,8 +390,15 @@ function onProgress({ file, loaded: done, total, cached }) {
   $('load-text').textContent = cached ? `${file} from the cache` : `Downloading the model (once; then it is cached in this browser): ${file}`;
 }
 
+/** The model sets the demo offers: the package's own default, or the teacher's set from
+ * the repository (its 90 MB weights come from the set-up script's cache). */
+const MODEL_SETS = { default: undefined, teacher: new URL('../models/teacher.json', location.href).href };
+
 async function main() {
-  const backend = new URLSearchParams(location.search).get('backend') ?? 'auto';
+  const params = new URLSearchParams(location.search);
+  const backend = params.get('backend') ?? 'auto';
+  const models = params.get('models') ?? 'default';
+  if (!(models in MODEL_SETS)) throw demoError('BadOptions', `unknown ?models=${models} (default or teacher)`);
   const data = loadData();
   data.catch(showError); // at once, without waiting for the model
   $('load-text').textContent = `Loading privrank (backend: ${backend})…`;
@@ -400,7 +409,8 @@ async function main() {
     throw demoError('PackageMissing', `could not import ../pkg/privrank.js: ${e.message}`);
   }
   await pkg.default();
-  const ranker = await pkg.Ranker.load({ backend, onProgress });
+  const modelUrl = MODEL_SETS[models];
+  const ranker = await pkg.Ranker.load({ backend, onProgress, ...(modelUrl ? { modelUrl } : {}) });
   globalThis.privrank = { ranker }; // for the console (and the browser tests)
   await data;
   state.ranker = ranker;

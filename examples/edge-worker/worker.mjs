@@ -8,10 +8,13 @@
 // The model files travel with the worker as Data modules; it makes no request.
 import { initSync, Embedder } from '../../pkg/privrank.js';
 import wasm from '../../pkg/privrank_bg.wasm';
-import manifest from '../../pkg/models/all-minilm-l6-v2/all-minilm-l6-v2.json';
-import config from '../../pkg/models/all-minilm-l6-v2/config.json';
-import tokenizer from '../../pkg/models/all-minilm-l6-v2/tokenizer.json';
-import weights from '../../pkg/models/all-minilm-l6-v2/model.safetensors';
+// The package's default encoder, the distilled student (4 MB of weights). Module
+// imports are static, so its file names appear here once; `fromFiles` checks each
+// against the manifest's names and hashes.
+import manifest from '../../pkg/models/student/student.json';
+import config from '../../pkg/models/student/config.json';
+import tokenizer from '../../pkg/models/student/tokenizer.json';
+import weights from '../../pkg/models/student/model.quantized.safetensors';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -25,7 +28,7 @@ function getEmbedder() {
     embedder = Embedder.fromFiles(manifest, {
       'config.json': config,
       'tokenizer.json': tokenizer,
-      'model.safetensors': weights,
+      'model.quantized.safetensors': weights,
     });
   }
   return embedder;

@@ -5,10 +5,12 @@
 pub mod movielens;
 pub mod obd;
 pub mod split;
+pub mod wordnet;
 
 pub use movielens::{Item, MovieLens, Rating};
 pub use obd::OpenBandit;
 pub use split::{Impression, Part, Split};
+pub use wordnet::WordNet;
 
 use std::path::{Path, PathBuf};
 

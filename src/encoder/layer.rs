@@ -7,7 +7,7 @@ use burn::tensor::{Bool, Device, Tensor};
 use super::embeddings::layer_norm;
 use crate::Result;
 use crate::config::BertConfig;
-use crate::weights::TensorSource;
+use crate::weights::{NamedTensor, TensorSource};
 
 /// One post-LayerNorm BERT block: `x = LN(x + attn(x))`, `x = LN(x + ffn(x))`.
 #[derive(Module, Debug)]
@@ -49,12 +49,53 @@ impl EncoderLayer {
 
     /// `padding`: `[batch, seq]`, true where the token is padding.
     pub fn forward(&self, x: Tensor<3>, padding: Tensor<2, Bool>) -> Tensor<3> {
+        self.forward_with_ffn(x, padding).0
+    }
+
+    /// [`Self::forward`], also returning the feed-forward activations (after GELU,
+    /// `[batch, seq, intermediate]`): how much each hidden unit is used is what a
+    /// distilled student keeps or prunes it by.
+    pub fn forward_with_ffn(
+        &self,
+        x: Tensor<3>,
+        padding: Tensor<2, Bool>,
+    ) -> (Tensor<3>, Tensor<3>) {
         let attended = self
             .attention
             .forward(MhaInput::self_attn(x.clone()).mask_pad(padding))
             .context;
         let x = self.attention_norm.forward(attended + x);
         let hidden = gelu(self.intermediate.forward(x.clone()));
-        self.output_norm.forward(self.output.forward(hidden) + x)
+        let out = self
+            .output_norm
+            .forward(self.output.forward(hidden.clone()) + x);
+        (out, hidden)
+    }
+
+    /// The weights under the names [`Self::load`] reads for layer `index`.
+    pub fn tensors(&self, index: usize, out: &mut Vec<NamedTensor>) -> Result<()> {
+        let p = |name: &str| format!("encoder.layer.{index}.{name}");
+        let a = &self.attention;
+        out.extend(NamedTensor::linear(&p("attention.self.query"), &a.query)?);
+        out.extend(NamedTensor::linear(&p("attention.self.key"), &a.key)?);
+        out.extend(NamedTensor::linear(&p("attention.self.value"), &a.value)?);
+        out.extend(NamedTensor::linear(
+            &p("attention.output.dense"),
+            &a.output,
+        )?);
+        out.extend(NamedTensor::layer_norm(
+            &p("attention.output.LayerNorm"),
+            &self.attention_norm,
+        )?);
+        out.extend(NamedTensor::linear(
+            &p("intermediate.dense"),
+            &self.intermediate,
+        )?);
+        out.extend(NamedTensor::linear(&p("output.dense"), &self.output)?);
+        out.extend(NamedTensor::layer_norm(
+            &p("output.LayerNorm"),
+            &self.output_norm,
+        )?);
+        Ok(())
     }
 }

@@ -8,12 +8,12 @@ mod embeddings;
 mod layer;
 
 use burn::module::Module;
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::backend::{read_back, read_back_async};
 use crate::config::{BertConfig, Pooling};
 use crate::tokenize::{TextTokenizer, TokenBatch};
-use crate::weights::ModelBundle;
+use crate::weights::{ModelBundle, NamedTensor};
 use crate::{Error, Result};
 use embeddings::Embeddings;
 use layer::EncoderLayer;
@@ -55,6 +55,42 @@ impl Encoder {
         } else {
             pooled
         }
+    }
+
+    /// Per layer, the summed |activation| of each feed-forward unit over the real
+    /// (unpadded) tokens of the batch: `[intermediate]` per layer.
+    pub fn ffn_activity(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Vec<Tensor<1>> {
+        let [batch, seq] = mask.dims();
+        let padding: Tensor<2, Bool> = mask.clone().equal_elem(0.0);
+        let weights = mask.reshape([batch, seq, 1]);
+        let mut x = self.embeddings.forward(ids);
+        let mut out = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let (next, hidden) = layer.forward_with_ffn(x, padding.clone());
+            let units = hidden.dims()[2];
+            let used = (hidden.abs() * weights.clone()).sum_dim(1).sum_dim(0);
+            out.push(used.reshape([units]));
+            x = next;
+        }
+        out
+    }
+
+    /// The same encoder with its word-embedding table frozen (no gradient): a student
+    /// whose table is already on its int4 grid trains the rest around it.
+    pub fn with_frozen_word_embeddings(mut self) -> Self {
+        self.embeddings = self.embeddings.with_frozen_words();
+        self
+    }
+
+    /// Every weight under its checkpoint name and layout: what [`Self::load`] reads,
+    /// so a trained encoder can be written as a model file.
+    pub fn tensors(&self) -> Result<Vec<NamedTensor>> {
+        let mut out = Vec::new();
+        self.embeddings.tensors(&mut out)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.tensors(i, &mut out)?;
+        }
+        Ok(out)
     }
 }
 
@@ -123,13 +159,13 @@ impl SentenceEncoder {
         &self.tokenizer
     }
 
+    fn inputs(&self, batch: &TokenBatch) -> (Tensor<2, Int>, Tensor<2>) {
+        batch.tensors(&self.device)
+    }
+
     /// One padded batch through the encoder, still on the device.
     fn forward_batch(&self, batch: &TokenBatch) -> Tensor<2> {
-        let shape = [batch.batch, batch.seq_len];
-        let ids =
-            Tensor::<2, Int>::from_data(TensorData::new(batch.ids.clone(), shape), &self.device);
-        let mask: Vec<f32> = batch.mask.iter().map(|&m| f32::from(m)).collect();
-        let mask = Tensor::<2>::from_data(TensorData::new(mask, shape), &self.device);
+        let (ids, mask) = self.inputs(batch);
         self.encoder.forward(ids, mask)
     }
 
@@ -186,6 +222,25 @@ impl SentenceEncoder {
             progress(done, texts.len());
         }
         Ok(out)
+    }
+
+    /// Per layer, each feed-forward unit's summed |activation| over every real token
+    /// of `texts` (see [`Encoder::ffn_activity`]).
+    pub fn ffn_activity<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        let (rows, batches) = self.plan(texts)?;
+        let mut total: Vec<Vec<f32>> = Vec::new();
+        for chunk in batches {
+            let batch = Self::batch_of(&rows, &chunk)?;
+            let (ids, mask) = self.inputs(&batch);
+            for (l, used) in self.encoder.ffn_activity(ids, mask).into_iter().enumerate() {
+                let used = read_back(used)?;
+                match total.get_mut(l) {
+                    Some(sum) => sum.iter_mut().zip(used).for_each(|(s, u)| *s += u),
+                    None => total.push(used),
+                }
+            }
+        }
+        Ok(total)
     }
 
     /// [`Self::embed`] without blocking on device reads: the browser's way, where

@@ -396,7 +396,7 @@ pub struct Embedder {
 
 #[wasm_bindgen]
 impl Embedder {
-    /// `manifest`: the encoder manifest (`all-minilm-l6-v2.json`) as text or bytes;
+    /// `manifest`: the encoder manifest (`student.json`) as text or bytes;
     /// `files`: the bytes of each file it names, by name. Every file is checked
     /// against the manifest's SHA-256 before use.
     #[wasm_bindgen(js_name = fromFiles)]

@@ -227,6 +227,13 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+/** The default encoder's weights file, as the package's model set names it. */
+function defaultWeightsFile() {
+  const models = join(ROOT, 'pkg', 'models');
+  const set = JSON.parse(readFileSync(join(models, 'default.json'), 'utf8'));
+  return JSON.parse(readFileSync(join(models, set.encoder.manifest), 'utf8')).files.weights.name;
+}
+
 // ---------------------------------------------------------------- tests
 
 test('the storefront loads the model, shows its data source and ranks the ad slot (CPU)', T, async () => {
@@ -259,7 +266,8 @@ test('the storefront loads the model, shows its data source and ranks the ad slo
   assert.match(shown.backendShown, /^cpu/);
   assert.ok(shown.fallback, 'auto without an adapter says why it fell back');
   assert.match(shown.latency, /^\d+ ms$/);
-  assert.ok(shown.progress.some((t) => /model\.safetensors/.test(t)), `download progress of the weights: ${shown.progress}`);
+  const weightsFile = defaultWeightsFile();
+  assert.ok(shown.progress.some((t) => t.includes(weightsFile)), `download progress of ${weightsFile}: ${shown.progress}`);
   assert.ok(shown.products > 0 && shown.shelves.includes(GENRE), 'the shop shows products and genre shelves');
   assert.equal(shown.history, 0, 'a fresh profile has no history');
   console.log(`backend ${shown.backend} (${shown.fallback}); first rank ${shown.latency}`);

@@ -1,7 +1,7 @@
 // pkg/'s Embedder outside a browser (Node, as edge runtimes use it), on the small
-// encoder, fp32 and int8: embed(texts) equals the independent NumPy reference's golden
-// vectors (tests/fixtures/encoder_golden_paraphrase-minilm-l3-v2*.json) within the
-// native golden test's tolerance; bad texts and options are typed errors.
+// encoder, fp32 and int8, and on the distilled student: embed(texts) equals the
+// independent NumPy reference's golden vectors (tests/fixtures/encoder_golden_*.json)
+// within the native golden test's tolerance; bad texts and options are typed errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,14 +15,24 @@ if (missing && process.env.PRIVRANK_REQUIRE_PKG) {
   throw new Error(`${PKG} is missing: run \`bash scripts/build-pkg\` first`);
 }
 const skip = missing ? 'pkg/ is not built (bash scripts/build-pkg)' : false;
-/** The Embedder on models/<model>.json's files, made by `make` (fromFiles or load). */
+/** Where a model's manifest and files are: a committed model sits in its own folder
+ *  (models/student/student.json, files beside it), a fetched one in the set-up cache. */
+function modelPaths(model) {
+  const own = join(ROOT, 'models', model, `${model}.json`);
+  return existsSync(own)
+    ? { manifest: own, dir: join(ROOT, 'models', model) }
+    : { manifest: join(ROOT, 'models', `${model}.json`), dir: join(ROOT, '.cache', 'models', model) };
+}
+
+/** The Embedder on a model's files, made by `make` (fromFiles or load). */
 async function embedder(model, make) {
   const mod = await import(join(ROOT, 'pkg', 'privrank.js'));
   mod.initSync({ module: readFileSync(PKG) });
-  const manifestText = readFileSync(join(ROOT, 'models', `${model}.json`), 'utf8');
+  const { manifest, dir } = modelPaths(model);
+  const manifestText = readFileSync(manifest, 'utf8');
   const files = {};
   for (const f of Object.values(JSON.parse(manifestText).files)) {
-    files[f.name] = readFileSync(join(ROOT, '.cache', 'models', model, f.name));
+    files[f.name] = readFileSync(join(dir, f.name));
   }
   return make(mod.Embedder, manifestText, files);
 }
@@ -59,6 +69,11 @@ test('Embedder.embed on the small encoder equals the NumPy golden vectors', { sk
 test('the int8 weight file, dequantized in wasm, equals its NumPy golden vectors', { skip, timeout: 600_000 }, async () => {
   const model = 'paraphrase-minilm-l3-v2-int8';
   await checkGolden(model, await embedder(model, (E, m, f) => E.load(m, f, { backend: 'cpu' })));
+});
+
+test('the distilled student (int4 vocabulary, int8 layers) equals its NumPy golden vectors in wasm', { skip, timeout: 600_000 }, async () => {
+  const model = 'student';
+  await checkGolden(model, await embedder(model, (E, m, f) => E.fromFiles(m, f)));
 });
 
 test('Embedder.load refuses WebGPU where there is none, and unknown options', { skip, timeout: 600_000 }, async () => {

@@ -7,6 +7,7 @@ Rust tests check against is written from this file (see make_golden.py).
 
     python tests/reference/bert_numpy.py "A man is eating food." "A man is eating a piece of bread." --similarity
     python tests/reference/bert_numpy.py --model models/paraphrase-minilm-l3-v2.json "Toy Story (1995)"
+    python tests/reference/bert_numpy.py --model models/student/student.json "Toy Story (1995)"
 """
 
 import argparse
@@ -42,16 +43,48 @@ def softmax(x):
     return e / e.sum(-1, keepdims=True)
 
 
-def dequantize(raw):
+def unpack_int4(packed, cols):
+    """U8 [rows, ceil(cols/2)], two's-complement nibbles low first → int codes [rows, cols]."""
+    low = (packed & 0x0F).astype(np.int16)
+    high = (packed >> 4).astype(np.int16)
+    both = np.stack([low, high], axis=2).reshape(packed.shape[0], -1)[:, :cols]
+    return np.where(both >= 8, both - 16, both)
+
+
+def dequantize(raw, config):
     """Float64 tensors from a weight file in any of the crate's formats: float32, fp16,
-    or int8 with a per-row `NAME.scale` (models/quantize.py), read as q * scale[row]."""
+    int8 or U8-packed int4 with a per-row `NAME.scale` (models/quantize.py), read as
+    q * scale[row]. An int4 matrix's width comes from the config, as in the loader."""
+    quantized = {k for k, v in raw.items() if v.dtype in (np.int8, np.uint8)}
     w = {}
     for k, v in raw.items():
         if v.dtype == np.int8:
             w[k] = v.astype(np.float64) * raw[k + ".scale"].astype(np.float64)[:, None]
-        elif v.dtype.kind == "f" and not (k.endswith(".scale") and k[:-6] in raw and raw[k[:-6]].dtype == np.int8):
+        elif v.dtype == np.uint8:
+            cols = int4_width(k, config)
+            w[k] = unpack_int4(v, cols).astype(np.float64) * raw[k + ".scale"].astype(np.float64)[:, None]
+        elif v.dtype.kind == "f" and not (k.endswith(".scale") and k[:-6] in quantized):
             w[k] = v.astype(np.float64)
     return w
+
+
+def int4_width(name, config):
+    """Columns of an int4-stored matrix: only the word-embedding table is stored so."""
+    if name.endswith("embeddings.word_embeddings.weight"):
+        return config.get("embedding_size") or config["hidden_size"]
+    raise SystemExit(f"bert_numpy: {name} is int4, which only the word-embedding table may be")
+
+
+def default_model_dir(manifest_path):
+    """As the crate's `config::default_model_dir`: a committed model sits in a folder
+    named after its manifest (models/student/student.json), its files beside it; a
+    fetched one is in the set-up script's cache."""
+    folder = os.path.dirname(os.path.abspath(manifest_path))
+    stem = os.path.splitext(os.path.basename(manifest_path))[0]
+    if os.path.basename(folder) == stem:
+        return folder
+    cache = os.environ.get("PRIVRANK_CACHE", os.path.join(ROOT, ".cache"))
+    return os.path.join(cache, "models", stem)
 
 
 class Model:
@@ -60,15 +93,14 @@ class Model:
             self.manifest = json.load(f)
         files = self.manifest["files"]
         if model_dir is None:
-            cache = os.environ.get("PRIVRANK_CACHE", os.path.join(ROOT, ".cache"))
-            model_dir = os.path.join(cache, "models", self.manifest["name"])
+            model_dir = default_model_dir(manifest_path)
         with open(os.path.join(model_dir, files["config"]["name"])) as f:
             self.config = json.load(f)
         self.tokenizer = Tokenizer.from_file(os.path.join(model_dir, files["tokenizer"]["name"]))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.manifest["max_tokens"])
         raw = load_file(os.path.join(model_dir, files["weights"]["name"]))
-        self.w = dequantize(raw)
+        self.w = dequantize(raw, self.config)
 
     def p(self, name):
         # Some exports prefix every tensor with the architecture name.
@@ -85,7 +117,12 @@ class Model:
         heads = c["num_attention_heads"]
         ids = np.array(self.ids(text), dtype=np.int64)
         n = len(ids)
-        x = (self.p("embeddings.word_embeddings.weight")[ids]
+        words = self.p("embeddings.word_embeddings.weight")[ids]
+        if c.get("embedding_size") is not None:
+            # A factorised vocabulary (the distilled student): narrow rows mapped up.
+            words = (words @ self.p("embeddings.word_projection.weight").T
+                     + self.p("embeddings.word_projection.bias"))
+        x = (words
              + self.p("embeddings.position_embeddings.weight")[np.arange(n)]
              + self.p("embeddings.token_type_embeddings.weight")[np.zeros(n, dtype=np.int64)])
         x = layer_norm(x, self.p("embeddings.LayerNorm.weight"), self.p("embeddings.LayerNorm.bias"), eps)

@@ -11,8 +11,10 @@ use privrank::config::default_model_dir;
 use privrank::encoder::cosine;
 use privrank::{Backend, BackendChoice, ModelBundle, SentenceEncoder};
 
+mod card;
 mod catalog;
 mod demo;
+mod distill;
 mod ope;
 mod profile;
 mod ranking;
@@ -24,10 +26,15 @@ mod ranking;
     about = "On-device ad ranking: native tools"
 )]
 struct Cli {
-    /// Model manifest (file names, hashes, token budget).
-    #[arg(long, global = true, default_value = "models/all-minilm-l6-v2.json")]
-    model: PathBuf,
-    /// Folder holding the model files; default: the set-up script's cache.
+    /// The model set (encoder + ranker) to use, as the browser's `modelUrl`:
+    /// models/default.json is the distilled student, models/teacher.json the teacher.
+    #[arg(long, global = true, default_value = "models/default.json")]
+    models: PathBuf,
+    /// Encoder manifest instead of the model set's (file names, hashes, token budget).
+    #[arg(long, global = true)]
+    model: Option<PathBuf>,
+    /// Folder holding the encoder's files; default: beside a committed manifest, else
+    /// the set-up script's cache.
     #[arg(long, global = true)]
     model_dir: Option<PathBuf>,
     /// auto: a real GPU through wgpu if present, else the CPU.
@@ -70,11 +77,15 @@ enum Command {
     /// Write the demo storefront's `catalog.json` and `candidates.json` from the
     /// MovieLens-100k download (default into `www/data/`).
     DemoData(demo::DemoArgs),
+    /// Distil the small student encoder from the teacher on WordNet and MovieLens
+    /// texts; writes `models/student/` (config, tokenizer, quantized weights, manifest,
+    /// model card).
+    Distill(distill::DistillArgs),
     /// Train privrank's ranker on MovieLens-100k; writes `models/ranker/`.
     Train(ranking::TrainArgs),
     /// Evaluate the ranker against the seeds' baselines on the test split (the LR and
     /// DNN baselines are trained here with the same settings); writes MODEL_CARD.md.
-    Eval(ranking::TrainArgs),
+    Eval(ranking::EvalArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -96,33 +107,144 @@ fn main() -> ExitCode {
     }
 }
 
+/// Which encoder and ranker a command uses: the model set's, unless overridden.
+struct Models {
+    manifest: PathBuf,
+    dir: PathBuf,
+    /// The set's ranker folder.
+    ranker_dir: PathBuf,
+    /// `--model` named another encoder than the set's.
+    encoder_overridden: bool,
+}
+
+impl Models {
+    fn resolve(cli: &Cli) -> Result<Self, Box<dyn std::error::Error>> {
+        Self::of_set(&cli.models, cli.model.as_deref(), cli.model_dir.as_deref())
+    }
+
+    /// `models`: a model set file; `model`, `model_dir`: overrides of its encoder.
+    fn of_set(
+        models: &Path,
+        model: Option<&Path>,
+        model_dir: Option<&Path>,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let bytes = std::fs::read(models)
+            .map_err(|e| format!("cannot read the model set {}: {e}", models.display()))?;
+        let set = privrank::config::ModelSet::from_json(&models.display().to_string(), &bytes)?;
+        let base = models.parent().unwrap_or(Path::new("."));
+        let set_manifest = base.join(&set.encoder.manifest);
+        let manifest = model.map_or_else(|| set_manifest.clone(), Path::to_path_buf);
+        let dir = match (model_dir, model) {
+            (Some(dir), _) => dir.to_path_buf(),
+            (None, Some(m)) => default_model_dir(m),
+            (None, None) => base.join(&set.encoder.files),
+        };
+        let ranker_manifest = base.join(&set.ranker.manifest);
+        let ranker_dir = ranker_manifest
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        Ok(Self {
+            encoder_overridden: !same(&manifest, &set_manifest),
+            manifest,
+            dir,
+            ranker_dir,
+        })
+    }
+
+    /// The encoder's own model card, when it is a committed model (files beside its
+    /// manifest, like the distilled student).
+    fn encoder_card(&self) -> Option<PathBuf> {
+        let folder = self.manifest.parent()?;
+        (default_model_dir(&self.manifest) == folder).then(|| folder.join("MODEL_CARD.md"))
+    }
+
+    /// The ranker folder a command reads or (train) writes.
+    fn ranker(&self, given: &Option<PathBuf>, writing: bool) -> Result<PathBuf, String> {
+        match given {
+            Some(dir) => Ok(dir.clone()),
+            None if writing && self.encoder_overridden => Err(format!(
+                "--model {} is not the model set's encoder, so its ranker would overwrite {}: \
+                 pass --ranker-dir (or --models)",
+                self.manifest.display(),
+                self.ranker_dir.display()
+            )),
+            None => Ok(self.ranker_dir.clone()),
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let choice: BackendChoice = cli.backend.parse()?;
-    let model_dir = cli
-        .model_dir
-        .clone()
-        .unwrap_or_else(|| default_model_dir(&cli.model));
+    // Only the commands that load models need the model set to be readable.
+    let models = Models::resolve(&cli);
+    let paths = || -> Result<&Models, String> { models.as_ref().map_err(|e| e.to_string()) };
     match cli.command {
-        Command::Info => info(&cli.model, &model_dir, choice),
+        Command::Info => info(&paths()?.manifest, &paths()?.dir, choice),
         Command::Train(args) => {
-            let (bundle, encoder, backend) = load(&cli.model, &model_dir, choice)?;
-            ranking::train(&args, &encoder, &backend, &bundle.manifest.name)
+            let m = paths()?;
+            let ranker_dir = m.ranker(&args.data.ranker_dir, true)?;
+            let (bundle, encoder, backend) = load(&m.manifest, &m.dir, choice)?;
+            ranking::train(
+                &args,
+                &encoder,
+                &backend,
+                &bundle.manifest.name,
+                &ranker_dir,
+            )
         }
         Command::Rank(args) => {
-            let (_, encoder, backend) = load(&cli.model, &model_dir, choice)?;
-            ranking::rank(&args, &encoder, &backend)
+            let m = paths()?;
+            let ranker_dir = m.ranker(&args.ranker_dir, false)?;
+            let (_, encoder, backend) = load(&m.manifest, &m.dir, choice)?;
+            ranking::rank(&args, &encoder, &backend, &ranker_dir)
         }
         Command::EmbedCatalog(args) => {
-            let (_, encoder, _) = load(&cli.model, &model_dir, choice)?;
+            let m = paths()?;
+            let (_, encoder, _) = load(&m.manifest, &m.dir, choice)?;
             catalog::embed_catalog(&args, &encoder)
         }
         Command::DemoData(args) => demo::demo_data(&args),
+        Command::Distill(args) => {
+            let backend = Backend::open(choice)?;
+            if let Some(reason) = &backend.fallback_reason {
+                eprintln!("privrank: using the CPU backend ({reason})");
+            }
+            distill::distill(&args, &backend)
+        }
         Command::Ope(args) => ope::ope(&args),
         Command::Interests(args) => profile::interests_cmd(&args),
         Command::Arm(args) => profile::arm(&args),
         Command::Eval(args) => {
-            let (_, encoder, backend) = load(&cli.model, &model_dir, choice)?;
-            ranking::eval(&args, &encoder, &backend)
+            let m = paths()?;
+            let ranker_dir = m.ranker(&args.train.data.ranker_dir, false)?;
+            let (_, encoder, backend) = load(&m.manifest, &m.dir, choice)?;
+            let compare = match &args.compare_with {
+                Some(set) => {
+                    let other = Models::of_set(set, None, None)?;
+                    let (bundle, other_encoder, _) = load(&other.manifest, &other.dir, choice)?;
+                    Some(ranking::Comparison {
+                        set: set.clone(),
+                        encoder: other_encoder,
+                        encoder_name: bundle.manifest.name,
+                        ranker_dir: other.ranker_dir,
+                    })
+                }
+                None => None,
+            };
+            ranking::eval(
+                &args.train,
+                &encoder,
+                &backend,
+                &ranker_dir,
+                &cli.models,
+                compare.as_ref(),
+                m.encoder_card().as_deref(),
+            )
         }
         Command::Embed {
             texts,
@@ -134,7 +256,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 texts
             };
-            let (_, encoder, _) = load(&cli.model, &model_dir, choice)?;
+            let m = paths()?;
+            let (_, encoder, _) = load(&m.manifest, &m.dir, choice)?;
             let embeddings = embed(&encoder, &texts)?;
             if similarity {
                 print_similarity(&texts, &embeddings, format);
@@ -282,6 +405,8 @@ fn info(
             "heads": c.num_attention_heads,
             "ffn": c.intermediate_size,
             "vocab": c.vocab_size,
+            "word_embedding": c.word_embedding_dim(),
+            "parameters": bundle.parameter_count()?,
             "max_positions": c.max_position_embeddings,
             "embedding_dim": encoder.dim(),
         },

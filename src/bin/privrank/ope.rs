@@ -10,8 +10,6 @@ use privrank::eval::ope;
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// The model card's section, replaced on each run.
-const BEGIN: &str = "<!-- privrank ope: begin -->";
-const END: &str = "<!-- privrank ope: end -->";
 
 #[derive(Args)]
 pub struct OpeArgs {
@@ -26,8 +24,9 @@ pub struct OpeArgs {
     pub epsilon: f64,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Model card to write the table into (`-` to only print).
-    #[arg(long, default_value = "models/ranker/MODEL_CARD.md")]
+    /// Model card to write the table into (`-` to only print); default: the default
+    /// model set's ranker card.
+    #[arg(long, default_value = "models/student/ranker/MODEL_CARD.md")]
     pub model_card: PathBuf,
 }
 
@@ -47,25 +46,21 @@ pub fn ope(args: &OpeArgs) -> Result<()> {
     let table = report.markdown();
     println!("{table}");
     if args.model_card.as_os_str() != "-" {
-        let card = std::fs::read_to_string(&args.model_card).unwrap_or_default();
         let section = format!(
-            "{BEGIN}\n## Off-policy evaluation (Open Bandit Dataset)\n\n{table}\n\
+            "## Off-policy evaluation (Open Bandit Dataset)\n\n{table}\n\
              IPS reweights the random log's clicks by π(a|x) / p(a|x); SNIPS divides by the \
              sum of weights (less variance, slightly biased); doubly robust adds the click \
              model's prediction for the whole policy and corrects it with weighted residuals. \
              Intervals are 95 % normal intervals over rounds. Position CTRs on the random log \
              show the position bias a slot-aware policy must account for. Written by \
-             `privrank ope`.\n{END}\n"
+             `privrank ope`.\n"
         );
-        let updated = match (card.find(BEGIN), card.find(END)) {
-            (Some(b), Some(e)) if e > b => format!(
-                "{}{section}{}",
-                &card[..b],
-                &card[e + END.len()..].trim_start_matches('\n')
-            ),
-            _ => format!("{card}\n{section}"),
-        };
-        std::fs::write(&args.model_card, updated)?;
+        crate::card::write_section(
+            &args.model_card,
+            "# privrank ranker — model card\n",
+            "ope",
+            &section,
+        )?;
         eprintln!(
             "privrank: wrote the table into {}",
             args.model_card.display()

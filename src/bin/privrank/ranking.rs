@@ -28,9 +28,10 @@ pub struct DataArgs {
     /// Where item embeddings are cached, per encoder and text.
     #[arg(long, default_value = ".cache/embeddings")]
     pub embedding_cache: PathBuf,
-    /// The ranker's folder: `ranker.json`, `ranker.safetensors`, `MODEL_CARD.md`.
-    #[arg(long, default_value = "models/ranker")]
-    pub ranker_dir: PathBuf,
+    /// The ranker's folder (`ranker.json`, `ranker.safetensors`, `MODEL_CARD.md`);
+    /// default: the model set's (`--models`).
+    #[arg(long)]
+    pub ranker_dir: Option<PathBuf>,
     /// Seed for negative sampling, initialisation and shuffling.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -40,9 +41,9 @@ pub struct DataArgs {
 pub struct RankArgs {
     /// The request: `{"history": [...], "candidates": [...], "options": {...}}`.
     pub request: PathBuf,
-    /// The ranker's folder.
-    #[arg(long, default_value = "models/ranker")]
-    pub ranker_dir: PathBuf,
+    /// The ranker's folder; default: the model set's (`--models`).
+    #[arg(long)]
+    pub ranker_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -58,6 +59,17 @@ pub struct TrainArgs {
     pub learning_rate: f64,
     #[arg(long, default_value_t = 30)]
     pub max_history: usize,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// Also score another model set's ranker (e.g. models/teacher.json) on its own
+    /// encoder's embeddings, on the same split, as one more row; when this encoder is
+    /// a committed model with a MODEL_CARD.md, the two rows go into that card too.
+    #[arg(long)]
+    pub compare_with: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -186,6 +198,7 @@ pub fn train(
     encoder: &SentenceEncoder,
     backend: &Backend,
     encoder_name: &str,
+    dir: &Path,
 ) -> Result<()> {
     let started = Instant::now();
     let exp = experiment(&args.data, encoder)?;
@@ -228,7 +241,6 @@ pub fn train(
             "seconds": started.elapsed().as_secs(),
         }),
     };
-    let dir = &args.data.ranker_dir;
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join(WEIGHTS), &weights)?;
     std::fs::write(
@@ -291,27 +303,103 @@ fn tuned<S: Scorer>(
     Ok(s)
 }
 
-pub fn eval(args: &TrainArgs, encoder: &SentenceEncoder, backend: &Backend) -> Result<()> {
+/// Score one method on the experiment's test split, with a progress bar.
+fn evaluate_logged(
+    scorer: &dyn Scorer,
+    exp: &Experiment,
+    ctx: &privrank::eval::Context<'_>,
+) -> Result<Row> {
+    let k = exp.config.k;
+    let progress = bar(0, "{msg} {pos}/{len} users {bar:30} {elapsed}");
+    progress.set_message(format!("scoring {}", scorer.name()));
+    let row = evaluate(scorer, exp, ctx, |done, total| {
+        progress.set_length(total as u64);
+        progress.set_position(done as u64);
+    })?;
+    progress.finish_and_clear();
+    eprintln!(
+        "{}: AUC {:.4} gAUC {:.4} HR@{k} {:.4} NDCG@{k} {:.4}",
+        row.method, row.auc, row.gauc, row.hit_rate, row.ndcg
+    );
+    Ok(row)
+}
+
+/// Another model set's encoder and ranker, scored on the same split: the student's
+/// ranker against the teacher's, say.
+pub struct Comparison {
+    /// The set as named on the command line.
+    pub set: PathBuf,
+    pub encoder: SentenceEncoder,
+    pub encoder_name: String,
+    pub ranker_dir: PathBuf,
+}
+
+/// The privrank row of the other set, on the same test impressions as `exp`.
+fn compare_row(
+    other: &Comparison,
+    args: &TrainArgs,
+    exp: &Experiment,
+    backend: &Backend,
+) -> Result<Row> {
+    let (manifest, ranker) = load_ranker(&other.ranker_dir, &other.encoder, backend)?;
+    let theirs = experiment(&args.data, &other.encoder)?;
+    if theirs.test != exp.test || theirs.train != exp.train {
+        return Err(format!(
+            "{} was evaluated on another split: the comparison needs the same data and seed",
+            other.set.display()
+        )
+        .into());
+    }
+    if manifest.training.get("experiment")
+        != Some(&serde_json::to_value(&exp.config).map_err(|e| e.to_string())?)
+    {
+        return Err(format!(
+            "the ranker in {} was trained with other experiment settings than {:?}",
+            other.ranker_dir.display(),
+            exp.config
+        )
+        .into());
+    }
+    let examples = theirs.examples(manifest.config.max_history);
+    let plain = backend.device.clone();
+    let table = examples.table(&plain)?;
+    evaluate_logged(
+        &Neural {
+            name: format!(
+                "privrank on {} embeddings (`--models {}`)",
+                other.encoder_name,
+                other.set.display()
+            ),
+            model: ranker,
+            examples: &examples,
+            table,
+            device: plain,
+        },
+        &theirs,
+        &theirs.context(),
+    )
+}
+
+/// `models`: the model set named on the command line, repeated in the card's
+/// reproduce line.
+pub fn eval(
+    args: &TrainArgs,
+    encoder: &SentenceEncoder,
+    backend: &Backend,
+    ranker_dir: &Path,
+    models: &Path,
+    compare: Option<&Comparison>,
+    encoder_card: Option<&Path>,
+) -> Result<()> {
     let started = Instant::now();
-    let (manifest, ranker) = load_ranker(&args.data.ranker_dir, encoder, backend)?;
+    let (manifest, ranker) = load_ranker(ranker_dir, encoder, backend)?;
     let exp = experiment(&args.data, encoder)?;
     let ctx = exp.context();
     let mut rows: Vec<Row> = Vec::new();
     let mut notes = Vec::new();
     let k = exp.config.k;
     let run = |scorer: &dyn Scorer, rows: &mut Vec<Row>| -> Result<()> {
-        let progress = bar(0, "{msg} {pos}/{len} users {bar:30} {elapsed}");
-        progress.set_message(format!("scoring {}", scorer.name()));
-        let row = evaluate(scorer, &exp, &ctx, |done, total| {
-            progress.set_length(total as u64);
-            progress.set_position(done as u64);
-        })?;
-        progress.finish_and_clear();
-        eprintln!(
-            "{}: AUC {:.4} gAUC {:.4} HR@{k} {:.4} NDCG@{k} {:.4}",
-            row.method, row.auc, row.gauc, row.hit_rate, row.ndcg
-        );
-        rows.push(row);
+        rows.push(evaluate_logged(scorer, &exp, &ctx)?);
         Ok(())
     };
 
@@ -414,11 +502,44 @@ pub fn eval(args: &TrainArgs, encoder: &SentenceEncoder, backend: &Backend) -> R
         &mut rows,
     )?;
 
+    let ours = rows.last().cloned().ok_or("no rows")?;
+    let compared = match compare {
+        Some(other) => {
+            let row = compare_row(other, args, &exp, backend)?;
+            rows.push(row.clone());
+            Some((other, row))
+        }
+        None => None,
+    };
     let table = markdown_table(&rows, k);
     println!("{table}");
-    let card = model_card(&manifest, &exp, &table, &notes, started.elapsed().as_secs());
-    let path = args.data.ranker_dir.join(MODEL_CARD);
-    std::fs::write(&path, card)?;
+    let models = if models == Path::new("models/default.json") {
+        String::new()
+    } else {
+        format!("--models {} ", models.display())
+    };
+    let compared_with = compared
+        .as_ref()
+        .map(|(other, _)| format!(" --compare-with {}", other.set.display()))
+        .unwrap_or_default();
+    let card = model_card(
+        &manifest,
+        &exp,
+        &table,
+        &notes,
+        (&models, &compared_with),
+        started.elapsed().as_secs(),
+    );
+    let path = ranker_dir.join(MODEL_CARD);
+    crate::card::write_section(&path, "# privrank ranker — model card\n", "eval", &card)?;
+    if let (Some((other, theirs)), Some(card)) = (compared, encoder_card) {
+        let section = ranker_comparison(&ours, other, &theirs, ranker_dir, &path);
+        crate::card::write_section(card, "# model card\n", "ranker", &section)?;
+        eprintln!(
+            "privrank: wrote the ranker comparison into {}",
+            card.display()
+        );
+    }
     eprintln!(
         "privrank: wrote {} in {:.0?}",
         path.display(),
@@ -427,21 +548,57 @@ pub fn eval(args: &TrainArgs, encoder: &SentenceEncoder, backend: &Backend) -> R
     Ok(())
 }
 
+/// The encoder card's section: the ranker on this encoder's embeddings against the
+/// other set's, same split, same evaluation.
+fn ranker_comparison(
+    ours: &Row,
+    other: &Comparison,
+    theirs: &Row,
+    ranker_dir: &Path,
+    ranker_card: &Path,
+) -> String {
+    let row = |name: &str, r: &Row| {
+        format!(
+            "| {name} | {:.4} | {:.4} | {} |\n",
+            r.auc,
+            r.gauc,
+            r.logloss.map_or("–".to_owned(), |l| format!("{l:.4}"))
+        )
+    };
+    format!(
+        "## The ranker on this encoder's embeddings\n\n\
+         Written by `privrank eval --compare-with {set}` (this section is its output). \
+         The same DIN ranker architecture, trained by `privrank train` on each encoder's item \
+         embeddings (`{ours_dir}` here, `{theirs_dir}` for {name}), scored on the same \
+         MovieLens-100k test impressions; the full table is in `{card}`.\n\n\
+         | ranker on | AUC | gAUC | logloss |\n|---|---|---|---|\n{a}{b}\n\
+         AUC difference: {diff:+.2} points (this encoder − {name}).\n",
+        set = other.set.display(),
+        ours_dir = ranker_dir.display(),
+        theirs_dir = other.ranker_dir.display(),
+        name = other.encoder_name,
+        card = ranker_card.display(),
+        a = row("this encoder", ours),
+        b = row(&other.encoder_name, theirs),
+        diff = 100.0 * (ours.auc - theirs.auc),
+    )
+}
+
 fn model_card(
     manifest: &RankerManifest,
     exp: &Experiment,
     table: &str,
     notes: &[String],
+    (models, compared_with): (&str, &str),
     seconds: u64,
 ) -> String {
     let c = &manifest.config;
     let e = &exp.config;
     let t = &manifest.training;
     format!(
-        "# privrank ranker — model card\n\n\
-         Written by `privrank eval` (this file is its output; do not edit by hand). \
-         Reproduce with `cargo run --features cli,wgpu -- train` then \
-         `cargo run --features cli,wgpu -- eval`, after `bash scripts/setup`.\n\n\
+        "Written by `privrank eval` (this section is its output; do not edit by hand). \
+         Reproduce with `cargo run --features cli,wgpu -- {models}train` then \
+         `cargo run --features cli,wgpu -- {models}eval{compared_with}`, after `bash scripts/setup`.\n\n\
          ## Results on the MovieLens-100k test split\n\n{table}\n\
          - AUC, gAUC (per user, impression-weighted, users with one class skipped) and logloss \
            are over the test impressions: every test rating (label 1 when ≥ 4 stars) plus {neg} \
@@ -543,12 +700,17 @@ pub fn parse_events(
     Ok(events)
 }
 
-pub fn rank(args: &RankArgs, encoder: &SentenceEncoder, backend: &Backend) -> Result<()> {
+pub fn rank(
+    args: &RankArgs,
+    encoder: &SentenceEncoder,
+    backend: &Backend,
+    ranker_dir: &Path,
+) -> Result<()> {
     use privrank::history::Event;
     let bytes = read_input(&args.request)?;
     let request: RankRequest = serde_json::from_slice(&bytes)
         .map_err(|e| privrank::Error::BadInput(format!("{}: {e}", args.request.display())))?;
-    let manifest_path = args.ranker_dir.join(MANIFEST);
+    let manifest_path = ranker_dir.join(MANIFEST);
     let manifest = RankerManifest::from_json(
         &manifest_path.display().to_string(),
         &std::fs::read(&manifest_path).map_err(|e| privrank::Error::Io {
@@ -556,7 +718,7 @@ pub fn rank(args: &RankArgs, encoder: &SentenceEncoder, backend: &Backend) -> Re
             source: e,
         })?,
     )?;
-    let weights_path = args.ranker_dir.join(&manifest.weights.name);
+    let weights_path = ranker_dir.join(&manifest.weights.name);
     let weights = std::fs::read(&weights_path).map_err(|e| privrank::Error::Io {
         context: format!("reading {}", weights_path.display()),
         source: e,
