@@ -107,7 +107,7 @@ mod bench {
     }
 
     /// 100 candidates against 50 events, embeddings cached: only the ranker and the
-    /// policy run, with the committed ranker and its encoder (the teacher).
+    /// policy run, with the default set's ranker and its encoder (the student).
     fn ranking(c: &mut Criterion) {
         let backend = Backend::cpu();
         // The browser's default set says which ranker goes with which encoder.

@@ -264,6 +264,26 @@ impl BertConfig {
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
     }
+
+    /// Weights the encoder uses, as values: counted from the architecture rather than
+    /// the file, because a file's int4 rows are packed two to a byte and a checkpoint
+    /// may carry tensors the encoder never reads (the teacher's pooler).
+    pub fn parameter_count(&self) -> usize {
+        let (d, f, e) = (
+            self.hidden_size,
+            self.intermediate_size,
+            self.word_embedding_dim(),
+        );
+        let linear = |d_in: usize, d_out: usize| d_in * d_out + d_out;
+        let norm = 2 * d;
+        let projection = self.embedding_size.map_or(0, |e| linear(e, d));
+        let embeddings = self.vocab_size * e
+            + projection
+            + (self.max_position_embeddings + self.type_vocab_size) * d
+            + norm;
+        let layer = 4 * linear(d, d) + linear(d, f) + linear(f, d) + 2 * norm;
+        embeddings + self.num_hidden_layers * layer
+    }
 }
 
 #[cfg(test)]

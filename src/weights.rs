@@ -113,27 +113,6 @@ impl ModelBundle {
         &self.manifest.files.weights.sha256
     }
 
-    /// Stored weights, counted as values (an int8 matrix's per-row scales excluded).
-    pub fn parameter_count(&self) -> Result<usize> {
-        let st = SafeTensors::deserialize(&self.weights).map_err(|e| Error::BadWeights {
-            file: self.manifest.files.weights.name.clone(),
-            reason: e.to_string(),
-        })?;
-        let names = st.names();
-        Ok(st
-            .tensors()
-            .iter()
-            .filter(|(name, view)| {
-                // `embeddings.position_ids` and the like are not weights.
-                let scale = name
-                    .strip_suffix(".scale")
-                    .is_some_and(|base| names.iter().any(|n| *n == base));
-                !scale && view.dtype() != Dtype::I64
-            })
-            .map(|(_, view)| view.shape().iter().product::<usize>())
-            .sum())
-    }
-
     pub fn tensors(&self) -> Result<TensorSource<'_>> {
         let file = self.manifest.files.weights.name.clone();
         let st = SafeTensors::deserialize(&self.weights).map_err(|e| Error::BadWeights {

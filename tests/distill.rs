@@ -13,6 +13,7 @@ use privrank::distill::corpus::{Corpus, CorpusLimits};
 use privrank::distill::init::{StudentShape, init_student};
 use privrank::distill::train::DistillSettings;
 use privrank::distill::{Recipe, agreement, bundle_of, distill_student, manifest_for};
+use privrank::weights::Scheme;
 use privrank::{Backend, BertConfig, ModelBundle, SentenceEncoder};
 
 fn wordnet() -> WordNet {
@@ -86,20 +87,21 @@ fn the_cut_student_keeps_the_teacher_s_shape_where_it_should() {
     );
     assert!(init.embedding_energy > 0.2 && init.embedding_energy < 1.0);
     // A shape the teacher cannot give is refused by name.
-    let err = init_student(
+    let Err(err) = init_student(
         &bundle,
         &StudentShape {
             layers: vec![6],
             ..SHAPE()
         },
         &activity,
-    )
-    .unwrap_err();
+    ) else {
+        panic!("a seventh layer was cut from a six-layer teacher");
+    };
     assert!(err.to_string().contains("layer 6"), "{err}");
 }
 
 #[test]
-fn distilling_raises_the_held_out_cosine_and_the_int8_file_embeds_alike() {
+fn distilling_raises_the_held_out_cosine_and_the_quantized_file_embeds_alike() {
     let (bundle, teacher) = teacher();
     let corpus = Corpus::build(
         &wordnet(),
@@ -125,6 +127,8 @@ fn distilling_raises_the_held_out_cosine_and_the_int8_file_embeds_alike() {
             ..DistillSettings::default()
         },
         ffn_sample: 128,
+        word_embedding_scheme: Scheme::Int4,
+        settle_epochs: 1,
     };
     let device = Backend::cpu().device.autodiff();
     device.seed(3);
@@ -149,19 +153,60 @@ fn distilling_raises_the_held_out_cosine_and_the_int8_file_embeds_alike() {
         r.best_valid_cosine > r.initial_valid_cosine + 0.01,
         "training did not help: {r:?}"
     );
-
-    // The int8 file through the ordinary loader: unit vectors whose cosine to the
-    // teacher is the validation cosine training reported (int8 costs a little).
+    // Settling starts from the trained student with its word table on the int4 grid
+    // (so near where training ended, not from the cut) and leaves that table frozen:
+    // every row of the float32 weights still holds at most 15 distinct values.
+    let settle = out
+        .settle
+        .as_ref()
+        .expect("int4 with settle_epochs 1 settles");
+    assert_eq!(settle.steps, 384usize.div_ceil(32));
+    assert!(
+        (settle.initial_valid_cosine - r.best_valid_cosine).abs() < 0.05,
+        "settling started at {:.4}, training ended at {:.4}",
+        settle.initial_valid_cosine,
+        r.best_valid_cosine
+    );
     let tokenizer = bundle.tokenizer_bytes().to_vec();
+    let fp32 = bundle_of(
+        manifest_for("fp32", &out.config, &tokenizer, &out.fp32_weights, 64),
+        &out.config,
+        tokenizer.clone(),
+        out.fp32_weights.clone(),
+    )
+    .unwrap();
+    let e = out.config.embedding_size.unwrap();
+    let table = fp32
+        .tensors()
+        .unwrap()
+        .floats(
+            "embeddings.word_embeddings.weight",
+            &[out.config.vocab_size, e],
+        )
+        .unwrap();
+    for row in table.chunks(e).step_by(997) {
+        let mut levels: Vec<u32> = row.iter().map(|x| x.to_bits()).collect();
+        levels.sort_unstable();
+        levels.dedup();
+        assert!(
+            levels.len() <= 15,
+            "{} distinct values in a row",
+            levels.len()
+        );
+    }
+
+    // The shipped file (int4 word table, int8 matrices) through the ordinary loader:
+    // unit vectors whose cosine to the teacher is the validation cosine settling
+    // reported (int8 on the other matrices costs a little).
     let manifest = manifest_for("student", &out.config, &tokenizer, &out.weights, 64);
     let student_bundle = bundle_of(manifest, &out.config, tokenizer, out.weights.clone()).unwrap();
     let student = SentenceEncoder::load(&student_bundle, &Backend::cpu().device).unwrap();
     let cosines = agreement(&student, &valid_t, &valid).unwrap();
     let mean = cosines.iter().sum::<f64>() / cosines.len() as f64;
     assert!(
-        (mean - r.best_valid_cosine).abs() < 0.01,
-        "int8 file {mean:.4} vs in-memory {:.4}",
-        r.best_valid_cosine
+        (mean - settle.best_valid_cosine).abs() < 0.01,
+        "quantized file {mean:.4} vs in-memory {:.4}",
+        settle.best_valid_cosine
     );
     let v = student.embed(&["Red running shoes"]).unwrap();
     let norm: f32 = v[0].iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -236,7 +236,7 @@ pub fn distill(args: &DistillArgs, backend: &Backend) -> Result<()> {
         (&valid, valid_t),
         &recipe,
         &device,
-        |stage| say(stage),
+        say,
         |p| match p {
             DistillProgress::Step {
                 epoch,
@@ -374,8 +374,8 @@ pub fn distill(args: &DistillArgs, backend: &Backend) -> Result<()> {
     .iter()
     .map(|(n, b)| Ok(((*n).to_owned(), b.len(), gzip_len(b)?)))
     .collect::<Result<_>>()?;
-    let params = bundle.parameter_count()?;
-    let teacher_params = teacher_bundle.parameter_count()?;
+    let params = bundle.config.parameter_count();
+    let teacher_params = teacher_bundle.config.parameter_count();
     let section = encoder_section(&EncoderFacts {
         manifest: &manifest,
         teacher: &teacher_bundle,

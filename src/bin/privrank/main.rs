@@ -406,7 +406,7 @@ fn info(
             "ffn": c.intermediate_size,
             "vocab": c.vocab_size,
             "word_embedding": c.word_embedding_dim(),
-            "parameters": bundle.parameter_count()?,
+            "parameters": c.parameter_count(),
             "max_positions": c.max_position_embeddings,
             "embedding_dim": encoder.dim(),
         },
