@@ -14,20 +14,23 @@ fn privrank() -> Command {
     cmd
 }
 
-#[test]
-fn embed_similarity_matches_numpy_reference() {
-    let golden = Golden::default_set();
-    let pair = &golden.pairs[0];
-    let (a, b) = (&golden.case(&pair.a).text, &golden.case(&pair.b).text);
-    let out = privrank()
-        .args(["embed", "--similarity", a, b])
-        .output()
-        .unwrap();
+/// Runs the command and fails the test with its stderr unless it exited 0.
+fn succeeded(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+#[test]
+fn embed_similarity_matches_numpy_reference() {
+    let golden = Golden::default_set();
+    let pair = &golden.pairs[0];
+    let (a, b) = (&golden.case(&pair.a).text, &golden.case(&pair.b).text);
+    let out = succeeded(privrank().args(["embed", "--similarity", a, b]));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let got = json["cosine"][0][1].as_f64().unwrap() as f32;
     println!("cli cosine {got:.6}, NumPy reference {:.6}", pair.cosine);
@@ -45,15 +48,7 @@ fn embed_similarity_matches_numpy_reference() {
 fn the_teacher_model_set_embeds_like_its_reference() {
     let golden = Golden::load();
     let case = golden.case("product_shoes");
-    let out = privrank()
-        .args(["--models", "models/teacher.json", "embed", &case.text])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(privrank().args(["--models", "models/teacher.json", "embed", &case.text]));
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let e: Vec<f32> = serde_json::from_value(line["embedding"].clone()).unwrap();
     assert!(common::max_abs_diff(&e, &case.embedding) <= 1e-4);
@@ -63,12 +58,7 @@ fn the_teacher_model_set_embeds_like_its_reference() {
 fn embed_prints_unit_vectors_of_the_model_width() {
     let golden = Golden::default_set();
     let case = golden.case("chinese_title");
-    let out = privrank().args(["embed", &case.text]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(privrank().args(["embed", &case.text]));
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let e: Vec<f32> = serde_json::from_value(line["embedding"].clone()).unwrap();
     assert_eq!(e.len(), case.embedding.len());
@@ -101,12 +91,7 @@ fn corrupted_model_is_a_clear_error_not_a_panic() {
 
 #[test]
 fn info_reports_model_dims_and_backend() {
-    let out = privrank().arg("info").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(privrank().arg("info"));
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // The default set's encoder, with the dims of its own config.json.
     let manifest = common::default_manifest();
@@ -147,15 +132,7 @@ fn unknown_backend_is_refused() {
 /// `cargo run --features cli -- --backend cpu rank tests/fixtures/rank_request.json > tests/fixtures/rank_expected.json`.
 #[test]
 fn rank_matches_the_parity_fixture() {
-    let out = privrank()
-        .args(["rank", "tests/fixtures/rank_request.json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(privrank().args(["rank", "tests/fixtures/rank_request.json"]));
     let got: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     let path = common::root().join("tests/fixtures/rank_expected.json");
     let want: Vec<serde_json::Value> =
@@ -222,26 +199,18 @@ fn catalog_lines(stdout: &[u8]) -> Vec<privrank::catalog::ItemEmbedding> {
 
 /// `embed-catalog` on the committed catalog: items whose text is a golden case match
 /// the NumPy reference, batching does not change a vector, and the output is the
-/// committed fixture the edge worker test (tests/browser/edge.test.mjs) is held to.
+/// committed fixture the edge worker test (tests/edge/edge.test.mjs) is held to.
 /// Regenerate on a deliberate model change with
 /// `cargo run --features cli -- --backend cpu embed-catalog tests/fixtures/catalog.jsonl > tests/fixtures/catalog_embeddings.jsonl`.
 #[test]
 fn embed_catalog_matches_the_reference_and_the_edge_fixture() {
     let run = |batch: &str| {
-        let out = privrank()
-            .args([
-                "embed-catalog",
-                "tests/fixtures/catalog.jsonl",
-                "--batch-size",
-                batch,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = succeeded(privrank().args([
+            "embed-catalog",
+            "tests/fixtures/catalog.jsonl",
+            "--batch-size",
+            batch,
+        ]));
         catalog_lines(&out.stdout)
     };
     let got = run("64");
@@ -363,15 +332,7 @@ fn embed_catalog_names_the_bad_line_and_reads_stdin() {
 #[test]
 fn demo_data_writes_a_catalog_and_rankable_candidates() {
     let out_dir = std::env::temp_dir().join(format!("privrank-demo-data-{}", std::process::id()));
-    let out = privrank()
-        .args(["demo-data", "--out", out_dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(privrank().args(["demo-data", "--out", out_dir.to_str().unwrap()]));
     let read = |name: &str| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(out_dir.join(name)).unwrap()).unwrap()
     };
@@ -409,15 +370,7 @@ fn demo_data_writes_a_catalog_and_rankable_candidates() {
     let request = serde_json::json!({"history": [], "candidates": candidates, "options": {"k": 3}});
     let path = out_dir.join("request.json");
     std::fs::write(&path, request.to_string()).unwrap();
-    let out = privrank()
-        .args(["rank", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(privrank().args(["rank", path.to_str().unwrap()]));
     let ranked: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(ranked.len(), 3);
     std::fs::remove_dir_all(&out_dir).ok();

@@ -519,7 +519,7 @@ fn encoder_section(f: &EncoderFacts<'_>) -> String {
         100.0 * f.distilled.init.embedding_energy,
         r.initial_valid_cosine,
     ));
-    s.push_str("| file | bytes | gzip -9 bytes |\n|---|---|---|\n");
+    s.push_str("| file | bytes | gzip bytes (flate2, best) |\n|---|---|---|\n");
     let (mut raw, mut gz) = (0, 0);
     for (name, bytes, gzip) in f.files {
         s.push_str(&format!("| `{name}` | {bytes} | {gzip} |\n"));
