@@ -280,6 +280,18 @@ pub enum Scheme {
     Int4,
 }
 
+impl Scheme {
+    /// The largest code of a symmetric per-row scheme (`scale = max|w| / levels`);
+    /// `None` for float32.
+    fn levels(self) -> Option<i8> {
+        match self {
+            Scheme::F32 => None,
+            Scheme::Int8 => Some(127),
+            Scheme::Int4 => Some(7),
+        }
+    }
+}
+
 impl NamedTensor {
     fn of<const D: usize>(name: String, tensor: Tensor<D>) -> Result<Self> {
         let shape = tensor.dims().to_vec();
@@ -333,10 +345,8 @@ pub fn quantize_row(row: &[f32], levels: i8) -> (Vec<i8>, f32) {
 /// What a matrix reads back as after being stored as `scheme`: each row quantized and
 /// dequantized (the identity for float32).
 pub fn round_trip(tensor: &NamedTensor, scheme: Scheme) -> Vec<f32> {
-    let levels = match (scheme, tensor.shape.as_slice()) {
-        (Scheme::Int8, &[_, _]) => 127,
-        (Scheme::Int4, &[_, _]) => 7,
-        _ => return tensor.data.clone(),
+    let (Some(levels), &[_, _]) = (scheme.levels(), tensor.shape.as_slice()) else {
+        return tensor.data.clone();
     };
     let cols = tensor.shape[1].max(1);
     tensor
@@ -374,22 +384,21 @@ pub fn to_safetensors(
             return Err(bad(format!("{} holds {x}", t.name)));
         }
         let f32_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-        match (scheme(t), t.shape.as_slice()) {
-            (scheme @ (Scheme::Int8 | Scheme::Int4), &[rows, cols]) => {
+        let scheme = scheme(t);
+        match (scheme.levels(), t.shape.as_slice()) {
+            (Some(levels), &[rows, cols]) => {
                 let mut codes = Vec::with_capacity(rows * cols);
                 let mut scales = Vec::with_capacity(rows);
                 for row in t.data.chunks_exact(cols.max(1)).take(rows) {
+                    let (q, s) = quantize_row(row, levels);
+                    scales.push(s);
                     if scheme == Scheme::Int8 {
-                        let (q, s) = quantize_row(row, 127);
                         codes.extend(q.into_iter().map(|b| b as u8));
-                        scales.push(s);
                     } else {
-                        let (q, s) = quantize_row(row, 7);
                         codes.extend(q.chunks(2).map(|pair| {
                             let high = pair.get(1).copied().unwrap_or(0);
                             (pair[0] as u8 & 0x0f) | ((high as u8 & 0x0f) << 4)
                         }));
-                        scales.push(s);
                     }
                 }
                 let (dtype, shape) = match scheme {

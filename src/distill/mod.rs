@@ -1,7 +1,8 @@
 //! A small student encoder distilled from the teacher, for the browser's download:
 //! cut from the teacher's weights ([`init`]), trained to reproduce its sentence
-//! embeddings on real short texts ([`corpus`], [`train`]), and written as an int8
-//! model file that the ordinary loader reads (native only: training needs autodiff).
+//! embeddings on real short texts ([`corpus`], [`train`]), and written as a quantized
+//! model file (int4 or int8 word table, int8 matrices) that the ordinary loader reads
+//! (native only: training needs autodiff).
 
 pub mod corpus;
 pub mod init;
@@ -206,12 +207,15 @@ pub fn distill_student(
     })
 }
 
-/// Per text, the cosine between two encoders' embeddings.
+/// Per text, the cosine between `a`'s embeddings of `texts` and the vectors `b`.
 pub fn agreement(a: &SentenceEncoder, b: &[Vec<f32>], texts: &[String]) -> Result<Vec<f64>> {
-    let got = a.embed(texts)?;
-    Ok(got
-        .iter()
+    Ok(pairwise_cosines(&a.embed(texts)?, b))
+}
+
+/// The cosine of each pair of rows.
+pub fn pairwise_cosines(a: &[Vec<f32>], b: &[Vec<f32>]) -> Vec<f64> {
+    a.iter()
         .zip(b)
         .map(|(x, y)| f64::from(crate::encoder::cosine(x, y)))
-        .collect())
+        .collect()
 }

@@ -159,13 +159,9 @@ impl SentenceEncoder {
         &self.tokenizer
     }
 
-    fn inputs(&self, batch: &TokenBatch) -> (Tensor<2, Int>, Tensor<2>) {
-        batch.tensors(&self.device)
-    }
-
     /// One padded batch through the encoder, still on the device.
     fn forward_batch(&self, batch: &TokenBatch) -> Tensor<2> {
-        let (ids, mask) = self.inputs(batch);
+        let (ids, mask) = batch.tensors(&self.device);
         self.encoder.forward(ids, mask)
     }
 
@@ -231,7 +227,7 @@ impl SentenceEncoder {
         let mut total: Vec<Vec<f32>> = Vec::new();
         for chunk in batches {
             let batch = Self::batch_of(&rows, &chunk)?;
-            let (ids, mask) = self.inputs(&batch);
+            let (ids, mask) = batch.tensors(&self.device);
             for (l, used) in self.encoder.ffn_activity(ids, mask).into_iter().enumerate() {
                 let used = read_back(used)?;
                 match total.get_mut(l) {

@@ -43,8 +43,15 @@ pub fn write_section(path: &Path, title: &str, name: &str, content: &str) -> std
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!("{title}\n"),
         Err(e) => return Err(e),
     };
-    let tmp = path.with_extension("md.tmp");
-    std::fs::write(&tmp, with_section(&text, name, content))?;
+    replace_file(path, with_section(&text, name, content).as_bytes())
+}
+
+/// Write `bytes` beside `path` and rename it into place, so an interrupted run leaves
+/// the old file or the new one, never half of one.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
 

@@ -15,7 +15,7 @@ use privrank::distill::init::StudentShape;
 use privrank::distill::train::{DistillProgress, DistillSettings};
 use privrank::distill::{
     CONFIG_FILE, Recipe, TOKENIZER_FILE, WEIGHTS_FILE, agreement, bundle_of, config_json,
-    distill_student, manifest_for,
+    distill_student, manifest_for, pairwise_cosines,
 };
 use privrank::embed_cache::EmbeddingCache;
 use privrank::weights::Scheme;
@@ -287,12 +287,7 @@ pub fn distill(args: &DistillArgs, backend: &Backend) -> Result<()> {
     );
     let out = &args.out;
     std::fs::create_dir_all(out)?;
-    let write = |name: &str, bytes: &[u8]| -> Result<()> {
-        let tmp = out.join(format!("{name}.tmp"));
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, out.join(name))?;
-        Ok(())
-    };
+    let write = |name: &str, bytes: &[u8]| card::replace_file(&out.join(name), bytes);
     write(CONFIG_FILE, &config)?;
     write(TOKENIZER_FILE, &tokenizer)?;
     write(WEIGHTS_FILE, &distilled.weights)?;
@@ -347,17 +342,17 @@ pub fn distill(args: &DistillArgs, backend: &Backend) -> Result<()> {
     let manifest_path = out.join(MANIFEST);
     let bundle = ModelBundle::read(&manifest_path, out)?;
     let student = SentenceEncoder::load(&bundle, &backend.device)?;
-    let cosines = agreement(&student, test_t, &test)?;
+    let student_vectors = student.embed(&test)?;
+    let cosines = pairwise_cosines(&student_vectors, test_t);
     // What quantization cost: the same weights in float32, same texts.
     let fp32 = {
-        let mut m = manifest_for(
+        let m = manifest_for(
             "student-fp32",
             &distilled.config,
             &tokenizer,
             &distilled.fp32_weights,
             args.max_tokens,
         );
-        m.normalize = manifest.normalize;
         let b = bundle_of(
             m,
             &distilled.config,
@@ -407,7 +402,14 @@ pub fn distill(args: &DistillArgs, backend: &Backend) -> Result<()> {
     ));
 
     if let Some(committed) = &args.compare_with {
-        compare(committed, &student, &test, test_t, &cosines, backend)?;
+        compare(
+            committed,
+            &student_vectors,
+            &test,
+            test_t,
+            &cosines,
+            backend,
+        )?;
     }
     Ok(())
 }
@@ -416,9 +418,11 @@ pub fn distill(args: &DistillArgs, backend: &Backend) -> Result<()> {
 const RERUN_MIN_AGREEMENT: f64 = 0.98;
 const RERUN_MAX_COSINE_GAP: f64 = 0.01;
 
+/// `fresh`: the new student's embeddings of `test`, `fresh_cosines` theirs to the
+/// teacher's `test_t`; the committed student embeds the same texts once.
 fn compare(
     committed: &Path,
-    fresh: &SentenceEncoder,
+    fresh: &[Vec<f32>],
     test: &[String],
     test_t: &[Vec<f32>],
     fresh_cosines: &[f64],
@@ -428,8 +432,8 @@ fn compare(
     let bundle = ModelBundle::read(committed, &dir)?;
     let old = SentenceEncoder::load(&bundle, &backend.device)?;
     let old_vectors = old.embed(test)?;
-    let between = agreement(fresh, &old_vectors, test)?;
-    let old_cosines = agreement(&old, test_t, test)?;
+    let between = pairwise_cosines(fresh, &old_vectors);
+    let old_cosines = pairwise_cosines(&old_vectors, test_t);
     let (agree, agree_p5, _) = summary(&between);
     let (fresh_mean, _, _) = summary(fresh_cosines);
     let (old_mean, _, _) = summary(&old_cosines);
