@@ -26,6 +26,7 @@ mod bench {
     use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
     use privrank::config::{ModelSet, default_model_dir};
     use privrank::data::{MovieLens, default_data_dir};
+    use privrank::eval::served::Table;
     use privrank::history::{DAY_MS, Event, EventKind};
     use privrank::input::Value;
     use privrank::rank::{self, RankOptions};
@@ -38,7 +39,8 @@ mod bench {
     const CANDIDATES: usize = 100;
 
     fn root() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        // This package lives in benches/; the models and data are the repository's.
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
     }
 
     fn manifests() -> Vec<PathBuf> {
@@ -157,40 +159,38 @@ mod bench {
             })
             .collect();
         let candidates = privrank::candidates::parse(&raw, config, CANDIDATES).expect("candidates");
-        let history_texts: Vec<String> = events.iter().map(Event::text).collect();
-        let candidate_texts: Vec<String> = candidates.iter().map(|c| c.text()).collect();
-        let history: Vec<(Event, Vec<f32>)> = events
-            .into_iter()
-            .zip(encoder.embed(&history_texts).expect("embeds"))
-            .collect();
-        let candidates: Vec<_> = candidates
-            .into_iter()
-            .zip(encoder.embed(&candidate_texts).expect("embeds"))
-            .collect();
-        let creatives = vec![Vec::new(); candidates.len()];
+        // Every text embedded once, as a device's cache holds them after a first visit.
+        let mut texts: Vec<String> = events.iter().map(Event::text).collect();
+        texts.extend(candidates.iter().map(|c| c.text()));
+        let table = Table(
+            texts
+                .iter()
+                .cloned()
+                .zip(encoder.embed(&texts).expect("embeds"))
+                .collect(),
+        );
+        let model = rank::Model {
+            ranker: &ranker,
+            config,
+            device: &backend.device,
+        };
+        let options = RankOptions {
+            now: Some(now),
+            ..RankOptions::default()
+        };
         let mut group = c.benchmark_group("rank");
         group.sample_size(50);
         group.bench_function(
             BenchmarkId::new("cached", format!("{CANDIDATES}x{HISTORY}")),
             |b| {
                 b.iter(|| {
-                    let options = RankOptions {
-                        now: Some(now),
-                        ..RankOptions::default()
+                    let request = rank::Request {
+                        events: &events,
+                        candidates: &candidates,
+                        options: &options,
+                        clock_ms: now,
                     };
-                    let pending = rank::forward(
-                        &ranker,
-                        config,
-                        &backend.device,
-                        &history,
-                        &candidates,
-                        &creatives,
-                        &[],
-                        options,
-                        now,
-                    )
-                    .expect("ranks");
-                    black_box(pending.finish_blocking().expect("reads back"))
+                    black_box(rank::rank_blocking(model, request, &table).expect("ranks"))
                 })
             },
         );

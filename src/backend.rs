@@ -101,7 +101,10 @@ impl Backend {
             BackendChoice::Auto => match wgpu() {
                 Ok(b) if !b.software => Ok(b),
                 Ok(b) => Ok(Self {
-                    fallback_reason: Some(format!("only a software adapter: {}", b.adapter)),
+                    fallback_reason: Some(format!(
+                        "auto uses a hardware GPU only; wgpu found a software rasterizer: {}",
+                        b.adapter
+                    )),
                     ..Self::cpu()
                 }),
                 Err(e) => Ok(Self {
@@ -120,9 +123,15 @@ fn wgpu() -> Result<Backend> {
     type Init = std::result::Result<(Device, String, bool), String>;
     static WGPU: OnceLock<Init> = OnceLock::new();
     let init = WGPU.get_or_init(|| {
-        let (device, setup) = Device::wgpu_options()
-            .init_with_setup()
-            .map_err(|e| e.to_string())?;
+        let options = Device::wgpu_options();
+        // Linux GPUs are reached through Vulkan. burn's automatic choice goes on to
+        // probe OpenGL through EGL when Vulkan offers only a software rasterizer,
+        // which prints Mesa's display errors (`XDG_RUNTIME_DIR is invalid…`) several
+        // times on a machine without a display, and finds only another software
+        // rasterizer.
+        #[cfg(target_os = "linux")]
+        let options = options.graphics_api(burn::tensor::wgpu::WgpuBackend::Vulkan);
+        let (device, setup) = options.init_with_setup().map_err(|e| e.to_string())?;
         let info = setup.adapter.get_info();
         let adapter = format!(
             "{} ({:?}, {:?}, driver {} {})",

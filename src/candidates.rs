@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::config::RankerConfig;
 use crate::input::{Checker, Value};
+use crate::related::{MAX_RELATED, Neighbour};
 use crate::{Error, Result};
 
 /// Longest id, title or category accepted. Titles are embedded, and the encoder only
@@ -54,6 +55,9 @@ pub struct Candidate {
     pub fallback: bool,
     /// Alternatives to choose from by the shopper's interests; may be empty.
     pub creatives: Vec<Creative>,
+    /// Its item-to-item neighbours from the ad server's aggregate co-occurrence
+    /// (see [`crate::related`]); matched against the history's item ids on the device.
+    pub related: Vec<Neighbour>,
 }
 
 impl Candidate {
@@ -70,13 +74,17 @@ impl Candidate {
             .map(|c| item_text(&c.text, self.category.as_deref()))
     }
 
-    /// Features in the model's input order. A feature the server did not send sits at
-    /// the middle of its range, as unknown values did in training.
+    /// Features in the model's input order. A feature the server did not send reads
+    /// as [`crate::ranker::features::UNKNOWN_FEATURE`], as in training.
     pub fn feature_row(&self, config: &RankerConfig) -> Vec<f32> {
         config
             .candidate_features
             .iter()
-            .map(|name| self.features.get(name).copied().unwrap_or(0.5) as f32)
+            .map(|name| {
+                self.features
+                    .get(name)
+                    .map_or(crate::ranker::features::UNKNOWN_FEATURE, |&v| v as f32)
+            })
             .collect()
     }
 }
@@ -119,6 +127,7 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
         let prior = c.number("prior", false, 0.0, 1.0);
         let fallback = c.flag("fallback");
         let creatives = parse_creatives(&mut c);
+        let related = parse_related(&mut c);
         if let Some(id) = &id
             && !seen.insert(id.clone())
         {
@@ -137,6 +146,7 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
                 prior,
                 fallback,
                 creatives,
+                related,
             }),
             _ => errors.append(&mut c.errors),
         }
@@ -204,17 +214,39 @@ fn parse_creatives(c: &mut Checker<'_>) -> Vec<Creative> {
     out
 }
 
+/// Each neighbour is `{itemId, weight}` with a finite weight in `[0, 1]`; errors name
+/// `related[j].field`, and item ids must be distinct within the candidate.
+fn parse_related(c: &mut Checker<'_>) -> Vec<Neighbour> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for (j, value) in c.list("related", MAX_RELATED).iter().enumerate() {
+        let mut nested = Checker::new(0, value);
+        let item_id = nested.text("itemId", true, MAX_ID_CHARS);
+        let weight = nested.number("weight", true, 0.0, 1.0);
+        if let Some(id) = &item_id
+            && !seen.insert(id.clone())
+        {
+            nested.fail("itemId", format!("`{id}` appears more than once"));
+        }
+        if let (Some(item_id), Some(weight), true) = (item_id, weight, nested.errors.is_empty()) {
+            out.push(Neighbour {
+                item_id,
+                weight: weight as f32,
+            });
+        }
+        c.adopt(&format!("related[{j}]"), nested);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn config() -> RankerConfig {
-        serde_json::from_str(
-            r#"{"embedding_dim": 4, "projection_dim": 2, "attention_hidden": 2, "mlp": [2],
-                "dropout": 0.0, "attention": true, "max_history": 3, "kinds": 5,
-                "candidate_features": ["popularity", "release_year"]}"#,
-        )
-        .unwrap()
+        RankerConfig::new(4, vec!["popularity".into(), "release_year".into()])
+            .with_projection_dim(2)
+            .with_max_history(3)
     }
 
     fn values(json: &str) -> Vec<Value> {
@@ -305,6 +337,81 @@ mod tests {
         let texts: Vec<String> = good[0].creative_texts().collect();
         assert_eq!(texts, ["Tears. Drama", "Joy. Drama"]);
         assert_eq!(good[0].creatives[1].id, "y");
+    }
+
+    #[test]
+    fn related_neighbours_are_checked_one_by_one() {
+        let mut bad = values(
+            r#"[{"id": "a", "title": "t", "related": [{"itemId": "1", "weight": 0.5}, {"itemId": 2, "weight": 1}]},
+                {"id": "b", "title": "t",
+                 "related": [{"itemId": "1"}, {"itemId": "1", "weight": 0.2}, {"itemId": "1", "weight": 0.3},
+                             {"weight": 0.1}, {"itemId": "x", "weight": 1.5}, "3"]},
+                {"id": "c", "title": "t", "related": {"itemId": "1", "weight": 0.1}}]"#,
+        );
+        bad.push(
+            values(&format!(
+                r#"[{{"id": "d", "title": "t", "related": [{}]}}]"#,
+                vec![r#"{"itemId": "z", "weight": 0.1}"#; MAX_RELATED + 1].join(",")
+            ))[0]
+                .clone(),
+        );
+        let mut nan =
+            values(r#"[{"id": "e", "title": "t", "related": [{"itemId": "1", "weight": 0}]}]"#);
+        if let Value::Map(m) = &mut nan[0]
+            && let Some(Value::List(list)) = m.get_mut("related")
+            && let Value::Map(n) = &mut list[0]
+        {
+            n.insert("weight".into(), Value::Number(f64::NAN));
+        }
+        bad.push(nan.remove(0));
+        let Err(Error::BadCandidate(errors)) = parse(&bad, &config(), 10) else {
+            panic!("expected BadCandidate");
+        };
+        let got: Vec<(usize, &str)> = errors.iter().map(|e| (e.index, e.field.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (1, "related[0].weight"),
+                (1, "related[1].itemId"),
+                (1, "related[2].itemId"),
+                (1, "related[3].itemId"),
+                (1, "related[4].weight"),
+                (1, "related[5]"),
+                (2, "related"),
+                (3, "related"),
+                (4, "related[0].weight"),
+            ]
+        );
+        assert!(
+            errors[1].reason.contains("more than once"),
+            "{}",
+            errors[1].reason
+        );
+        assert!(
+            errors[6].reason.contains("expected an array"),
+            "{}",
+            errors[6].reason
+        );
+        assert!(
+            errors[7].reason.contains("limit is 100"),
+            "{}",
+            errors[7].reason
+        );
+        assert!(errors[8].reason.contains("finite"), "{}", errors[8].reason);
+        let good = parse(&bad[..1], &config(), 10).unwrap();
+        assert_eq!(
+            good[0].related,
+            [
+                Neighbour {
+                    item_id: "1".into(),
+                    weight: 0.5
+                },
+                Neighbour {
+                    item_id: "2".into(),
+                    weight: 1.0
+                },
+            ]
+        );
     }
 
     #[test]

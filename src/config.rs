@@ -2,6 +2,7 @@
 //! model is added to `models/`), dims live in the model's own `config.json`. Nothing
 //! else in the crate hard-codes either.
 
+use burn::config::Config;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -110,30 +111,39 @@ pub struct EncoderRef {
     pub model_hash: String,
 }
 
-/// The ranker's architecture; every dim the model code uses comes from here.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The ranker's architecture; every dim the model code uses comes from here. Build
+/// one with `RankerConfig::new(embedding_dim, candidate_features)` and the `with_*`
+/// setters; the defaults are the shipped model's.
+#[derive(Config, Debug, PartialEq)]
 pub struct RankerConfig {
     /// Width of the encoder's item embeddings.
     pub embedding_dim: usize,
+    /// Names of the per-candidate numeric features, in input order (the training
+    /// data defines them: `ranker::train::CANDIDATE_FEATURES`).
+    pub candidate_features: Vec<String>,
     /// Items are projected to this width before attention and the MLP.
+    #[config(default = 64)]
     pub projection_dim: usize,
+    #[config(default = 36)]
     pub attention_hidden: usize,
     /// Hidden widths of the scoring MLP (seed 000/004: 128, 64), then one logit.
+    #[config(default = "vec![128, 64]")]
     pub mlp: Vec<usize>,
+    #[config(default = 0.2)]
     pub dropout: f64,
     /// Target attention over the history (DIN); false pools the history by its mean.
+    #[config(default = true)]
     pub attention: bool,
-    /// Most recent events the model looks at.
+    /// Most recent events the model attends over.
+    #[config(default = 30)]
     pub max_history: usize,
-    /// Rows of the event-kind embedding (see `history::EventKind`).
+    /// Most recent events matched against a candidate's `related` neighbours.
+    #[config(default = "crate::related::MATCH_HISTORY")]
+    pub match_history: usize,
+    /// Rows of the event-kind embedding: one per trained kind (see
+    /// `history::EventKind::row`).
+    #[config(default = "crate::history::EventKind::TRAINED.len()")]
     pub kinds: usize,
-    /// Names of the per-candidate numeric features, in input order.
-    pub candidate_features: Vec<String>,
-    /// Rows of a learned per-item embedding added to the projected content embedding
-    /// (the catalog the ranker was trained on, by item index); 0 = content only.
-    /// It carries the collaborative signal text alone cannot.
-    #[serde(default)]
-    pub item_vocab: usize,
 }
 
 impl RankerConfig {
@@ -147,10 +157,18 @@ impl RankerConfig {
             ("projection_dim", self.projection_dim),
             ("attention_hidden", self.attention_hidden),
             ("max_history", self.max_history),
+            ("match_history", self.match_history),
             ("kinds", self.kinds),
         ];
         if let Some((name, _)) = dims.iter().find(|(_, d)| *d == 0) {
             return Err(bad(format!("{name} must be > 0")));
+        }
+        let trained = crate::history::EventKind::TRAINED.len();
+        if self.kinds != trained {
+            return Err(bad(format!(
+                "kinds is {}, but the event kinds map onto {trained} rows",
+                self.kinds
+            )));
         }
         if self.mlp.contains(&0) {
             return Err(bad(format!("mlp widths {:?} must be > 0", self.mlp)));

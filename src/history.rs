@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Event kinds, ordered from weakest to strongest signal. The ranker learns one
-/// embedding per kind, so the order here is part of the model format: append only.
+/// Event kinds, ordered from weakest to strongest signal. The ranker's kind
+/// embedding is indexed by [`EventKind::row`], which is part of the model format.
 /// `Impression` (an ad shown) is not a signal of interest: it is kept for frequency
 /// caps and never reaches the ranker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -19,18 +19,58 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// The kinds the ranker reads (one embedding row each).
-    pub const ALL: [EventKind; 5] = [
+    /// Every kind the API accepts, in the order of the enum.
+    pub const ALL: [EventKind; 6] = [
         EventKind::View,
         EventKind::Click,
         EventKind::Cart,
         EventKind::Purchase,
         EventKind::Search,
+        EventKind::Impression,
     ];
 
-    /// Row of the ranker's kind embedding.
-    pub fn index(self) -> usize {
-        self as usize
+    /// The kinds with a trained row of the ranker's kind embedding, in row order.
+    /// The training data produces exactly these (MovieLens stars mapped by
+    /// [`EventKind::from_stars`]); every other signal kind borrows one of their rows
+    /// ([`EventKind::row`]), so no untrained row is ever read.
+    pub const TRAINED: [EventKind; 4] = [
+        EventKind::View,
+        EventKind::Click,
+        EventKind::Cart,
+        EventKind::Purchase,
+    ];
+
+    /// Row of the ranker's kind embedding. A search is read as a view: the query
+    /// text is embedded like a product title and shows interest the shopper has not
+    /// acted on yet, which is what a view means; the training data has no searches
+    /// to learn a row of their own from. Impressions never reach the ranker
+    /// ([`EventKind::is_signal`]); they map to the view row only so the function is
+    /// total.
+    pub fn row(self) -> usize {
+        match self {
+            EventKind::View | EventKind::Search | EventKind::Impression => 0,
+            EventKind::Click => 1,
+            EventKind::Cart => 2,
+            EventKind::Purchase => 3,
+        }
+    }
+
+    /// A MovieLens rating as the device event it stands for. Every rating is a film
+    /// the user chose and watched; the stars say how far the interest went, so they
+    /// map onto the device's funnel from weakest to strongest signal: 1–2 stars a
+    /// view (looked, went no further), 3 a click, 4 a cart, 5 a purchase. A device
+    /// event is never a dislike, and neither is a low rating read this way: it still
+    /// says which films the user picked.
+    pub fn from_stars(stars: f32) -> Self {
+        if stars >= 5.0 {
+            EventKind::Purchase
+        } else if stars >= 4.0 {
+            EventKind::Cart
+        } else if stars >= 3.0 {
+            EventKind::Click
+        } else {
+            EventKind::View
+        }
     }
 
     /// Whether the ranker reads events of this kind.
@@ -44,7 +84,6 @@ impl std::str::FromStr for EventKind {
     fn from_str(s: &str) -> Result<Self, String> {
         Self::ALL
             .into_iter()
-            .chain([EventKind::Impression])
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 format!("`{s}` is not one of view, click, cart, purchase, search, impression")
@@ -222,5 +261,26 @@ mod tests {
             .check()
             .is_err()
         );
+    }
+
+    #[test]
+    fn every_signal_kind_reads_a_trained_row() {
+        for (row, kind) in EventKind::TRAINED.into_iter().enumerate() {
+            assert_eq!(kind.row(), row, "{kind:?}");
+        }
+        for kind in EventKind::ALL.into_iter().filter(|k| k.is_signal()) {
+            assert!(kind.row() < EventKind::TRAINED.len(), "{kind:?}");
+        }
+        assert_eq!(EventKind::Search.row(), EventKind::View.row());
+        let kinds: Vec<EventKind> = [1.0, 2.0, 3.0, 4.0, 5.0]
+            .into_iter()
+            .map(EventKind::from_stars)
+            .collect();
+        use EventKind::*;
+        assert_eq!(kinds, [View, View, Click, Cart, Purchase]);
+        // The training data reaches every trained row.
+        for kind in EventKind::TRAINED {
+            assert!(kinds.contains(&kind), "{kind:?}");
+        }
     }
 }

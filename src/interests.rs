@@ -51,21 +51,40 @@ pub fn interests(
             "the half-life (halfLifeDays, --half-life-days) must be a positive number of days, got {half_life_days}"
         )));
     }
+    let weighted = events
+        .iter()
+        .filter(|e| e.kind.is_signal())
+        .filter_map(|e| {
+            let category = e.category.as_deref()?;
+            Some((category, event_weight(e, now, half_life_days)))
+        });
+    let mut totals = shares(weighted);
+    if totals.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Stable sort: equal weights stay in first-seen order.
+    totals.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(totals
+        .into_iter()
+        .take(k)
+        .map(|(tag, weight)| Interest { tag, weight })
+        .collect())
+}
+
+/// The tags of a category string: comma-separated, trimmed ("Action, Sci-Fi").
+pub fn tags(category: &str) -> impl Iterator<Item = &str> {
+    category.split(',').map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// Each tag's share of the weighted categories, in first-seen order, summing to 1
+/// (empty when no weight is positive). A category's weight is split evenly among
+/// its tags.
+pub fn shares<'a>(weighted: impl IntoIterator<Item = (&'a str, f64)>) -> Vec<(String, f64)> {
     let mut totals: Vec<(String, f64)> = Vec::new();
-    for event in events {
-        let Some(category) = &event.category else {
-            continue;
-        };
-        if !event.kind.is_signal() {
-            continue;
-        }
-        let tags: Vec<&str> = category
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .collect();
-        let share = event_weight(event, now, half_life_days) / tags.len().max(1) as f64;
-        for tag in tags {
+    for (category, weight) in weighted {
+        let list: Vec<&str> = tags(category).collect();
+        let share = weight / list.len().max(1) as f64;
+        for tag in list {
             match totals.iter_mut().find(|(t, _)| t == tag) {
                 Some((_, w)) => *w += share,
                 None => totals.push((tag.to_owned(), share)),
@@ -74,18 +93,12 @@ pub fn interests(
     }
     let sum: f64 = totals.iter().map(|(_, w)| w).sum();
     if sum <= 0.0 {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    // Stable sort: equal weights stay in first-seen order.
-    totals.sort_by(|a, b| b.1.total_cmp(&a.1));
-    Ok(totals
-        .into_iter()
-        .take(k)
-        .map(|(tag, w)| Interest {
-            tag,
-            weight: w / sum,
-        })
-        .collect())
+    for (_, w) in &mut totals {
+        *w /= sum;
+    }
+    totals
 }
 
 #[cfg(test)]

@@ -35,10 +35,14 @@ pub mod candidates;
 /// Catalogs embedded on servers and edge nodes, in one line format for both.
 pub mod catalog;
 
+/// Item-to-item neighbours from aggregate co-occurrence, matched on the device.
+pub mod related;
+
 /// The CTR ranker: target attention over the history, then an MLP.
 pub mod ranker;
 
-/// One ranking request: embedded history and candidates in, ordered candidates out.
+/// The one ranking request: events, candidates and an embedder in, ordered
+/// candidates with their reasons out.
 pub mod rank;
 
 /// Placement rules after scoring: frequency caps, diversity, owner caps, exploration

@@ -168,6 +168,69 @@ fn rank_matches_the_parity_fixture() {
     }
 }
 
+/// `privrank eval`'s privrank row ranks each test impression through the served
+/// request; `privrank rank` on the same impressions, written out as request files,
+/// prints the same click probabilities. So the card's number is the CLI's (and the
+/// browser's, by the parity fixture above).
+#[test]
+fn eval_scores_exactly_what_rank_serves() {
+    use privrank::eval::served::Requests;
+    use privrank::eval::{Experiment, ExperimentConfig};
+    let set = common::DefaultSet::load();
+    let exp = Experiment::load(
+        ExperimentConfig::default(),
+        &privrank::data::default_data_dir("ml-100k"),
+        &set.encoder,
+        &common::root().join(".cache/embeddings"),
+        |_, _| {},
+    )
+    .unwrap();
+    let requests = Requests::new(&exp, &set.manifest.config).unwrap();
+    let groups: Vec<&[privrank::data::Impression]> = exp
+        .test
+        .chunk_by(|a, b| (a.user, a.ts) == (b.user, b.ts))
+        .filter(|g| [0, 300, 700].contains(&g[0].user))
+        .take(6)
+        .collect();
+    assert!(groups.len() >= 3);
+    let mut worst = 0f64;
+    for (n, group) in groups.iter().enumerate() {
+        let served = requests.score(set.model(), group).unwrap();
+        let path = std::env::temp_dir().join(format!(
+            "privrank-eval-parity-{}-{n}.json",
+            std::process::id()
+        ));
+        std::fs::write(&path, requests.request_json(group).to_string()).unwrap();
+        let out = succeeded(privrank().args(["rank", path.to_str().unwrap()]));
+        std::fs::remove_file(&path).ok();
+        let ranked: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let ctr: std::collections::HashMap<String, f64> = ranked
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_owned(),
+                    r["ctr"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        for (imp, &score) in group.iter().zip(&served) {
+            let id = &requests.candidates[imp.item as usize].id;
+            let diff = (ctr[id] - f64::from(score)).abs();
+            worst = worst.max(diff);
+            assert!(
+                diff <= 1e-6,
+                "user {} item {id}: rank {} vs eval {score}",
+                imp.user,
+                ctr[id]
+            );
+        }
+    }
+    println!(
+        "eval vs privrank rank: {} requests, max |Δ ctr| {worst:.2e}",
+        groups.len()
+    );
+}
+
 #[test]
 fn rank_reports_every_bad_candidate_field() {
     let request = r#"{"history": [], "candidates": [
@@ -374,4 +437,95 @@ fn demo_data_writes_a_catalog_and_rankable_candidates() {
     let ranked: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(ranked.len(), 3);
     std::fs::remove_dir_all(&out_dir).ok();
+}
+
+/// `privrank related` on a small log: pairs from fewer users than `--min-users` are
+/// left out, the rest come heaviest first, and a bad line names its number.
+#[test]
+fn related_lists_come_from_co_occurrence_with_a_user_floor() {
+    let mut log = String::new();
+    // a and b go together for three users; c joins a once.
+    for (user, items) in [("u1", "ab"), ("u2", "ab"), ("u3", "abc"), ("u4", "c")] {
+        for item in items.chars() {
+            log.push_str(&format!(
+                "{{\"user\": \"{user}\", \"itemId\": \"{item}\"}}\n"
+            ));
+        }
+    }
+    let path = std::env::temp_dir().join(format!("privrank-related-{}.jsonl", std::process::id()));
+    std::fs::write(&path, &log).unwrap();
+    let out = succeeded(privrank().args(["related", path.to_str().unwrap(), "--min-users", "2"]));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |id: &str| lines.iter().find(|l| l["itemId"] == id).cloned();
+    assert_eq!(
+        of("a").unwrap()["related"],
+        serde_json::json!([{"itemId": "b", "weight": 1.0}])
+    );
+    assert!(of("c").is_none(), "c met a in one user only: {lines:?}");
+    let out = succeeded(privrank().args(["related", path.to_str().unwrap(), "--min-users", "1"]));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(r#"{"itemId":"c","related":[{"itemId":"a","weight":0.4082}"#)
+    );
+
+    std::fs::write(&path, format!("{log}{{\"user\": \"u5\"}}\n")).unwrap();
+    let out = privrank()
+        .args(["related", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(":9: `itemId` must be"), "{stderr}");
+    std::fs::remove_file(&path).ok();
+}
+
+/// The demo's promotions carry `related` lists computed from MovieLens, in the wire
+/// format `rank()` checks.
+#[test]
+fn demo_candidates_carry_related_lists() {
+    let dir = std::env::temp_dir().join(format!("privrank-demo-{}", std::process::id()));
+    succeeded(privrank().args(["demo-data", "--out", dir.to_str().unwrap()]));
+    let candidates: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("candidates.json")).unwrap()).unwrap();
+    let list = candidates["candidates"].as_array().unwrap();
+    assert_eq!(list.len(), 36);
+    for c in list {
+        let related = c["related"].as_array().unwrap();
+        assert!(!related.is_empty() && related.len() <= 50, "{}", c["id"]);
+        let weights: Vec<f64> = related
+            .iter()
+            .map(|r| r["weight"].as_f64().unwrap())
+            .collect();
+        assert!(
+            weights.windows(2).all(|w| w[0] >= w[1])
+                && weights.iter().all(|w| (0.0..=1.0).contains(w))
+        );
+        assert!(
+            related
+                .iter()
+                .all(|r| r["itemId"].as_str().unwrap().starts_with("ml-"))
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A CLI call on a machine without a GPU says once which backend it uses and why,
+/// and passes on no driver noise (Mesa's display errors while probing Vulkan).
+#[test]
+fn the_backend_probe_is_one_quiet_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_privrank"))
+        .current_dir(common::root())
+        .env_remove("NODEVICE_SELECT")
+        .env_remove("XDG_RUNTIME_DIR")
+        .args(["--backend", "auto", "info"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    println!("info stderr: {stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    assert!(stderr.matches("privrank: backend").count() <= 1, "{stderr}");
 }

@@ -139,3 +139,84 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// The default model set, loaded as the CLI loads it, on the CPU backend.
+pub struct DefaultSet {
+    pub encoder: privrank::SentenceEncoder,
+    pub manifest: privrank::RankerManifest,
+    pub ranker: privrank::Ranker,
+    pub backend: privrank::Backend,
+}
+
+impl DefaultSet {
+    pub fn load() -> Self {
+        let backend = privrank::Backend::cpu();
+        let manifest_path = default_manifest();
+        let bundle = privrank::ModelBundle::read(&manifest_path, &model_dir(&manifest_path))
+            .expect("the default encoder loads");
+        let encoder = privrank::SentenceEncoder::load(&bundle, &backend.device).unwrap();
+        let models = root().join("models");
+        let set = privrank::config::ModelSet::from_json(
+            "default.json",
+            &std::fs::read(models.join("default.json")).unwrap(),
+        )
+        .unwrap();
+        let ranker_dir = models.join(&set.ranker.files);
+        let (manifest, ranker) =
+            privrank::Ranker::read(&ranker_dir, encoder.model_hash(), &backend.device).unwrap();
+        Self {
+            encoder,
+            manifest,
+            ranker,
+            backend,
+        }
+    }
+
+    pub fn model(&self) -> privrank::rank::Model<'_> {
+        privrank::rank::Model {
+            ranker: &self.ranker,
+            config: &self.manifest.config,
+            device: &self.backend.device,
+        }
+    }
+
+    /// A rank request in `privrank rank`'s JSON, through the library's one request:
+    /// the ranked list as JSON, or the error's message.
+    pub fn rank_json(&self, request: &serde_json::Value) -> Result<Vec<serde_json::Value>, String> {
+        use privrank::input::Value;
+        let values = |v: &serde_json::Value| -> Vec<Value> {
+            serde_json::from_value(v.clone()).unwrap_or_default()
+        };
+        let options: privrank::rank::RankOptions =
+            serde_json::from_value(request.get("options").cloned().unwrap_or_default())
+                .map_err(|e| e.to_string())?;
+        let clock = 1.8e12;
+        let now = options.now.unwrap_or(clock);
+        let events = values(&request["history"])
+            .iter()
+            .map(|v| privrank::history::Event::parse(v, now))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let candidates = privrank::candidates::parse(
+            &values(&request["candidates"]),
+            &self.manifest.config,
+            privrank::candidates::DEFAULT_MAX_CANDIDATES,
+        )
+        .map_err(|e| e.to_string())?;
+        let ranked = privrank::rank::rank_blocking(
+            self.model(),
+            privrank::rank::Request {
+                events: &events,
+                candidates: &candidates,
+                options: &options,
+                clock_ms: clock,
+            },
+            &self.encoder,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(ranked
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect())
+    }
+}

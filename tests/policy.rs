@@ -1,5 +1,6 @@
-//! The placement policy end to end, through `privrank rank` (the same `rank`
-//! pipeline the browser runs): each rule changes what the committed request shows.
+//! The placement policy end to end, through `rank::rank` (the one request the
+//! browser and `privrank rank` make): each rule changes what the committed request
+//! shows.
 
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -16,34 +17,11 @@ fn request() -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-/// Run `rank` on a request; Ok(ranked) or Err(stderr).
+/// Run the library's ranking request (the one the browser and `privrank rank` make)
+/// on a request in `privrank rank`'s JSON; Ok(ranked) or Err(the error's message).
 fn rank(request: &Value) -> Result<Vec<Value>, String> {
-    let path = std::env::temp_dir().join(format!(
-        "privrank-policy-{}-{}.json",
-        std::process::id(),
-        rand_suffix(request)
-    ));
-    std::fs::write(&path, request.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_privrank"))
-        .current_dir(common::root())
-        .args(["--backend", "cpu", "rank", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    std::fs::remove_file(&path).ok();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    if out.status.success() {
-        Ok(serde_json::from_slice(&out.stdout).unwrap())
-    } else {
-        Err(stderr)
-    }
-}
-
-fn rand_suffix(v: &Value) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    v.to_string().hash(&mut h);
-    h.finish()
+    static SET: std::sync::OnceLock<common::DefaultSet> = std::sync::OnceLock::new();
+    SET.get_or_init(common::DefaultSet::load).rank_json(request)
 }
 
 fn ids(ranked: &[Value]) -> Vec<String> {
@@ -495,4 +473,56 @@ fn arms_are_stable_and_follow_their_weights() {
     );
     assert_eq!(code, Some(2), "clap rejects the spec");
     assert!(stderr.contains("weight `x`"), "{stderr}");
+}
+
+/// A candidate's `related` neighbours that the shopper's history holds raise its click
+/// rate on the device; a list naming items this shopper never touched is the same as
+/// no list (the match is all the ranker reads of it).
+#[test]
+fn related_neighbours_in_the_history_raise_the_score() {
+    let ctr = |request: &Value, id: &str| -> f64 {
+        rank(request)
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["ctr"]
+            .as_f64()
+            .unwrap()
+    };
+    let with = request();
+    let index = with["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c["id"] == "c-pocahontas")
+        .unwrap();
+    assert!(
+        with["candidates"][index]["related"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    );
+    let mut without = with.clone();
+    without["candidates"][index]
+        .as_object_mut()
+        .unwrap()
+        .remove("related");
+    let mut strangers = with.clone();
+    for (j, n) in strangers["candidates"][index]["related"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        n["itemId"] = json!(format!("ml-unseen-{j}"));
+    }
+    let (a, b, c) = (
+        ctr(&with, "c-pocahontas"),
+        ctr(&without, "c-pocahontas"),
+        ctr(&strangers, "c-pocahontas"),
+    );
+    println!(
+        "c-pocahontas: ctr {a:.4} with its neighbours in the history, {b:.4} without a list, {c:.4} with unseen ones"
+    );
+    assert!(a > b, "{a} vs {b}");
+    assert_eq!(b, c);
 }

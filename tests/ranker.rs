@@ -10,8 +10,12 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use privrank::config::{EncoderRef, FileSpec};
 use privrank::data::{MovieLens, Part, Split, default_data_dir};
+use privrank::eval::served::Requests;
+use privrank::eval::{Experiment, ExperimentConfig};
+use privrank::history::EventKind;
 use privrank::metrics::{auc, logloss};
-use privrank::ranker::train::{Examples, TrainConfig, fit, predict};
+use privrank::rank::Model;
+use privrank::ranker::train::{FitReport, Neighbours, TrainConfig, fit, predict};
 use privrank::ranker::{RankBatch, Ranker};
 use privrank::weights::sha256_hex;
 use privrank::{Backend, BackendChoice, Error, RankerConfig, RankerManifest};
@@ -78,7 +82,9 @@ fn time_split_has_no_leakage_and_is_deterministic() {
     );
 
     // Every impression's history is strictly earlier than it; negatives were never rated.
-    let examples = Examples::new(&ml, &split, &[], 30);
+    let neighbours = Neighbours::fit(&ml, &split, 10, 3);
+    let config = RankerConfig::new(1, Vec::new()).with_max_history(30);
+    let examples = privrank::ranker::train::Examples::new(&ml, &split, &[], &neighbours, &config);
     for imp in &test {
         for &e in examples.history(imp) {
             assert!(
@@ -100,8 +106,9 @@ fn time_split_has_no_leakage_and_is_deterministic() {
 }
 
 /// Ten users, twenty items in two taste clusters: users rate items of their own
-/// cluster 5 stars and the others 2. Item embeddings are the cluster direction plus
-/// noise, so a model that reads the history can learn the task.
+/// cluster 4 or 5 stars and the others 2 or 3, so every trained event kind occurs.
+/// Item embeddings are the cluster direction plus noise, so a model that reads the
+/// history can learn the task.
 fn tiny_fixture() -> (MovieLens, Vec<Vec<f32>>) {
     let mut items =
         String::from("item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n");
@@ -115,7 +122,13 @@ fn tiny_fixture() -> (MovieLens, Vec<Vec<f32>>) {
         users.push_str(&format!("{u}\t30\tF\tother\t00000\n"));
         for step in 0..15 {
             let item = (u * 7 + step * 3) % 20;
-            let rating = if item % 2 == u % 2 { 5 } else { 2 };
+            // In-cluster items come at even steps, the others at odd ones.
+            let rating = match (item % 2 == u % 2, step % 4) {
+                (true, 0) => 5,
+                (true, _) => 4,
+                (false, 1) => 3,
+                (false, _) => 2,
+            };
             inter.push_str(&format!(
                 "{u}\t{item}\t{rating}\t{}\n",
                 1000 + step * 86_400
@@ -141,53 +154,75 @@ fn tiny_fixture() -> (MovieLens, Vec<Vec<f32>>) {
 }
 
 fn tiny_config(attention: bool) -> RankerConfig {
-    RankerConfig {
-        embedding_dim: 8,
-        projection_dim: 8,
-        attention_hidden: 8,
-        mlp: vec![16, 8],
-        dropout: 0.0,
-        attention,
-        max_history: 6,
-        kinds: 5,
-        candidate_features: vec!["popularity".into(), "release_year".into()],
-        item_vocab: 0,
-    }
+    RankerConfig::new(8, vec!["popularity".into(), "release_year".into()])
+        .with_projection_dim(8)
+        .with_attention_hidden(8)
+        .with_mlp(vec![16, 8])
+        .with_dropout(0.0)
+        .with_attention(attention)
+        .with_max_history(6)
+        .with_match_history(10)
+}
+
+/// The tiny fixture as an experiment: rated items only (the low ratings as the
+/// negatives), whose labels follow the taste clusters exactly; neighbours from pairs
+/// of two users or more.
+fn tiny_experiment() -> Experiment {
+    let (ml, embeddings) = tiny_fixture();
+    let config = ExperimentConfig {
+        train_negatives: 0,
+        train_popular_negatives: 0,
+        train_low_ratings: true,
+        eval_negatives: 0,
+        seed: 1,
+        related_top: 10,
+        related_min_users: 2,
+        ..ExperimentConfig::default()
+    };
+    Experiment::new(config, ml, embeddings)
+}
+
+fn tiny_fit(exp: &Experiment, config: &RankerConfig, epochs: usize) -> (Ranker, Ranker, FitReport) {
+    let examples = exp.examples(config);
+    let device = Device::flex().autodiff();
+    device.seed(3);
+    let ranker = config.init(&device);
+    let config = TrainConfig {
+        max_epochs: epochs,
+        patience: epochs,
+        batch_size: 32,
+        learning_rate: 1e-2,
+        seed: 1,
+        ..TrainConfig::default()
+    };
+    let initial = ranker.clone();
+    let (ranker, report) = fit(
+        ranker,
+        &examples,
+        &exp.train,
+        &exp.valid,
+        &config,
+        &device,
+        |_| {},
+    )
+    .unwrap();
+    (initial.valid(), ranker.valid(), report)
 }
 
 #[test]
 fn a_tiny_training_run_reduces_loss_and_learns_the_task() {
-    let (ml, embeddings) = tiny_fixture();
-    let split = Split::by_time(&ml, 0.2, 0.1);
-    // Rated items only: their labels follow the taste clusters exactly.
-    let train = split.impressions(&ml, Part::Train, 0, 1);
-    let valid = split.impressions(&ml, Part::Valid, 0, 1);
-    let examples = Examples::new(&ml, &split, &embeddings, 6);
-    let device = Device::flex().autodiff();
-    device.seed(3);
-    let plain = device.clone().inner();
+    let exp = tiny_experiment();
+    let config = tiny_config(true);
+    let examples = exp.examples(&config);
+    let plain = Device::flex();
     let table = examples.table(&plain).unwrap();
-    let labels: Vec<f32> = train.iter().map(|i| i.label).collect();
-
-    let config = RankerConfig {
-        item_vocab: ml.items.len(),
-        ..tiny_config(true)
-    };
-    let ranker = Ranker::init(&config, &device);
+    let labels: Vec<f32> = exp.train.iter().map(|i| i.label).collect();
+    let (initial, ranker, report) = tiny_fit(&exp, &config, 40);
     let before = logloss(
-        &predict(&ranker.valid(), &examples, &table, &train, &plain).unwrap(),
+        &predict(&initial, &examples, &table, &exp.train, &plain).unwrap(),
         &labels,
     );
-    let config = TrainConfig {
-        max_epochs: 40,
-        patience: 40,
-        batch_size: 32,
-        learning_rate: 1e-2,
-        seed: 1,
-    };
-    let (ranker, report) =
-        fit(ranker, &examples, &train, &valid, &config, &device, |_| {}).unwrap();
-    let scores = predict(&ranker.valid(), &examples, &table, &train, &plain).unwrap();
+    let scores = predict(&ranker, &examples, &table, &exp.train, &plain).unwrap();
     let after = logloss(&scores, &labels);
     println!(
         "tiny fixture: train logloss {before:.4} → {after:.4}, best valid AUC {:.3}",
@@ -203,11 +238,105 @@ fn a_tiny_training_run_reduces_loss_and_learns_the_task() {
     assert!(last < 0.5 * first, "epoch losses {first} → {last}");
 }
 
+/// The named tensors of a ranker's weights file, as flat f32 vectors with shapes.
+fn tensors(ranker: &Ranker) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let bytes = ranker.to_safetensors().unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (name, view.shape().to_vec(), values)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// No parameter a request can reach keeps its initial value: every tensor moved,
+/// and every row of the kind embedding (one per kind the API accepts, searches
+/// reading the view row) was trained.
+#[test]
+fn training_reaches_every_parameter_and_every_event_kind() {
+    let exp = tiny_experiment();
+    let config = tiny_config(true);
+    let (initial, trained, _) = tiny_fit(&exp, &config, 3);
+    let (before, after) = (tensors(&initial), tensors(&trained));
+    assert_eq!(before.len(), after.len());
+    let mut kind_rows = 0;
+    for ((name, shape, a), (_, _, b)) in before.iter().zip(&after) {
+        assert!(a != b, "{name} is still at its initial value");
+        if name.starts_with("kind.") {
+            let width = shape[1];
+            for (row, (ra, rb)) in a.chunks(width).zip(b.chunks(width)).enumerate() {
+                assert!(
+                    ra != rb,
+                    "kind row {row} ({:?}) was never trained",
+                    EventKind::TRAINED[row]
+                );
+                kind_rows += 1;
+            }
+        }
+    }
+    assert_eq!(kind_rows, EventKind::TRAINED.len());
+    for kind in EventKind::ALL.into_iter().filter(|k| k.is_signal()) {
+        assert!(kind.row() < kind_rows, "{kind:?}");
+    }
+}
+
+/// Training reads impressions from its own batches; eval and the device read them
+/// through `rank::rank`. For the same impressions both give the same scores, so the
+/// model that was trained and measured is the model that is served.
+#[test]
+fn training_batches_and_the_served_request_score_alike() {
+    let exp = tiny_experiment();
+    let config = tiny_config(true);
+    let (_, ranker, _) = tiny_fit(&exp, &config, 5);
+    let examples = exp.examples(&config);
+    let device = Device::flex();
+    let table = examples.table(&device).unwrap();
+    let imps = &exp.valid;
+    let trained = predict(&ranker, &examples, &table, imps, &device).unwrap();
+    let requests = Requests::new(&exp, &config).unwrap();
+    let model = Model {
+        ranker: &ranker,
+        config: &config,
+        device: &device,
+    };
+    let served = requests.score(model, imps).unwrap();
+    let diff = common::max_abs_diff(&trained, &served);
+    println!(
+        "tiny fixture: {} impressions, training vs served max |Δ| {diff:.2e}",
+        imps.len()
+    );
+    assert!(diff <= 1e-6, "max |Δ| {diff}");
+    // The fixture's histories do match neighbour lists, so the related inputs are
+    // exercised, not zero.
+    assert!(
+        imps.iter()
+            .any(|i| requests.candidates[i.item as usize].related.len() > 1)
+    );
+}
+
 /// A hand-built batch: 3 candidates, history of up to 4 events (row 2 has none).
 fn batch(device: &Device, config: &RankerConfig) -> (Tensor<2>, RankBatch) {
     let e = config.embedding_dim;
     let values = |n: usize, salt: f32| -> Vec<f32> {
         (0..n).map(|i| (i as f32 * 0.37 + salt).sin()).collect()
+    };
+    let pairs = |salt: f32| {
+        Tensor::<2>::from_data(
+            TensorData::new(
+                values(12, salt).iter().map(|x| x.abs()).collect::<Vec<_>>(),
+                [3, 4],
+            ),
+            device,
+        )
     };
     let candidates = Tensor::<2>::from_data(TensorData::new(values(3 * e, 0.1), [3, e]), device);
     let history =
@@ -224,11 +353,11 @@ fn batch(device: &Device, config: &RankerConfig) -> (Tensor<2>, RankBatch) {
             ),
             history,
             kinds: Tensor::<2, Int>::from_data(TensorData::new(kinds, [3, 4]), device),
-            recency: Tensor::from_data(
-                TensorData::new(
-                    values(12, 2.0).iter().map(|x| x.abs()).collect::<Vec<_>>(),
-                    [3, 4],
-                ),
+            recency: pairs(2.0),
+            similarity: pairs(3.0),
+            related: pairs(4.0),
+            matched: Tensor::from_data(
+                TensorData::new(vec![0.3f32, 0.1, 0.5, 0.0, 0.0, 0.2, 0.0, 0.0, 0.0], [3, 3]),
                 device,
             ),
             mask: Tensor::from_data(TensorData::new(mask, [3, 4]), device),
@@ -252,7 +381,7 @@ fn attention_weights_cover_real_events_only() {
     let config = tiny_config(true);
     let device = Device::flex();
     device.seed(5);
-    let ranker = Ranker::init(&config, &device);
+    let ranker = config.init(&device);
     let (logits, weights) = forward(&ranker, &device, &config);
     assert!(logits.iter().all(|l| l.is_finite()));
     let rows: Vec<&[f32]> = weights.chunks(4).collect();
@@ -288,7 +417,7 @@ fn saved_weights_reload_exactly_and_mismatches_are_refused() {
     let config = tiny_config(true);
     let device = Device::flex();
     device.seed(9);
-    let ranker = Ranker::init(&config, &device);
+    let ranker = config.init(&device);
     let (manifest, weights) = manifest_for(&ranker, config.clone());
     let reloaded = Ranker::load(&manifest, &weights, "abc", &device).unwrap();
     assert_eq!(
@@ -310,11 +439,8 @@ fn saved_weights_reload_exactly_and_mismatches_are_refused() {
     assert!(matches!(err, Error::HashMismatch { .. }), "{err}");
 
     // Weights of a different architecture under an honest hash: a shape error, no panic.
-    let wider = RankerConfig {
-        projection_dim: 12,
-        ..config.clone()
-    };
-    let (other, other_weights) = manifest_for(&Ranker::init(&wider, &device), wider);
+    let wider = config.clone().with_projection_dim(12);
+    let (other, other_weights) = manifest_for(&wider.init(&device), wider);
     let lying = RankerManifest { config, ..other };
     let err = Ranker::load(&lying, &other_weights, "abc", &device).unwrap_err();
     assert!(matches!(err, Error::BadWeights { .. }), "{err}");
@@ -335,7 +461,7 @@ fn ranker_on_wgpu_matches_cpu() {
     let config = tiny_config(true);
     let cpu = Device::flex();
     cpu.seed(11);
-    let ranker = Ranker::init(&config, &cpu);
+    let ranker = config.init(&cpu);
     let (manifest, weights) = manifest_for(&ranker, config.clone());
     let on_gpu = Ranker::load(&manifest, &weights, "abc", &backend.device).unwrap();
     let (l_cpu, w_cpu) = forward(&ranker, &cpu, &config);

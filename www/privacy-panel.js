@@ -41,11 +41,13 @@ export function watchNetwork({ tbody, summary, count }) {
   let scheduled = false;
   const render = () => {
     scheduled = false;
-    let transferred = 0;
+    let transferred = 0; // on the wire: compressed bodies plus headers (transferSize)
+    let decoded = 0; // the same bodies once decompressed (decodedBodySize)
     let unexpected = 0;
     const byWhat = new Map();
     for (const entry of entries) {
       transferred += entry.transferSize || 0;
+      decoded += entry.decodedBodySize || 0;
       const { what, expected } = classify(entry.name);
       if (!expected) unexpected += 1;
       byWhat.set(what, (byWhat.get(what) ?? 0) + 1);
@@ -56,7 +58,8 @@ export function watchNetwork({ tbody, summary, count }) {
       unexpected
         ? el('span', { className: 'bad', textContent: `${unexpected} unexpected request${unexpected > 1 ? 's' : ''}!` })
         : el('span', { className: 'ok', textContent: 'Only page, data and model files.' }),
-      ` ${parts}; ${formatBytes(transferred)} transferred.`,
+      ` ${parts}; ${formatBytes(transferred)} transferred (compressed, with headers), ` +
+        `${formatBytes(decoded)} once decompressed.`,
     );
   };
   const add = (list) => {
@@ -71,14 +74,20 @@ export function watchNetwork({ tbody, summary, count }) {
       const row = el('tr', { className: expected ? '' : 'unexpected' },
         el('td', { textContent: shown, title: `${entry.initiatorType}: ${entry.name}` }),
         el('td', { textContent: what }),
+        // The body as transferred (compressed when the server compressed it), and its
+        // decompressed size beside it when that differs.
         el('td', {
-          textContent: formatBytes(entry.encodedBodySize),
-          title: `transferSize ${entry.transferSize} B (with headers; 0 = from the HTTP cache), encodedBodySize ${entry.encodedBodySize} B`,
+          textContent: entry.decodedBodySize && entry.decodedBodySize !== entry.encodedBodySize
+            ? `${formatBytes(entry.encodedBodySize)} compressed (${formatBytes(entry.decodedBodySize)} decompressed)`
+            : formatBytes(entry.encodedBodySize),
+          title: `transferred: transferSize ${entry.transferSize} B (with headers; 0 = from the HTTP cache), ` +
+            `encodedBodySize ${entry.encodedBodySize} B (the body as sent); decodedBodySize ${entry.decodedBodySize} B (decompressed)`,
         }));
       row.dataset.url = entry.name;
       row.dataset.what = what;
       row.dataset.transferSize = String(entry.transferSize);
       row.dataset.encodedBodySize = String(entry.encodedBodySize);
+      row.dataset.decodedBodySize = String(entry.decodedBodySize);
       tbody.append(row);
     }
     if (!scheduled) {

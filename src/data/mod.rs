@@ -2,6 +2,7 @@
 //! sees them). Loaders report malformed rows as `file:line: column`, and every dataset
 //! carries the hash of the bytes it was read from, so a trained model can name its data.
 
+pub mod demo;
 pub mod movielens;
 pub mod obd;
 pub mod split;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::{Field, read_text};
+use crate::history::{Event, EventKind};
 use crate::weights::sha256_hex;
 use crate::{Error, Result};
 
@@ -21,11 +22,26 @@ pub struct Item {
 impl Item {
     /// The text the encoder sees: what a storefront would show, title plus category.
     pub fn text(&self) -> String {
-        let title = match self.year {
+        crate::candidates::item_text(&self.display_title(), Some(&self.category()))
+    }
+
+    /// The title as a storefront shows it, with the year.
+    pub fn display_title(&self) -> String {
+        match self.year {
             Some(year) => format!("{} ({year})", self.title),
             None => self.title.clone(),
-        };
-        crate::candidates::item_text(&title, Some(&self.genres.join(", ")))
+        }
+    }
+
+    /// The genres as one category string ("Action, Sci-Fi").
+    pub fn category(&self) -> String {
+        self.genres.join(", ")
+    }
+
+    /// The id a storefront built on this catalog uses for the film, in its events
+    /// and candidates alike (the demo's): `ml-<MovieLens id>`.
+    pub fn catalog_id(&self) -> String {
+        format!("ml-{}", self.id)
     }
 }
 
@@ -45,6 +61,16 @@ impl Rating {
     pub fn is_positive(&self) -> bool {
         self.rating >= 4.0
     }
+
+    /// The device event kind this rating stands for ([`EventKind::from_stars`]).
+    pub fn kind(&self) -> EventKind {
+        EventKind::from_stars(self.rating)
+    }
+
+    /// The rating's time in ms since the epoch, the unit of device events.
+    pub fn ts_ms(&self) -> f64 {
+        self.ts as f64 * 1000.0
+    }
 }
 
 #[derive(Debug)]
@@ -62,6 +88,20 @@ const ITEM: &str = "ml-100k.item";
 const USER: &str = "ml-100k.user";
 
 impl MovieLens {
+    /// The rating as the event a device would have recorded for it: the film's
+    /// catalog id, title and genres, the kind its stars stand for, its time.
+    pub fn event(&self, rating: &Rating) -> Event {
+        let item = &self.items[rating.item as usize];
+        Event {
+            kind: rating.kind(),
+            item_id: item.catalog_id(),
+            title: item.display_title(),
+            category: Some(item.category()),
+            campaign: None,
+            ts: rating.ts_ms(),
+        }
+    }
+
     pub fn load(dir: &Path) -> Result<Self> {
         let texts = [INTER, ITEM, USER].map(|f| read_text(&dir.join(f)));
         let [inter, item, user] = texts;

@@ -6,6 +6,8 @@
 
 use std::collections::HashSet;
 
+use rand::distr::Distribution;
+use rand::distr::weighted::WeightedIndex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -36,6 +38,30 @@ pub struct Impression {
     pub ts: i64,
     /// The history is `split.by_user[user][..history_len]`: every event before `ts`.
     pub history_len: usize,
+}
+
+impl Impression {
+    /// An item the user never rated, shown at `ts` (label 0).
+    fn negative(user: u32, item: u32, ts: i64, history_len: usize) -> Self {
+        Self {
+            user,
+            item,
+            label: 0.0,
+            ts,
+            history_len,
+        }
+    }
+}
+
+/// Draws until the item is one the user never rated (the caller checked that one
+/// exists).
+fn unrated(rated: &HashSet<u32>, mut draw: impl FnMut() -> u32) -> u32 {
+    loop {
+        let c = draw();
+        if !rated.contains(&c) {
+            return c;
+        }
+    }
 }
 
 impl Split {
@@ -120,22 +146,58 @@ impl Split {
                     continue;
                 }
                 for _ in 0..negatives {
-                    let item = loop {
-                        let c = rng.random_range(0..n_items);
-                        if !rated.contains(&c) {
-                            break c;
-                        }
-                    };
-                    out.push(Impression {
-                        user,
-                        item,
-                        label: 0.0,
-                        ts: r.ts,
-                        history_len,
-                    });
+                    let item = unrated(&rated, || rng.random_range(0..n_items));
+                    out.push(Impression::negative(user, item, r.ts, history_len));
                 }
             }
         }
         out
+    }
+
+    /// For every rated event of `part`, `negatives` items the user never rated, drawn
+    /// in proportion to their training popularity (label 0). Uniform negatives are
+    /// mostly films nobody watches, which popularity alone tells apart; these are
+    /// films many others chose and this user did not, which only the user's own
+    /// history can tell apart.
+    pub fn popular_negatives(
+        &self,
+        ml: &MovieLens,
+        part: Part,
+        negatives: usize,
+        seed: u64,
+    ) -> Vec<Impression> {
+        let mut out = Vec::new();
+        if negatives == 0 {
+            return out;
+        }
+        let counts = self.train_counts(ml);
+        let Ok(popular) = WeightedIndex::new(counts.iter().map(|&c| f64::from(c) + 1.0)) else {
+            return out;
+        };
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x005E_ED0F_9091 ^ (part as u64));
+        let n_items = ml.items.len();
+        for (user, events) in self.by_user.iter().enumerate() {
+            let rated: HashSet<u32> = events.iter().map(|&i| ml.ratings[i].item).collect();
+            if rated.len() >= n_items {
+                continue;
+            }
+            let user = user as u32;
+            for &i in events.iter().filter(|&&i| self.part[i] == part) {
+                let r = ml.ratings[i];
+                let history_len = self.history_len(ml, user, r.ts);
+                for _ in 0..negatives {
+                    let item = unrated(&rated, || popular.sample(&mut rng) as u32);
+                    out.push(Impression::negative(user, item, r.ts, history_len));
+                }
+            }
+        }
+        out
+    }
+
+    /// The items `user` interacted with in `part`.
+    pub fn items(&self, ml: &MovieLens, user: u32, part: Part) -> Vec<u32> {
+        self.events(user, part)
+            .map(|e| ml.ratings[e].item)
+            .collect()
     }
 }

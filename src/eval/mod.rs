@@ -2,8 +2,12 @@
 //! MovieLens test impressions and the same full-catalog rankings (native only).
 
 pub mod baselines;
+/// Focused sessions: does a one-genre (or one-category) history lift its own ads?
+pub mod focused;
 /// Off-policy evaluation on the Open Bandit Dataset.
 pub mod ope;
+/// The served ranker scored through the device's own request.
+pub mod served;
 
 use std::path::Path;
 
@@ -13,7 +17,7 @@ use serde::Serialize;
 use crate::data::{Impression, MovieLens, Part, Split};
 use crate::embed_cache::EmbeddingCache;
 use crate::metrics::{auc, gauc, hit_and_ndcg_at_k, logloss, top_k};
-use crate::ranker::train::{ClickModel, Examples, predict};
+use crate::ranker::train::{ClickModel, Examples, Neighbours, predict};
 use crate::{Error, Result, SentenceEncoder};
 
 /// The knobs of the experiment; recorded in the ranker's manifest.
@@ -21,13 +25,24 @@ use crate::{Error, Result, SentenceEncoder};
 pub struct ExperimentConfig {
     pub test_fraction: f64,
     pub valid_fraction: f64,
-    /// Never-rated items drawn per training event as extra negatives.
+    /// Never-rated items drawn uniformly per training event as extra negatives.
     pub train_negatives: usize,
+    /// Never-rated items drawn per training event in proportion to popularity
+    /// (`Split::popular_negatives`), so that popularity alone cannot win training.
+    pub train_popular_negatives: usize,
+    /// Whether training ratings below 4 stars are negatives too (the seeds' "no
+    /// click"). Left out by default: a film the user chose and then rated low is
+    /// interest a device would see, not a refusal; the test split keeps them.
+    pub train_low_ratings: bool,
     /// The same for validation and test events.
     pub eval_negatives: usize,
     pub seed: u64,
     /// Cut-off of the full-catalog ranking metrics.
     pub k: usize,
+    /// Neighbours per item in the candidates' `related` lists (training part).
+    pub related_top: usize,
+    /// Fewest users a neighbour pair must come from.
+    pub related_min_users: u32,
 }
 
 impl Default for ExperimentConfig {
@@ -36,19 +51,25 @@ impl Default for ExperimentConfig {
             test_fraction: 0.2,
             valid_fraction: 0.1,
             train_negatives: 2,
+            train_popular_negatives: 2,
+            train_low_ratings: false,
             eval_negatives: 4,
             seed: 7,
             k: 10,
+            related_top: crate::related::DEFAULT_TOP,
+            related_min_users: crate::related::DEFAULT_MIN_USERS,
         }
     }
 }
 
-/// MovieLens, its split, the impressions of each part and every item's embedding.
+/// MovieLens, its split, the impressions of each part, every item's embedding and
+/// its neighbours from the training part.
 pub struct Experiment {
     pub config: ExperimentConfig,
     pub ml: MovieLens,
     pub split: Split,
     pub embeddings: Vec<Vec<f32>>,
+    pub neighbours: Neighbours,
     pub train: Vec<Impression>,
     pub valid: Vec<Impression>,
     pub test: Vec<Impression>,
@@ -63,26 +84,52 @@ impl Experiment {
         progress: impl FnMut(usize, usize),
     ) -> Result<Self> {
         let ml = MovieLens::load(data_dir)?;
-        let split = Split::by_time(&ml, config.test_fraction, config.valid_fraction);
         let texts: Vec<String> = ml.items.iter().map(|i| i.text()).collect();
         let mut cache = EmbeddingCache::open(cache_dir, encoder.model_hash(), encoder.dim())?;
         let embeddings = cache.embed(encoder, &texts, progress)?;
-        let train = split.impressions(&ml, Part::Train, config.train_negatives, config.seed);
+        Ok(Self::new(config, ml, embeddings))
+    }
+
+    /// The experiment on data already loaded, with one embedding per item (tests
+    /// use small hand-made ones).
+    pub fn new(config: ExperimentConfig, ml: MovieLens, embeddings: Vec<Vec<f32>>) -> Self {
+        let split = Split::by_time(&ml, config.test_fraction, config.valid_fraction);
+        let mut train = split.impressions(&ml, Part::Train, config.train_negatives, config.seed);
+        if !config.train_low_ratings {
+            let rated: Vec<std::collections::HashSet<u32>> = (0..ml.users.len() as u32)
+                .map(|u| split.items(&ml, u, Part::Train).into_iter().collect())
+                .collect();
+            train.retain(|i| i.label > 0.0 || !rated[i.user as usize].contains(&i.item));
+        }
+        train.extend(split.popular_negatives(
+            &ml,
+            Part::Train,
+            config.train_popular_negatives,
+            config.seed,
+        ));
         let valid = split.impressions(&ml, Part::Valid, config.eval_negatives, config.seed);
         let test = split.impressions(&ml, Part::Test, config.eval_negatives, config.seed);
-        Ok(Self {
+        let neighbours = Neighbours::fit(&ml, &split, config.related_top, config.related_min_users);
+        Self {
             config,
             ml,
             split,
             embeddings,
+            neighbours,
             train,
             valid,
             test,
-        })
+        }
     }
 
-    pub fn examples(&self, max_history: usize) -> Examples<'_> {
-        Examples::new(&self.ml, &self.split, &self.embeddings, max_history)
+    pub fn examples(&self, config: &crate::RankerConfig) -> Examples<'_> {
+        Examples::new(
+            &self.ml,
+            &self.split,
+            &self.embeddings,
+            &self.neighbours,
+            config,
+        )
     }
 
     pub fn context(&self) -> Context<'_> {

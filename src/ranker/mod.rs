@@ -2,11 +2,12 @@
 //! gives a click probability. Backend-agnostic, so it runs in the browser too; the
 //! training loop and the MovieLens batches are native only.
 
+pub mod features;
 mod model;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
 
-pub use model::{AttentionUnit, RankBatch, Ranker, Scored};
+pub use model::{AttentionUnit, MATCHES, RankBatch, Ranker, SUMMARIES, Scored};
 
 use burn::module::Module;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
@@ -15,6 +16,13 @@ use burn::tensor::Device;
 use crate::config::RankerManifest;
 use crate::weights::verify;
 use crate::{Error, Result};
+
+/// The ranker folder's manifest; it names the weights file.
+pub const MANIFEST: &str = "ranker.json";
+/// The weights file `privrank train` writes beside [`MANIFEST`].
+pub const WEIGHTS: &str = "ranker.safetensors";
+/// The card `privrank eval` and `privrank ope` write their sections into.
+pub const MODEL_CARD: &str = "MODEL_CARD.md";
 
 impl Ranker {
     /// Load weights written by [`Ranker::to_safetensors`], after checking them against
@@ -38,7 +46,7 @@ impl Ranker {
             });
         }
         verify(&manifest.weights, weights)?;
-        let mut ranker = Ranker::init(&manifest.config, device);
+        let mut ranker = manifest.config.init(device);
         let mut store = SafetensorsStore::from_bytes(Some(weights.to_vec()));
         ranker
             .load_from(&mut store)
@@ -47,6 +55,28 @@ impl Ranker {
                 reason: format!("does not match the manifest's config: {e}"),
             })?;
         Ok(ranker)
+    }
+
+    /// A ranker folder as `privrank train` writes it: the manifest
+    /// ([`MANIFEST`]) and the weights file it names, checked like [`Ranker::load`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read(
+        dir: &std::path::Path,
+        encoder_hash: &str,
+        device: &Device,
+    ) -> Result<(RankerManifest, Self)> {
+        let read = |path: std::path::PathBuf| {
+            std::fs::read(&path).map_err(|e| Error::MissingFile {
+                reason: format!("{e} (train a ranker with `privrank train`)"),
+                path,
+            })
+        };
+        let path = dir.join(MANIFEST);
+        let manifest =
+            RankerManifest::from_json(&path.display().to_string(), &read(path.clone())?)?;
+        let weights = read(dir.join(&manifest.weights.name))?;
+        let ranker = Self::load(&manifest, &weights, encoder_hash, device)?;
+        Ok((manifest, ranker))
     }
 
     /// The weights as a safetensors file (burn's tensor paths as names).

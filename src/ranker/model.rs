@@ -7,21 +7,37 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::config::RankerConfig;
 
+/// Per (candidate, event) inputs besides the two projected items: recency,
+/// content similarity and the related-neighbour weight (see [`RankBatch`]).
+const PAIR_INPUTS: usize = 3;
+
+/// Per-candidate summaries of the history that the scoring MLP reads beside the
+/// pooled interest: attention-weighted similarity, mean similarity, best
+/// similarity, attention-weighted neighbour weight, and the [`MATCHES`].
+pub const SUMMARIES: usize = 4 + MATCHES;
+
+/// Per-candidate matches computed outside the model: the two related-match
+/// features (`related::match_features`) and the category match
+/// (`ranker::features::category_match`).
+pub const MATCHES: usize = 3;
+
 /// DIN-style target attention: how much each past event says about this candidate.
-/// Scores come from a small MLP over `[c, h, c*h, c-h, recency]`, so the unit can learn
-/// "similar", "complementary" and "stale" rather than a fixed dot product.
+/// Scores come from a small MLP over `[c, h, c*h, c-h, recency, similarity,
+/// related]`, so the unit can learn "similar", "bought together" and "stale" rather
+/// than a fixed dot product; its weights are the "why this ad" reasons.
 #[derive(Module, Debug)]
 pub struct AttentionUnit {
     hidden: Linear,
     score: Linear,
 }
 
-/// The CTR model: project item embeddings, attend from the candidate over the
-/// history, score `[c, interest, c*interest, candidate features]` with an MLP.
+/// The CTR model. Every input is one a device has: the encoder's embeddings of
+/// titles, event kinds and times, the candidate's features and its `related`
+/// neighbours matched against the history's item ids. Nothing is tied to a
+/// training catalog, so the model scores any storefront's items.
 #[derive(Module, Debug)]
 pub struct Ranker {
     project: Linear,
-    item_ids: Option<Embedding>,
     kind: Embedding,
     attention: Option<AttentionUnit>,
     mlp: Vec<Linear>,
@@ -39,6 +55,9 @@ pub struct Scored {
     pub weights: Tensor<2>,
 }
 
+/// The ranker's input, built by the device's request (`rank::batch`) and by
+/// training (`ranker::train`) from the same per-pair functions
+/// (`ranker::features`).
 pub struct RankBatch {
     /// `[B, d]` projected candidate embeddings.
     pub candidates: Tensor<2>,
@@ -46,63 +65,60 @@ pub struct RankBatch {
     pub features: Tensor<2>,
     /// `[B, L, d]` projected history embeddings.
     pub history: Tensor<3>,
-    /// `[B, L]` `EventKind` index of each history event.
+    /// `[B, L]` kind-embedding row of each history event (`EventKind::row`).
     pub kinds: Tensor<2, Int>,
     /// `[B, L]` `ln(1 + days between the event and the candidate's time)`.
     pub recency: Tensor<2>,
+    /// `[B, L]` cosine of the candidate's and the event's encoder embeddings.
+    pub similarity: Tensor<2>,
+    /// `[B, L]` the event item's weight in the candidate's `related` list (0 when
+    /// it is not a neighbour).
+    pub related: Tensor<2>,
+    /// `[B, MATCHES]` the related match over the longer match window
+    /// (`related::match_features`), then the category match.
+    pub matched: Tensor<2>,
     /// `[B, L]` 1 for a real event, 0 for padding.
     pub mask: Tensor<2>,
 }
 
-impl Ranker {
-    /// Fresh weights (burn's default initialisers) for `config`.
-    pub fn init(config: &RankerConfig, device: &Device) -> Self {
-        let d = config.projection_dim;
-        let attention = config.attention.then(|| AttentionUnit {
-            hidden: LinearConfig::new(4 * d + 1, config.attention_hidden).init(device),
-            score: LinearConfig::new(config.attention_hidden, 1).init(device),
+impl RankerConfig {
+    /// Fresh weights (burn's default initialisers, small kind vectors) for this
+    /// architecture.
+    pub fn init(&self, device: &Device) -> Ranker {
+        let d = self.projection_dim;
+        let attention = self.attention.then(|| AttentionUnit {
+            hidden: LinearConfig::new(4 * d + PAIR_INPUTS, self.attention_hidden).init(device),
+            score: LinearConfig::new(self.attention_hidden, 1).init(device),
         });
-        let mut width = 3 * d + config.candidate_features.len();
+        let mut width = 2 * d + self.candidate_features.len() + SUMMARIES;
         let mut mlp = Vec::new();
-        for &next in &config.mlp {
+        for &next in &self.mlp {
             mlp.push(LinearConfig::new(width, next).init(device));
             width = next;
         }
-        // Small initial id vectors: the model starts from the content embedding and
-        // learns per-item corrections only where the data supports them.
-        let item_ids = (config.item_vocab > 0).then(|| {
-            EmbeddingConfig::new(config.item_vocab, d)
+        Ranker {
+            project: LinearConfig::new(self.embedding_dim, d).init(device),
+            // On the scale of a projected item, so that an event's kind shifts its
+            // item rather than drowning it before training has begun.
+            kind: EmbeddingConfig::new(self.kinds, d)
                 .with_initializer(Initializer::Normal {
                     mean: 0.0,
-                    std: 0.01,
+                    std: 0.1,
                 })
-                .init(device)
-        });
-        Self {
-            project: LinearConfig::new(config.embedding_dim, d).init(device),
-            item_ids,
-            kind: EmbeddingConfig::new(config.kinds, d).init(device),
+                .init(device),
             attention,
             mlp,
             out: LinearConfig::new(width, 1).init(device),
-            dropout: DropoutConfig::new(config.dropout).init(),
+            dropout: DropoutConfig::new(self.dropout).init(),
         }
     }
+}
 
+impl Ranker {
     /// Encoder embeddings `[..., E]` → the ranker's item space `[..., d]`. Done once
     /// per item, not once per (candidate, history) pair.
     pub fn project<const D: usize>(&self, embeddings: Tensor<D>) -> Tensor<D> {
         self.project.forward(embeddings)
-    }
-
-    /// The whole training catalog `[item_vocab, E]` (row = item index) → `[item_vocab,
-    /// d]`, with each item's learned id vector added.
-    pub fn project_catalog(&self, embeddings: Tensor<2>) -> Tensor<2> {
-        let projected = self.project(embeddings);
-        match &self.item_ids {
-            Some(ids) => projected + ids.weight.val(),
-            None => projected,
-        }
     }
 
     pub fn forward(&self, batch: RankBatch) -> Scored {
@@ -112,10 +128,14 @@ impl Ranker {
             history,
             kinds,
             recency,
+            similarity,
+            related,
+            matched,
             mask,
         } = batch;
         let [b, l, d] = history.dims();
         let h = history + self.kind.forward(kinds);
+        let column = |t: Tensor<2>| t.reshape([b, l, 1]);
         let weights = match &self.attention {
             Some(unit) => {
                 let ce = c.clone().reshape([b, 1, d]).expand([b, l, d]);
@@ -125,7 +145,9 @@ impl Ranker {
                         h.clone(),
                         ce.clone() * h.clone(),
                         ce - h.clone(),
-                        recency.reshape([b, l, 1]),
+                        column(recency),
+                        column(similarity.clone()),
+                        column(related.clone()),
                     ],
                     2,
                 );
@@ -136,17 +158,36 @@ impl Ranker {
                 // Padding gets a large negative score, then an exact zero weight; a
                 // user with no history gets all-zero weights and a zero interest.
                 let scores = scores.mask_fill(mask.clone().equal_elem(0.0), -1.0e4);
-                softmax(scores, 1) * mask
+                softmax(scores, 1) * mask.clone()
             }
             None => {
                 let counts = mask.clone().sum_dim(1).clamp_min(1.0);
-                mask / counts
+                mask.clone() / counts
             }
         };
-        let interest = (weights.clone().reshape([b, l, 1]) * h)
-            .sum_dim(1)
-            .reshape([b, d]);
-        let mut x = Tensor::cat(vec![c.clone(), interest.clone(), c * interest, features], 1);
+        let interest = (column(weights.clone()) * h).sum_dim(1).reshape([b, d]);
+        let pooled = |t: Tensor<2>| (weights.clone() * t).sum_dim(1);
+        let events = mask.clone().sum_dim(1);
+        let mean_similarity =
+            (similarity.clone() * mask.clone()).sum_dim(1) / events.clamp_min(1.0);
+        // Padding sits at -1 (no real cosine is lower), and a history with no events
+        // has no best match: 0, like its other summaries.
+        let best_similarity = similarity
+            .clone()
+            .mask_fill(mask.clone().equal_elem(0.0), -1.0)
+            .max_dim(1)
+            * mask.max_dim(1);
+        let summaries = Tensor::cat(
+            vec![
+                pooled(similarity),
+                mean_similarity,
+                best_similarity,
+                pooled(related),
+                matched,
+            ],
+            1,
+        );
+        let mut x = Tensor::cat(vec![interest.clone(), c * interest, features, summaries], 1);
         for layer in &self.mlp {
             x = self.dropout.forward(relu(layer.forward(x)));
         }

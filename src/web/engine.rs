@@ -12,7 +12,7 @@ use super::global;
 use super::models::Loader;
 use super::store::Store;
 use crate::candidates::{self, DEFAULT_MAX_CANDIDATES};
-use crate::history::{self, Event, Retention};
+use crate::history::{Event, Retention};
 use crate::input::Value;
 use crate::rank::{self, RankOptions, Ranked};
 use crate::{BackendChoice, Error, Ranker, RankerManifest, Result, SentenceEncoder};
@@ -222,43 +222,19 @@ impl Engine {
     pub async fn rank(&self, values: Vec<Value>, options: RankOptions) -> Result<Vec<Ranked>> {
         let config = &self.manifest.config;
         let candidates = candidates::parse(&values, config, self.max_candidates)?;
-        let now = options.now.unwrap_or_else(js_sys::Date::now);
-        if !now.is_finite() {
-            return Err(Error::BadOptions(format!(
-                "`now` must be a finite time in ms, found {now}"
-            )));
-        }
         let events = self.store.events().await?;
-        let recent: Vec<Event> = history::recent(&events, config.max_history)
-            .into_iter()
-            .cloned()
-            .collect();
-        let history_texts: Vec<String> = recent.iter().map(Event::text).collect();
-        // Titles and creatives in one batch: one encoder pass, one read-back.
-        let mut candidate_texts: Vec<String> = candidates.iter().map(|c| c.text()).collect();
-        candidate_texts.extend(candidates.iter().flat_map(|c| c.creative_texts()));
-        let history_vecs = self.embeddings(&history_texts, true).await?;
-        let mut candidate_vecs = self.embeddings(&candidate_texts, false).await?.into_iter();
-        let history: Vec<(Event, Vec<f32>)> = recent.into_iter().zip(history_vecs).collect();
-        let candidates: Vec<_> = candidates
-            .into_iter()
-            .zip(candidate_vecs.by_ref())
-            .collect();
-        let creatives = rank::split_creatives(&candidates, candidate_vecs);
-        let device = self.encoder.device();
-        rank::forward(
-            &self.ranker,
+        let model = rank::Model {
+            ranker: &self.ranker,
             config,
-            device,
-            &history,
-            &candidates,
-            &creatives,
-            &crate::policy::impressions(&events),
-            options,
-            now,
-        )?
-        .finish()
-        .await
+            device: self.encoder.device(),
+        };
+        let request = rank::Request {
+            events: &events,
+            candidates: &candidates,
+            options: &options,
+            clock_ms: js_sys::Date::now(),
+        };
+        rank::rank(model, request, self).await
     }
 
     pub async fn history(&self) -> Result<Vec<Event>> {
@@ -379,6 +355,14 @@ impl Engine {
             memo.insert(t.clone(), v.clone());
         }
         Ok(out)
+    }
+}
+
+/// History items come from memory, then IndexedDB, then the encoder, and are kept;
+/// candidates' texts from memory, then the encoder.
+impl rank::Embedder for Engine {
+    async fn embed(&self, texts: &[String], whose: rank::Texts) -> Result<Vec<Vec<f32>>> {
+        self.embeddings(texts, whose == rank::Texts::History).await
     }
 }
 

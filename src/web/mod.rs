@@ -75,7 +75,15 @@ export interface Candidate {
   fallback?: boolean;
   /** Up to 8 ways to present the ad; the one closest to the shopper's interests is picked. */
   creatives?: Creative[];
+  /**
+   * The ad's item-to-item neighbours from the ad server's aggregate co-occurrence
+   * (`privrank related`), matched on the device against the history's item ids.
+   * At most 100, distinct item ids, weights in [0, 1].
+   */
+  related?: Related[];
 }
+
+export interface Related { itemId: string; weight: number; }
 
 export interface Creative { id: string; text: string; }
 

@@ -156,11 +156,15 @@ impl Loader {
         if !response.ok() {
             return Err(fail(format!("HTTP {}", response.status())));
         }
-        let total = response
-            .headers()
-            .get("content-length")
-            .ok()
-            .flatten()
+        // Content-Length counts the bytes on the wire; with a Content-Encoding
+        // (gzip, br from a CDN) the body read here is the decoded one, larger, so the
+        // total is unknown rather than wrong.
+        let headers = response.headers();
+        let header = |name: &str| headers.get(name).ok().flatten();
+        let encoded =
+            header("content-encoding").is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
+        let total = header("content-length")
+            .filter(|_| !encoded)
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(f64::NAN);
         let Some(body) = response.body() else {

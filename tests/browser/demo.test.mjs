@@ -9,7 +9,7 @@
 // Env: CHROMIUM (default /usr/bin/chromium); PRIVRANK_SERVE_ROOT (default the repository).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -439,12 +439,27 @@ test('network audit: every request went to the local server, as GET, carrying no
   // The privacy panel lists the same requests and flags none of them.
   const panel = await page.locator('#net tbody tr').evaluateAll((rows) => rows.map((r) => ({
     url: r.dataset.url, what: r.dataset.what, unexpected: r.classList.contains('unexpected'),
-    size: Number(r.dataset.encodedBodySize),
+    size: Number(r.dataset.encodedBodySize), decoded: Number(r.dataset.decodedBodySize),
   })));
   assert.deepEqual(panel.filter((r) => r.unexpected), [], 'requests the privacy panel flags');
   for (const path of ['/www/data/catalog.json', '/www/data/candidates.json', '/pkg/privrank_bg.wasm', '/pkg/models/default.json']) {
     assert.ok(panel.some((r) => new URL(r.url).pathname === path && r.size > 0), `the privacy panel lists ${path} with its size`);
   }
+  // Its sizes are honest: the server compresses (Chromium offers br), so the panel shows
+  // the body as transferred, the same count as the server's log, smaller than the file
+  // for the big compressible ones; and the decompressed size is the file's size.
+  const logged = log.map((l) => JSON.parse(l));
+  for (const path of ['/www/data/catalog.json', '/pkg/privrank_bg.wasm']) {
+    const size = statSync(join(ROOT, path)).size;
+    const rows = panel.filter((r) => new URL(r.url).pathname === path);
+    assert.ok(rows.some((r) => r.decoded === size && r.size > 0 && r.size < size),
+      `the privacy panel shows ${path} (${size} B) compressed: ${JSON.stringify(rows)}`);
+    assert.ok(rows.some((r) => logged.some((e) => new URL(e.url, 'http://x').pathname === path && e.method === 'GET' && e.status === 200 &&
+      e.encoding !== 'identity' && e.bytes === r.size)),
+    `the server log has ${path} compressed, at the size the panel shows: ${JSON.stringify(logged.filter((e) => new URL(e.url, 'http://x').pathname === path))}`);
+  }
+  const summary = await page.locator('#net-summary').textContent();
+  assert.match(summary, /transferred \(compressed/, `the privacy panel's summary: ${summary}`);
   console.log(`audit: ${requests.length} requests, ${paths.length} distinct paths, ${secrets.length} secrets, ` +
     `${log.length} server log lines, ${panel.length} rows in the privacy panel: no findings`);
 });

@@ -17,11 +17,11 @@ export const TEST = { timeout: 600_000 };
 export const QUIET = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
 
-/** Start scripts/serve.mjs serving ROOT, logging each request to `logFile`; resolves
- * to {child, url, origin} once it prints its address. */
-export async function startServer(logFile) {
+/** Start scripts/serve.mjs serving `root` (default ROOT), logging each request to
+ * `logFile`; resolves to {child, url, origin} once it prints its address. */
+export async function startServer(logFile, root = ROOT) {
   const child = spawn(process.execPath,
-    [join(REPO, 'scripts', 'serve.mjs'), '--root', ROOT, '--port', '0', '--log', logFile],
+    [join(REPO, 'scripts', 'serve.mjs'), '--root', root, '--port', '0', '--log', logFile],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).once('line', resolve);

@@ -6,7 +6,7 @@
 // default the repository: it must hold www/ and pkg/).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -150,7 +150,23 @@ test('main thread, CPU (--disable-gpu): minimal.html ranks the candidates', TEST
   const models = modelRequests(result.log);
   assert.ok(models.some((e) => e.status === 200 && e.bytes > 0),
     `the first load fetched no model file: ${JSON.stringify(result.log)}`);
-  console.log(`first load: ${models.length} model requests, ${models.reduce((n, e) => n + e.bytes, 0)} bytes`);
+  // The server compresses what it sends (Chromium offers br): `bytes` is the body as sent,
+  // so a compressed file is logged smaller than it is on disk, an uncompressed one at its size.
+  const sent = models.filter((e) => e.method === 'GET' && e.status === 200).map((e) => {
+    const file = join(ROOT, decodeURIComponent(new URL(e.url, 'http://x').pathname));
+    return { ...e, size: existsSync(file) ? statSync(file).size : NaN };
+  });
+  for (const e of sent) {
+    assert.ok(['br', 'gzip', 'identity'].includes(e.encoding), `server log without an encoding: ${JSON.stringify(e)}`);
+    if (e.encoding === 'identity') assert.equal(e.bytes, e.size, `${e.url} sent uncompressed: ${JSON.stringify(e)}`);
+    else assert.ok(e.bytes < e.size, `${e.url} sent ${e.encoding}, not smaller than its ${e.size} B: ${JSON.stringify(e)}`);
+  }
+  const onDisk = sent.reduce((n, e) => n + e.size, 0);
+  const onWire = sent.reduce((n, e) => n + e.bytes, 0);
+  assert.ok(sent.some((e) => e.encoding === 'br') && onWire < onDisk,
+    `the model files were not sent compressed: ${JSON.stringify(sent)}`);
+  console.log(`first load: ${models.length} model requests, ${onWire} bytes sent ` +
+    `(${onDisk} bytes of files, ${(100 * onWire / onDisk).toFixed(1)}%)`);
 
   // What the page stored, under the names the README documents.
   const stored = await result.page.evaluate(async ([cache, db]) => ({

@@ -15,9 +15,13 @@ mod card;
 mod catalog;
 mod demo;
 mod distill;
+mod eval;
+mod eval_card;
 mod ope;
 mod profile;
-mod ranking;
+mod rank;
+mod related;
+mod train;
 
 #[derive(Parser)]
 #[command(
@@ -60,7 +64,7 @@ enum Command {
     /// Rank candidates against a history, exactly as the browser's `rank()` does:
     /// reads `{"history": [events], "candidates": [...], "options": {...}}` (a file,
     /// or `-` for stdin) and prints the ordered candidates as JSON.
-    Rank(ranking::RankArgs),
+    Rank(rank::RankArgs),
     /// Embed a catalog (JSON lines `{"id", "title", "category"?}`, or `-` for stdin)
     /// in batches; prints one `{"id", "encoder", "embedding"}` line per item, the
     /// edge worker's format.
@@ -81,11 +85,15 @@ enum Command {
     /// texts; writes `models/student/` (config, tokenizer, quantized weights, manifest,
     /// model card).
     Distill(distill::DistillArgs),
-    /// Train privrank's ranker on MovieLens-100k; writes `models/ranker/`.
-    Train(ranking::TrainArgs),
-    /// Evaluate the ranker against the seeds' baselines on the test split (the LR and
-    /// DNN baselines are trained here with the same settings); writes MODEL_CARD.md.
-    Eval(ranking::EvalArgs),
+    /// Train privrank's ranker on MovieLens-100k; writes the model set's ranker folder.
+    Train(train::TrainArgs),
+    /// Evaluate the served ranker against the seeds' baselines on the test split (the
+    /// LR and DNN baselines are trained here with the same settings) and on focused
+    /// sessions; writes MODEL_CARD.md.
+    Eval(eval::EvalArgs),
+    /// Item-to-item neighbour lists (`related`) from an interaction log, one JSON
+    /// line per item: what an ad server attaches to its candidates.
+    Related(related::RelatedArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -97,6 +105,7 @@ enum Format {
 }
 
 fn main() -> ExitCode {
+    quiet_vulkan_layers();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -104,6 +113,19 @@ fn main() -> ExitCode {
             eprintln!("privrank: error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Mesa's implicit Vulkan layer `VK_LAYER_MESA_device_select` picks a default GPU by
+/// connecting to the desktop's display; on a machine without one it prints
+/// `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` for every
+/// probe. privrank chooses its adapter itself, so the layer is switched off (its own
+/// documented switch) unless the caller set it either way.
+fn quiet_vulkan_layers() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: called first thing in `main`, before any thread exists that could
+        // read the environment concurrently.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
 }
 
@@ -189,7 +211,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let m = paths()?;
             let ranker_dir = m.ranker(&args.data.ranker_dir, true)?;
             let (bundle, encoder, backend) = load(&m.manifest, &m.dir, choice)?;
-            ranking::train(
+            train::train(
                 &args,
                 &encoder,
                 &backend,
@@ -201,7 +223,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let m = paths()?;
             let ranker_dir = m.ranker(&args.ranker_dir, false)?;
             let (_, encoder, backend) = load(&m.manifest, &m.dir, choice)?;
-            ranking::rank(&args, &encoder, &backend, &ranker_dir)
+            rank::rank(&args, &encoder, &backend, &ranker_dir)
         }
         Command::EmbedCatalog(args) => {
             let m = paths()?;
@@ -209,11 +231,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             catalog::embed_catalog(&args, &encoder)
         }
         Command::DemoData(args) => demo::demo_data(&args),
+        Command::Related(args) => related::related(&args),
         Command::Distill(args) => {
-            let backend = Backend::open(choice)?;
-            if let Some(reason) = &backend.fallback_reason {
-                eprintln!("privrank: using the CPU backend ({reason})");
-            }
+            let backend = open_backend(choice)?;
             distill::distill(&args, &backend)
         }
         Command::Ope(args) => ope::ope(&args),
@@ -227,7 +247,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 Some(set) => {
                     let other = Models::of_set(set, None, None)?;
                     let (bundle, other_encoder, _) = load(&other.manifest, &other.dir, choice)?;
-                    Some(ranking::Comparison {
+                    Some(eval::Comparison {
                         set: set.clone(),
                         encoder: other_encoder,
                         encoder_name: bundle.manifest.name,
@@ -236,8 +256,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 }
                 None => None,
             };
-            ranking::eval(
-                &args.train,
+            eval::eval(
+                &args,
                 &encoder,
                 &backend,
                 &ranker_dir,
@@ -283,15 +303,23 @@ fn spinner(msg: String) -> ProgressBar {
     bar
 }
 
+/// The backend, probed once per process, and one line saying which it is and why
+/// when `auto` did not take a GPU (a command that loads two model sets asks twice).
+fn open_backend(choice: BackendChoice) -> privrank::Result<Backend> {
+    static ANNOUNCED: std::sync::Once = std::sync::Once::new();
+    let backend = Backend::open(choice)?;
+    if let Some(reason) = &backend.fallback_reason {
+        ANNOUNCED.call_once(|| eprintln!("privrank: backend cpu ({reason})"));
+    }
+    Ok(backend)
+}
+
 fn load(
     manifest: &Path,
     dir: &Path,
     choice: BackendChoice,
 ) -> privrank::Result<(ModelBundle, SentenceEncoder, Backend)> {
-    let backend = Backend::open(choice)?;
-    if let Some(reason) = &backend.fallback_reason {
-        eprintln!("privrank: using the CPU backend ({reason})");
-    }
+    let backend = open_backend(choice)?;
     let bar = spinner(format!(
         "verifying and loading {} on {}",
         manifest.display(),

@@ -9,7 +9,7 @@ use privrank::input::Value;
 use privrank::interests::{DEFAULT_HALF_LIFE_DAYS, interests};
 use privrank::policy::{Arm, assign_arm};
 
-use crate::ranking::{now_or, parse_events, read_input};
+use crate::rank::{now_or, parse_events, read_input};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 

@@ -1,0 +1,375 @@
+//! Focused sessions: a history drawn from one genre (MovieLens) or one product
+//! category (a storefront catalog with no MovieLens ids), ranked against a fixed
+//! candidate set. A ranker that personalises lifts the session's own genre into the
+//! slot; a popularity model does not. The sampled-negative AUC cannot tell the two
+//! apart, so `privrank eval` reports this beside it.
+
+use std::collections::HashMap;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use serde::{Deserialize, Serialize};
+
+use super::served::Table;
+use crate::candidates::{self, Candidate};
+use crate::data::MovieLens;
+use crate::data::demo::{AdServer, PER_GENRE};
+use crate::history::{Event, EventKind};
+use crate::input::Value;
+use crate::rank::{self, Embedder, Model, RankOptions, Request, Texts};
+use crate::ranker::features::similarity;
+use crate::{Error, Result};
+
+/// Events per MovieLens session: ten films of one genre, as in the demo.
+pub const SESSION_EVENTS: usize = 10;
+/// Sessions drawn per genre or category.
+pub const SESSIONS: usize = 5;
+
+/// Which half of each genre's films sessions are drawn from. Choices made while
+/// building the ranker look at `Tune` only; the card reports `Report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Half {
+    Tune,
+    Report,
+}
+
+/// One session: its label (genre or category), the shopper's events, and which
+/// candidates belong to the label.
+pub struct Session {
+    pub label: String,
+    pub events: Vec<Event>,
+}
+
+/// A candidate set and sessions against it.
+pub struct Check {
+    pub candidates: Vec<Candidate>,
+    /// Per candidate, the labels it belongs to.
+    pub labels: Vec<Vec<String>>,
+    pub sessions: Vec<Session>,
+    /// How many of the top candidates are judged.
+    pub top: usize,
+}
+
+/// The ten hours before the ranking time, one view an hour, oldest first.
+fn views(
+    items: impl IntoIterator<Item = (String, String, Option<String>)>,
+    now: f64,
+) -> Vec<Event> {
+    let items: Vec<_> = items.into_iter().collect();
+    let n = items.len();
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(k, (item_id, title, category))| Event {
+            kind: EventKind::View,
+            item_id,
+            title,
+            category,
+            campaign: None,
+            ts: now - (n - k) as f64 * 3_600_000.0,
+        })
+        .collect()
+}
+
+/// The time focused sessions are ranked at.
+pub const NOW: f64 = 1_700_000_000_000.0;
+
+/// MovieLens genres against the demo's promotions: per genre, [`SESSIONS`] sessions
+/// of [`SESSION_EVENTS`] films of that genre that are not themselves promoted,
+/// drawn from one half of the genre's films (by item index parity), each in
+/// proportion to its ratings.
+pub fn movielens(
+    ml: &MovieLens,
+    config: &crate::RankerConfig,
+    half: Half,
+    seed: u64,
+) -> Result<Check> {
+    let server = AdServer::new(ml);
+    let wire = server.promotions(PER_GENRE);
+    let values: Vec<Value> = serde_json::from_value(serde_json::Value::Array(wire))
+        .map_err(|e| Error::BadInput(format!("demo candidates: {e}")))?;
+    let candidates = candidates::parse(&values, config, values.len())?;
+    let by_id: HashMap<String, usize> = ml
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (item.catalog_id(), i))
+        .collect();
+    let labels: Vec<Vec<String>> = candidates
+        .iter()
+        .map(|c| ml.items[by_id[&c.id]].genres.clone())
+        .collect();
+    let promoted: std::collections::HashSet<&str> =
+        candidates.iter().map(|c| c.id.as_str()).collect();
+    let parity = match half {
+        Half::Tune => 0,
+        Half::Report => 1,
+    };
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut sessions = Vec::new();
+    for genre in server.genres() {
+        let pool: Vec<usize> = (0..ml.items.len())
+            .filter(|&i| i % 2 == parity)
+            .filter(|&i| ml.items[i].genres.iter().any(|g| g == genre))
+            .filter(|&i| !promoted.contains(ml.items[i].catalog_id().as_str()))
+            .collect();
+        if pool.len() < SESSION_EVENTS {
+            continue;
+        }
+        for _ in 0..SESSIONS {
+            // Shoppers browse what a storefront shows, and it shows what people
+            // watch: films are drawn in proportion to their ratings.
+            let picked = pool
+                .choose_multiple_weighted(&mut rng, SESSION_EVENTS, |&i| {
+                    f64::from(server.counts[i]) + 1.0
+                })
+                .map_err(|e| Error::BadInput(format!("focused sessions: {e}")))?;
+            let events = views(
+                picked.map(|&i| {
+                    let item = &ml.items[i];
+                    (
+                        item.catalog_id(),
+                        item.display_title(),
+                        Some(item.category()),
+                    )
+                }),
+                NOW,
+            );
+            sessions.push(Session {
+                label: genre.to_owned(),
+                events,
+            });
+        }
+    }
+    Ok(Check {
+        candidates,
+        labels,
+        sessions,
+        top: 3,
+    })
+}
+
+/// A storefront's own catalog (`data/storefront.json`): product titles in several
+/// categories, no MovieLens ids, no features.
+#[derive(Debug, Deserialize)]
+pub struct Storefront {
+    pub categories: Vec<Category>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Category {
+    pub name: String,
+    pub products: Vec<String>,
+}
+
+/// Products per category that are candidates; the rest make up histories.
+pub const STOREFRONT_CANDIDATES: usize = 4;
+/// Events per storefront session.
+pub const STOREFRONT_EVENTS: usize = 5;
+
+/// Each category's last [`STOREFRONT_CANDIDATES`] products are candidates (with
+/// their category, as a storefront sends them); sessions view
+/// [`STOREFRONT_EVENTS`] of the others.
+pub fn storefront(catalog: &Storefront, config: &crate::RankerConfig, seed: u64) -> Result<Check> {
+    let mut wire = Vec::new();
+    let mut labels = Vec::new();
+    let mut pools = Vec::new();
+    for (c, category) in catalog.categories.iter().enumerate() {
+        let n = category.products.len();
+        if n < STOREFRONT_CANDIDATES + STOREFRONT_EVENTS {
+            return Err(Error::BadInput(format!(
+                "category `{}` has {n} products; it needs {}",
+                category.name,
+                STOREFRONT_CANDIDATES + STOREFRONT_EVENTS
+            )));
+        }
+        let (history, shown) = category.products.split_at(n - STOREFRONT_CANDIDATES);
+        for (p, title) in shown.iter().enumerate() {
+            wire.push(serde_json::json!({
+                "id": format!("shop-{c}-{p}"), "title": title, "category": category.name,
+            }));
+            labels.push(vec![category.name.clone()]);
+        }
+        pools.push((category, history));
+    }
+    let values: Vec<Value> = serde_json::from_value(serde_json::Value::Array(wire))
+        .map_err(|e| Error::BadInput(format!("storefront candidates: {e}")))?;
+    let candidates = candidates::parse(&values, config, values.len())?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut sessions = Vec::new();
+    for (category, history) in pools {
+        for _ in 0..SESSIONS {
+            let picked = history.choose_multiple(&mut rng, STOREFRONT_EVENTS);
+            let events = views(
+                picked.map(|t| (format!("shop:{t}"), t.clone(), Some(category.name.clone()))),
+                NOW,
+            );
+            sessions.push(Session {
+                label: category.name.clone(),
+                events,
+            });
+        }
+    }
+    Ok(Check {
+        candidates,
+        labels,
+        sessions,
+        top: 4,
+    })
+}
+
+/// How one ordering did on a check.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub order: String,
+    /// Mean share of the top candidates that belong to the session's label.
+    pub in_label_share: f64,
+}
+
+/// All orders on one check, and how well privrank's reasons point at the history
+/// item most like the candidate.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub sessions: usize,
+    pub candidates: usize,
+    pub top: usize,
+    pub outcomes: Vec<Outcome>,
+    /// Share of privrank's top candidates whose first reason is the session event
+    /// most similar to the candidate (encoder cosine).
+    pub reason_is_most_similar: f64,
+    /// The same by chance: one over the events per session.
+    pub reason_chance: f64,
+}
+
+impl Check {
+    fn share(&self, session: &Session, picked: &[usize]) -> f64 {
+        let hits = picked
+            .iter()
+            .filter(|&&i| self.labels[i].contains(&session.label))
+            .count();
+        hits as f64 / self.top as f64
+    }
+
+    fn texts(&self) -> Vec<String> {
+        let mut texts: Vec<String> = self.candidates.iter().map(Candidate::text).collect();
+        texts.extend(
+            self.sessions
+                .iter()
+                .flat_map(|s| s.events.iter().map(Event::text)),
+        );
+        texts.sort();
+        texts.dedup();
+        texts
+    }
+
+    /// Rank every session with privrank (through `rank::rank`), by content cosine
+    /// (the mean history embedding against each candidate) and without history
+    /// (privrank's order for a shopper it knows nothing about).
+    pub fn run(&self, model: Model<'_>, embedder: &impl Embedder) -> Result<Report> {
+        let texts = self.texts();
+        let table = Table(
+            texts
+                .iter()
+                .cloned()
+                .zip(futures_lite::future::block_on(
+                    embedder.embed(&texts, Texts::Candidates),
+                )?)
+                .collect(),
+        );
+        let index: HashMap<&str, usize> = self
+            .candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.as_str(), i))
+            .collect();
+        let options = RankOptions {
+            k: Some(self.top),
+            explain: true,
+            now: Some(NOW),
+            ..RankOptions::default()
+        };
+        let ranked = |events: &[Event]| -> Result<Vec<rank::Ranked>> {
+            rank::rank_blocking(
+                model,
+                Request {
+                    events,
+                    candidates: &self.candidates,
+                    options: &options,
+                    clock_ms: NOW,
+                },
+                &table,
+            )
+        };
+        let cold: Vec<usize> = ranked(&[])?.iter().map(|r| index[r.id.as_str()]).collect();
+        let candidate_vecs: Vec<&Vec<f32>> = self
+            .candidates
+            .iter()
+            .map(|c| &table.0[&c.text()])
+            .collect();
+        let (mut ours, mut cosine, mut plain) = (0.0, 0.0, 0.0);
+        let (mut reasons_hit, mut reasons_seen, mut chance) = (0usize, 0usize, 0.0);
+        for session in &self.sessions {
+            let top = ranked(&session.events)?;
+            let picked: Vec<usize> = top.iter().map(|r| index[r.id.as_str()]).collect();
+            ours += self.share(session, &picked);
+            plain += self.share(session, &cold);
+
+            let history: Vec<&Vec<f32>> =
+                session.events.iter().map(|e| &table.0[&e.text()]).collect();
+            let dim = history.first().map_or(0, |v| v.len());
+            let mut mean = vec![0f32; dim];
+            for v in &history {
+                for (m, x) in mean.iter_mut().zip(v.iter()) {
+                    *m += x;
+                }
+            }
+            let mut by_cosine: Vec<(usize, f32)> = candidate_vecs
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i, similarity(v, &mean)))
+                .collect();
+            by_cosine.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let best: Vec<usize> = by_cosine.iter().take(self.top).map(|&(i, _)| i).collect();
+            cosine += self.share(session, &best);
+
+            chance += 1.0 / session.events.len() as f64;
+            for r in &top {
+                let Some(first) = r.reasons.as_ref().and_then(|v| v.first()) else {
+                    continue;
+                };
+                let c = candidate_vecs[index[r.id.as_str()]];
+                let most_similar = session
+                    .events
+                    .iter()
+                    .zip(&history)
+                    .max_by(|a, b| similarity(c, a.1).total_cmp(&similarity(c, b.1)))
+                    .map(|(e, _)| e.item_id.as_str());
+                reasons_seen += 1;
+                reasons_hit += usize::from(most_similar == Some(first.item_id.as_str()));
+            }
+        }
+        let n = self.sessions.len().max(1) as f64;
+        Ok(Report {
+            sessions: self.sessions.len(),
+            candidates: self.candidates.len(),
+            top: self.top,
+            outcomes: vec![
+                Outcome {
+                    order: "privrank".into(),
+                    in_label_share: ours / n,
+                },
+                Outcome {
+                    order: "content cosine (mean history embedding)".into(),
+                    in_label_share: cosine / n,
+                },
+                Outcome {
+                    order: "non-personalised (privrank, empty history)".into(),
+                    in_label_share: plain / n,
+                },
+            ],
+            reason_is_most_similar: reasons_hit as f64 / reasons_seen.max(1) as f64,
+            reason_chance: chance / n,
+        })
+    }
+}

@@ -1,0 +1,170 @@
+//! After scoring: who may be shown, in which order, with which propensity, and
+//! which history events explain each score.
+
+use super::{Objective, REASONS, RankOptions, Ranked, Reason};
+use crate::candidates::Candidate;
+use crate::history::Event;
+use crate::policy::{self, Exploration, Impression, Policy};
+
+/// Per candidate: `None` when it may be shown, else why not (k-anonymity, frequency
+/// caps).
+pub fn blocked(
+    candidates: &[Candidate],
+    policy: &Policy,
+    impressions: &[Impression],
+    now: f64,
+) -> Vec<Option<String>> {
+    candidates
+        .iter()
+        .map(|c| {
+            if policy.require_k_anonymous && !c.k_anonymous && !c.fallback {
+                return Some("not marked k-anonymous".to_owned());
+            }
+            policy::capped(&c.id, c.campaign.as_deref(), impressions, &policy.caps, now)
+        })
+        .collect()
+}
+
+/// The scored request, ready to be ordered.
+pub struct Placement<'a> {
+    pub candidates: &'a [Candidate],
+    pub options: &'a RankOptions,
+    pub blocked: Vec<Option<String>>,
+    /// Candidate embeddings (diversity compares them).
+    pub embeddings: &'a [Vec<f32>],
+    /// Per candidate, the creative chosen for this shopper.
+    pub creatives: Vec<Option<String>>,
+    /// The attended events, in the order of the attention weights' columns.
+    pub history: &'a [&'a Event],
+    pub now: f64,
+}
+
+impl Placement<'_> {
+    /// `ctr`: `[B]` click probabilities; `weights`: `[B, L]` attention weights.
+    pub fn order(&self, ctr: &[f32], weights: &[f32]) -> Vec<Ranked> {
+        let l = weights.len() / ctr.len().max(1);
+        let policy = &self.options.policy;
+        let all: Vec<Ranked> = self
+            .candidates
+            .iter()
+            .zip(ctr)
+            .enumerate()
+            .map(|(i, (c, &p))| {
+                let p = f64::from(p);
+                // Cold start: lean on the server's prior until there is history.
+                let blended = match policy.cold_start_events {
+                    Some(full_at) => {
+                        match c.prior.or_else(|| c.features.get("popularity").copied()) {
+                            Some(prior) => policy::blend(p, prior, self.history.len(), full_at),
+                            None => p,
+                        }
+                    }
+                    None => p,
+                };
+                let score = match self.options.objective {
+                    Objective::Ctr => blended,
+                    Objective::Ecpm => blended * c.bid.unwrap_or(0.0),
+                };
+                let reasons = self
+                    .options
+                    .explain
+                    .then(|| self.reasons(&weights[i * l..(i + 1) * l]));
+                Ranked {
+                    id: c.id.clone(),
+                    score,
+                    ctr: p,
+                    reasons,
+                    propensity: None,
+                    fallback: false,
+                    creative: self.creatives[i].clone(),
+                }
+            })
+            .collect();
+        self.place(all)
+    }
+
+    /// The events with the largest attention weights, largest first.
+    fn reasons(&self, row: &[f32]) -> Vec<Reason> {
+        let mut slots: Vec<usize> = (0..self.history.len()).collect();
+        slots.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+        slots
+            .into_iter()
+            .take(REASONS)
+            .filter(|&s| row[s] > 0.0)
+            .map(|s| Reason {
+                item_id: self.history[s].item_id.clone(),
+                title: self.history[s].title.clone(),
+                kind: self.history[s].kind,
+                weight: f64::from(row[s]),
+            })
+            .collect()
+    }
+
+    /// The policy's part: who may be shown, in which order, with which propensity.
+    fn place(&self, all: Vec<Ranked>) -> Vec<Ranked> {
+        let policy = &self.options.policy;
+        let by_score = |mut v: Vec<usize>| {
+            // Stable: equal scores keep the server's order.
+            v.sort_by(|&a, &b| all[b].score.total_cmp(&all[a].score));
+            v
+        };
+        let allowed = |i: &usize| self.blocked[*i].is_none();
+        let mut pool = by_score(
+            (0..all.len())
+                .filter(|i| allowed(i) && !self.candidates[*i].fallback)
+                .collect(),
+        );
+        let fallback = pool.is_empty();
+        if fallback {
+            pool = by_score(
+                (0..all.len())
+                    .filter(|i| allowed(i) && self.candidates[*i].fallback)
+                    .collect(),
+            );
+        }
+        let k = self.options.k.unwrap_or(pool.len());
+        let picked: Vec<(usize, Option<f64>)> = match &policy.exploration {
+            Exploration::Greedy => {
+                let mut order = pool;
+                if let Some(lambda) = policy.diversity {
+                    let relevance: Vec<f64> = order.iter().map(|&i| all[i].score).collect();
+                    let vectors: Vec<Vec<f32>> =
+                        order.iter().map(|&i| self.embeddings[i].clone()).collect();
+                    order = policy::mmr(&relevance, &vectors, lambda, order.len())
+                        .into_iter()
+                        .map(|j| order[j])
+                        .collect();
+                }
+                if let Some(max) = policy.max_per_advertiser {
+                    order = policy::cap_per_owner(
+                        &order,
+                        |i| self.candidates[i].advertiser.clone(),
+                        max,
+                    );
+                }
+                if let Some(max) = policy.max_per_campaign {
+                    order =
+                        policy::cap_per_owner(&order, |i| self.candidates[i].campaign.clone(), max);
+                }
+                order.into_iter().take(k).map(|i| (i, None)).collect()
+            }
+            how => {
+                let scores: Vec<f64> = all.iter().map(|r| r.score).collect();
+                let seed = policy.seed.unwrap_or(self.now as u64);
+                policy::explore(&scores, &pool, k, how, seed)
+                    .into_iter()
+                    .map(|s| (s.index, Some(s.propensity)))
+                    .collect()
+            }
+        };
+        picked
+            .into_iter()
+            .map(|(i, propensity)| {
+                let mut r = all[i].clone();
+                r.propensity = propensity;
+                r.fallback = fallback;
+                r
+            })
+            .collect()
+    }
+}
