@@ -119,7 +119,7 @@ pub struct RankerConfig {
     /// Width of the encoder's item embeddings.
     pub embedding_dim: usize,
     /// Names of the per-candidate numeric features, in input order (the training
-    /// data defines them: `ranker::train::CANDIDATE_FEATURES`).
+    /// data defines them: `data::CANDIDATE_FEATURES`).
     pub candidate_features: Vec<String>,
     /// Items are projected to this width before attention and the MLP.
     #[config(default = 64)]

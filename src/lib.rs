@@ -62,8 +62,7 @@ pub mod web;
 /// AUC, gAUC, logloss, HR@k, NDCG@k.
 pub mod metrics;
 
-/// Public datasets for training and evaluation (native only).
-#[cfg(not(target_arch = "wasm32"))]
+/// Public datasets for training and evaluation (files are read natively only).
 pub mod data;
 
 /// Item embeddings cached on disk by encoder and text (native only).

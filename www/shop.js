@@ -47,7 +47,7 @@ function demoError(code, message, hint) {
 }
 
 const HINTS = {
-  DemoDataMissing: 'Generate the demo data with `privrank demo-data --out www/data` (bash scripts/setup does it), then reload.',
+  DemoDataMissing: 'Generate the demo data with `node scripts/demo-data.mjs` (bash scripts/demo does it), then reload.',
   PackageMissing: 'Build the npm package into pkg/ with `bash scripts/build-pkg`, then reload.',
   ModelFetch: 'The model files could not be downloaded: is pkg/models/ built and the server running?',
   BackendUnavailable: 'This browser offers no WebGPU adapter: try ?backend=cpu or ?backend=auto.',

@@ -1,14 +1,15 @@
 //! The demo storefront's catalog and its ad server's promotions, made from
-//! MovieLens-100k (`privrank demo-data` writes them; `privrank eval` ranks the same
+//! MovieLens-100k (`scripts/demo-data.mjs` writes them through the npm package's
+//! `demoData`, `privrank demo-data` natively; `privrank eval` ranks the same
 //! promotions in its focused-session check). The ad server knows every rating:
 //! popularity and the `related` neighbours count all of them.
 
 use std::collections::BTreeSet;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::MovieLens;
-use crate::ranker::train::{CANDIDATE_FEATURES, item_features};
+use super::{CANDIDATE_FEATURES, MovieLens};
 use crate::related::{Cooccurrence, DEFAULT_MIN_USERS, DEFAULT_TOP};
 
 /// Shown on the page and written into both files.
@@ -18,6 +19,17 @@ the set-up download by `privrank demo-data`, not redistributed.";
 
 /// Promotions per genre in the demo (`privrank demo-data --per-genre`).
 pub const PER_GENRE: usize = 2;
+
+/// The demo's data as written under `www/data/`: each file's name and text, and
+/// what they hold.
+#[derive(Debug, Serialize)]
+pub struct DemoData {
+    /// File name → pretty-printed JSON (`catalog.json`, `candidates.json`).
+    pub files: std::collections::BTreeMap<&'static str, String>,
+    pub movies: usize,
+    pub promotions: usize,
+    pub genres: usize,
+}
 
 /// What the demo's ad server knows: rating counts and co-occurrence over every
 /// rating.
@@ -59,6 +71,32 @@ impl<'a> AdServer<'a> {
             .collect()
     }
 
+    /// Both files of the demo: the catalog and `per_genre` promotions per genre.
+    pub fn data(&self, per_genre: usize) -> DemoData {
+        let items = self.catalog();
+        let candidates = self.promotions(per_genre);
+        let (movies, promotions) = (items.len(), candidates.len());
+        let pretty = |value: Value| {
+            serde_json::to_string_pretty(&value).expect("a JSON value always serializes") + "\n"
+        };
+        let files = [
+            ("catalog.json", json!({ "source": SOURCE, "items": items })),
+            (
+                "candidates.json",
+                json!({ "source": SOURCE, "candidates": candidates }),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name, pretty(value)))
+        .collect();
+        DemoData {
+            files,
+            movies,
+            promotions,
+            genres: self.genres().len(),
+        }
+    }
+
     /// The storefront's catalog entries, most rated first.
     pub fn catalog(&self) -> Vec<Value> {
         self.by_popularity()
@@ -98,7 +136,7 @@ impl<'a> AdServer<'a> {
     pub fn candidate(&self, i: usize) -> Value {
         let max = self.counts.iter().copied().max().unwrap_or(0) as f32;
         let item = &self.ml.items[i];
-        let values = item_features(item, self.counts[i], max);
+        let values = item.features(self.counts[i], max);
         let features: serde_json::Map<String, Value> = CANDIDATE_FEATURES
             .iter()
             .zip(values)

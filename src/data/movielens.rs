@@ -3,12 +3,19 @@
 //! models can use them as rows.
 
 use std::collections::HashMap;
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
 
-use super::{Field, read_text};
+use super::Field;
+#[cfg(not(target_arch = "wasm32"))]
+use super::read_text;
 use crate::history::{Event, EventKind};
 use crate::weights::sha256_hex;
 use crate::{Error, Result};
+
+/// The candidate features the ranker is trained with, in input order
+/// ([`Item::features`]).
+pub const CANDIDATE_FEATURES: [&str; 2] = ["popularity", "release_year"];
 
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -36,6 +43,19 @@ impl Item {
     /// The genres as one category string ("Action, Sci-Fi").
     pub fn category(&self) -> String {
         self.genres.join(", ")
+    }
+
+    /// The film's [`CANDIDATE_FEATURES`] from its rating count and the largest count
+    /// of the catalog. Training counts the training part only, so nothing from the
+    /// future leaks in; the demo's ad server computes its candidates' features here
+    /// too, so they mean what they meant in training.
+    pub fn features(&self, count: u32, max: f32) -> Vec<f32> {
+        let popularity = (1.0 + count as f32).ln() / (1.0 + max).ln().max(1e-6);
+        // 1920..2000 → 0..1; unknown years sit in the middle.
+        let year = self
+            .year
+            .map_or(0.5, |y| ((f32::from(y) - 1920.0) / 80.0).clamp(0.0, 1.0));
+        vec![popularity, year]
     }
 
     /// The id a storefront built on this catalog uses for the film, in its events
@@ -102,6 +122,7 @@ impl MovieLens {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn load(dir: &Path) -> Result<Self> {
         let texts = [INTER, ITEM, USER].map(|f| read_text(&dir.join(f)));
         let [inter, item, user] = texts;

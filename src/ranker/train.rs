@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 
 use super::{MATCHES, RankBatch, Ranker, features};
 use crate::backend::read_back;
-use crate::data::{Impression, Item, MovieLens, Part, Split};
+use crate::data::{Impression, MovieLens, Part, Split};
 use crate::metrics::auc;
 use crate::related::{self, Cooccurrence};
 use crate::{Error, Result};
@@ -126,22 +126,6 @@ pub struct Examples<'a> {
     pub categories: Vec<String>,
 }
 
-/// The candidate features the ranker is trained with, in input order. Popularity is
-/// counted on the training part only, so nothing from the future leaks in.
-pub const CANDIDATE_FEATURES: [&str; 2] = ["popularity", "release_year"];
-
-/// An item's [`CANDIDATE_FEATURES`] from its rating count and the largest count of
-/// the catalog. The demo's ad server computes its candidates' features here too, so
-/// they mean what they meant in training.
-pub fn item_features(item: &Item, count: u32, max: f32) -> Vec<f32> {
-    let popularity = (1.0 + count as f32).ln() / (1.0 + max).ln().max(1e-6);
-    // 1920..2000 → 0..1; unknown years sit in the middle.
-    let year = item
-        .year
-        .map_or(0.5, |y| ((f32::from(y) - 1920.0) / 80.0).clamp(0.0, 1.0));
-    vec![popularity, year]
-}
-
 impl<'a> Examples<'a> {
     pub fn new(
         ml: &'a MovieLens,
@@ -156,7 +140,7 @@ impl<'a> Examples<'a> {
             .items
             .iter()
             .zip(&counts)
-            .map(|(item, &n)| item_features(item, n, max))
+            .map(|(item, &n)| item.features(n, max))
             .collect();
         Self {
             ml,

@@ -2,6 +2,7 @@
 //! `Embedder` class for edge workers. This layer converts values and errors and holds
 //! no logic; see `engine.rs` and `crate::catalog` for what each call does.
 
+mod demo;
 mod device;
 mod engine;
 mod error;
@@ -157,12 +158,19 @@ export interface EmbedderOptions { backend?: 'cpu' | 'webgpu'; }
 /** One line of `Embedder.embedCatalog`, as `privrank embed-catalog` prints it. */
 export interface ItemEmbedding { id: string; encoder: string; embedding: number[]; }
 
+/** `demoData(inter, item, user, perGenre?)`: the demo storefront's `www/data/` files
+ *  from MovieLens-100k's `.inter`, `.item` and `.user` texts (scripts/demo-data.mjs). */
+export interface DemoData {
+  files: { 'catalog.json': string; 'candidates.json': string };
+  movies: number; promotions: number; genres: number;
+}
+
 /** Thrown by every method: `code` is stable, `message` is for people. */
 export interface PrivrankError extends Error {
   code: 'BadCandidate' | 'BadEvent' | 'BadInput' | 'BadOptions' | 'TooManyCandidates'
     | 'TooManyInputs' | 'ModelHashMismatch' | 'ModelFetch' | 'BadModel' | 'ModelMismatch'
     | 'BackendUnavailable' | 'BackendError' | 'StorageQuota' | 'StorageError'
-    | 'PrivacyBudgetSpent';
+    | 'PrivacyBudgetSpent' | 'BadData';
   details?: { index: number; field: string; reason: string }[];
 }
 "#;

@@ -4,8 +4,8 @@
 // catches a deliberate leak), then "Forget me".
 //   node --test --test-concurrency=1 tests/browser/demo.test.mjs
 // Needs a built pkg/ and the generated demo data (www/data/catalog.json, candidates.json:
-// `privrank demo-data --out www/data`). Without the data it skips, unless
-// PRIVRANK_REQUIRE_DEMO is set (then it fails). Screenshots go to target/e2e/.
+// `node scripts/demo-data.mjs`). Without the data it skips, unless PRIVRANK_REQUIRE_DEMO
+// is set (then it fails). Screenshots go to target/e2e/.
 // Env: CHROMIUM (default /usr/bin/chromium); PRIVRANK_SERVE_ROOT (default the repository).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +28,7 @@ const CATALOG = join(ROOT, 'www', 'data', 'catalog.json');
 const CANDIDATES = join(ROOT, 'www', 'data', 'candidates.json');
 const required = ![undefined, '', '0'].includes(process.env.PRIVRANK_REQUIRE_DEMO);
 const SKIP = !existsSync(CATALOG) && !required
-  ? 'www/data/catalog.json is missing: generate it with `privrank demo-data --out www/data` (set PRIVRANK_REQUIRE_DEMO=1 to make this a failure)'
+  ? 'www/data/catalog.json is missing: generate it with `node scripts/demo-data.mjs` (set PRIVRANK_REQUIRE_DEMO=1 to make this a failure)'
   : false;
 if (SKIP) console.log(`demo.test.mjs: SKIPPED — ${SKIP}`);
 const T = { ...TEST, skip: SKIP };
@@ -208,7 +208,7 @@ before(async () => {
   const missing = ['pkg/privrank.js', 'pkg/privrank_bg.wasm', 'pkg/models/default.json', 'www/index.html',
     'www/data/catalog.json', 'www/data/candidates.json'].filter((f) => !existsSync(join(ROOT, f)));
   if (missing.length) {
-    throw new Error(`not built: ${missing.join(', ')} missing under ${ROOT}; build pkg/ (bash scripts/build-pkg) and the demo data (privrank demo-data --out www/data)`);
+    throw new Error(`not built: ${missing.join(', ')} missing under ${ROOT}; build pkg/ (bash scripts/build-pkg) and the demo data (node scripts/demo-data.mjs)`);
   }
   catalog = JSON.parse(readFileSync(CATALOG, 'utf8'));
   candidates = JSON.parse(readFileSync(CANDIDATES, 'utf8')).candidates;

@@ -1,14 +1,13 @@
 //! `privrank demo-data`: the demo storefront's catalog and its ad server's candidate
-//! list, generated from the set-up download (`privrank::data::demo`). MovieLens may
-//! not be redistributed, so these files are built on each machine rather than
-//! committed.
+//! list, generated from the set-up download (`privrank::data::demo`, which the npm
+//! package's `demoData` runs for `scripts/demo`). MovieLens may not be redistributed,
+//! so these files are built on each machine rather than committed.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use privrank::data::demo::{AdServer, PER_GENRE, SOURCE};
+use privrank::data::demo::{AdServer, PER_GENRE};
 use privrank::data::{MovieLens, default_data_dir};
-use serde_json::json;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -31,32 +30,21 @@ pub fn demo_data(args: &DemoArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| default_data_dir("ml-100k"));
     let ml = MovieLens::load(&dir)?;
-    let server = AdServer::new(&ml);
-    let items = server.catalog();
-    let candidates = server.promotions(args.per_genre);
+    let data = AdServer::new(&ml).data(args.per_genre);
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
-    let write = |name: &str, value: serde_json::Value| -> Result<PathBuf> {
+    for (name, text) in &data.files {
         let path = args.out.join(name);
-        crate::card::replace_file(
-            &path,
-            (serde_json::to_string_pretty(&value)? + "\n").as_bytes(),
-        )
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok(path)
-    };
-    let catalog = write("catalog.json", json!({ "source": SOURCE, "items": items }))?;
-    let promos = write(
-        "candidates.json",
-        json!({ "source": SOURCE, "candidates": candidates }),
-    )?;
+        crate::card::replace_file(&path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     eprintln!(
-        "privrank: wrote {} ({} movies) and {} ({} promotions, {} genres, with `related` lists)",
-        catalog.display(),
-        items.len(),
-        promos.display(),
-        candidates.len(),
-        server.genres().len()
+        "privrank: wrote {} in {} ({} movies, {} promotions in {} genres, with `related` lists)",
+        data.files.keys().copied().collect::<Vec<_>>().join(" and "),
+        args.out.display(),
+        data.movies,
+        data.promotions,
+        data.genres
     );
     Ok(())
 }

@@ -6,10 +6,9 @@ use std::time::Instant;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use privrank::config::{EncoderRef, FileSpec};
+use privrank::data::CANDIDATE_FEATURES;
 use privrank::eval::{Experiment, ExperimentConfig};
-use privrank::ranker::train::{
-    CANDIDATE_FEATURES, ClickModel, Examples, FitProgress, FitReport, TrainConfig, fit,
-};
+use privrank::ranker::train::{ClickModel, Examples, FitProgress, FitReport, TrainConfig, fit};
 use privrank::ranker::{MANIFEST, WEIGHTS};
 use privrank::weights::sha256_hex;
 use privrank::{Backend, RankerConfig, RankerManifest, SentenceEncoder};
