@@ -144,6 +144,14 @@ pub struct RankerConfig {
     /// `history::EventKind::row`).
     #[config(default = "crate::history::EventKind::TRAINED.len()")]
     pub kinds: usize,
+    /// How far the history's content pulls the served score: `rank` adds this
+    /// times the candidate's mean cosine to the history's events to the model's
+    /// logit (`rank::blend`). MovieLens histories are never about one thing, so a
+    /// model fitted to them alone learns to trust popularity over a shopper's
+    /// focused session; `privrank train` picks this weight after fitting, on
+    /// validation data (`eval::content_prior`). 0 serves the fitted model alone.
+    #[config(default = 0.0)]
+    pub content_weight: f32,
 }
 
 impl RankerConfig {
@@ -175,6 +183,12 @@ impl RankerConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(bad(format!("dropout {} must be in [0, 1)", self.dropout)));
+        }
+        if !(self.content_weight.is_finite() && self.content_weight >= 0.0) {
+            return Err(bad(format!(
+                "content_weight {} must be a finite number >= 0",
+                self.content_weight
+            )));
         }
         Ok(())
     }
@@ -323,6 +337,21 @@ mod tests {
                 .head_dim(),
             4
         );
+    }
+
+    #[test]
+    fn ranker_config_refuses_a_negative_or_non_finite_content_weight() {
+        let base = RankerConfig::new(4, Vec::new());
+        assert!(base.validate("r.json").is_ok());
+        assert_eq!(base.content_weight, 0.0);
+        for w in [-1.0, f32::NAN, f32::INFINITY] {
+            let err = base
+                .clone()
+                .with_content_weight(w)
+                .validate("r.json")
+                .unwrap_err();
+            assert!(err.to_string().contains("content_weight"), "{err}");
+        }
     }
 
     #[test]

@@ -129,7 +129,7 @@ fn unknown_backend_is_refused() {
 /// The committed parity fixture is what this build's CLI prints for the committed
 /// request; the browser tests (tests/web.rs) check the same request against it. On
 /// a deliberate model change, regenerate with
-/// `cargo run --features cli -- --backend cpu rank tests/fixtures/rank_request.json > tests/fixtures/rank_expected.json`.
+/// `cargo run --features cli,wgpu -- --backend cpu rank tests/fixtures/rank_request.json > tests/fixtures/rank_expected.json`.
 #[test]
 fn rank_matches_the_parity_fixture() {
     let out = succeeded(privrank().args(["rank", "tests/fixtures/rank_request.json"]));

@@ -323,6 +323,58 @@ fn training_batches_and_the_served_request_score_alike() {
     );
 }
 
+/// The served score is the model's logit plus the content weight times the
+/// candidate's mean cosine to the attended events: checked against cosines computed
+/// here from the item embeddings, through the request a device makes.
+#[test]
+fn the_content_prior_adds_the_mean_history_cosine_to_the_served_logit() {
+    let exp = tiny_experiment();
+    let config = tiny_config(true);
+    let (_, ranker, _) = tiny_fit(&exp, &config, 2);
+    let device = Device::flex();
+    let requests = Requests::new(&exp, &config).unwrap();
+    let imps = &exp.valid;
+    let weight = 3.0;
+    let score = |w: f32| {
+        let config = RankerConfig {
+            content_weight: w,
+            ..config.clone()
+        };
+        let model = Model {
+            ranker: &ranker,
+            config: &config,
+            device: &device,
+        };
+        requests.score(model, imps).unwrap()
+    };
+    let (alone, blended) = (score(0.0), score(weight));
+    let examples = exp.examples(&config);
+    let logit = |p: f32| f64::from(p / (1.0 - p)).ln();
+    let mut worst = 0f64;
+    let mut moved = 0;
+    for (k, imp) in imps.iter().enumerate() {
+        let candidate = &exp.embeddings[imp.item as usize];
+        let history = examples.history(imp);
+        let cosines: Vec<f32> = history
+            .iter()
+            .map(|&r| {
+                let item = exp.ml.ratings[r].item as usize;
+                privrank::encoder::cosine(candidate, &exp.embeddings[item])
+            })
+            .collect();
+        let mean = cosines.iter().sum::<f32>() / cosines.len().max(1) as f32;
+        let want = logit(alone[k]) + f64::from(weight * mean);
+        worst = worst.max((logit(blended[k]) - want).abs());
+        moved += usize::from((logit(blended[k]) - logit(alone[k])).abs() > 0.01);
+    }
+    println!(
+        "tiny fixture: {} impressions, content weight {weight}: max |Δ logit| {worst:.2e}",
+        imps.len()
+    );
+    assert!(worst < 1e-3, "max |Δ logit| {worst}");
+    assert!(moved > 0, "the prior moved no score");
+}
+
 /// A hand-built batch: 3 candidates, history of up to 4 events (row 2 has none).
 fn batch(device: &Device, config: &RankerConfig) -> (Tensor<2>, RankBatch) {
     let e = config.embedding_dim;
@@ -392,6 +444,47 @@ fn attention_weights_cover_real_events_only() {
         "no history, no weights: {:?}",
         rows[2]
     );
+}
+
+/// The content term is the mean cosine over real events only: padding never
+/// counts, and no history means no term.
+#[test]
+fn the_content_term_averages_real_events_only() {
+    let config = tiny_config(true);
+    let device = Device::flex();
+    device.seed(5);
+    let ranker = config.init(&device);
+    let (_, mut b) = batch(&device, &config);
+    let similarity = b
+        .similarity
+        .clone()
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
+    let mask = b.mask.clone().into_data().try_into_vec::<f32>().unwrap();
+    b.candidates = ranker.project(b.candidates);
+    b.history = ranker.project(b.history);
+    let content = ranker
+        .forward(b)
+        .content
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
+    for row in 0..3 {
+        let (s, m) = (&similarity[row * 4..][..4], &mask[row * 4..][..4]);
+        let n: f32 = m.iter().sum();
+        let want = if n == 0.0 {
+            0.0
+        } else {
+            s.iter().zip(m).map(|(s, m)| s * m).sum::<f32>() / n
+        };
+        assert!(
+            (content[row] - want).abs() < 1e-6,
+            "row {row}: {} vs {want}",
+            content[row]
+        );
+    }
+    assert_eq!(content[2], 0.0);
 }
 
 fn manifest_for(ranker: &Ranker, config: RankerConfig) -> (RankerManifest, Vec<u8>) {

@@ -2,6 +2,8 @@
 //! MovieLens test impressions and the same full-catalog rankings (native only).
 
 pub mod baselines;
+/// The weight of the content prior the served score blends in.
+pub mod content_prior;
 /// Focused sessions: does a one-genre (or one-category) history lift its own ads?
 pub mod focused;
 /// Off-policy evaluation on the Open Bandit Dataset.

@@ -66,7 +66,8 @@ pub struct Ranked {
     pub id: String,
     /// The value ordered by: the click probability, or probability × bid for `ecpm`.
     pub score: f64,
-    /// Predicted click probability.
+    /// Predicted click probability: the model's, with the history's content prior
+    /// blended in ([`blend`]).
     pub ctr: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasons: Option<Vec<Reason>>,
@@ -169,7 +170,7 @@ pub async fn rank(
         },
     );
     let scored = model.ranker.forward(batch);
-    let ctr = read_back_async(sigmoid(scored.logits)).await?;
+    let ctr = read_back_async(sigmoid(blend(&scored, config))).await?;
     let weights = read_back_async(scored.weights).await?;
 
     let policy = &request.options.policy;
@@ -190,6 +191,15 @@ pub async fn rank(
         now,
     };
     Ok(placement.order(&ctr, &weights))
+}
+
+/// The served logit: the fitted model's, plus the content prior at the manifest's
+/// weight. A shopper's focused session (ten views of one genre) lifts what is like
+/// it, where the model alone, fitted to mixed MovieLens histories, would mostly
+/// follow popularity. An empty history has no content term, so a stranger gets the
+/// model's order.
+pub fn blend(scored: &crate::ranker::Scored, config: &RankerConfig) -> burn::tensor::Tensor<1> {
+    scored.logits.clone() + scored.content.clone() * config.content_weight
 }
 
 /// [`rank`] to completion on this thread (native callers: the CLI, eval, tests).

@@ -53,6 +53,10 @@ pub struct Scored {
     /// `[B, L]` attention weights over the history (zero on padding); they say
     /// which past events drove the score.
     pub weights: Tensor<2>,
+    /// `[B]` the candidate's mean content cosine to the history's events (0 with no
+    /// history): the content prior the served score blends in
+    /// (`RankerConfig::content_weight`).
+    pub content: Tensor<1>,
 }
 
 /// The ranker's input, built by the device's request (`rank::batch`) and by
@@ -177,6 +181,7 @@ impl Ranker {
             .mask_fill(mask.clone().equal_elem(0.0), -1.0)
             .max_dim(1)
             * mask.max_dim(1);
+        let content = mean_similarity.clone().reshape([b]);
         let summaries = Tensor::cat(
             vec![
                 pooled(similarity),
@@ -192,6 +197,10 @@ impl Ranker {
             x = self.dropout.forward(relu(layer.forward(x)));
         }
         let logits = self.out.forward(x).reshape([b]);
-        Scored { logits, weights }
+        Scored {
+            logits,
+            weights,
+            content,
+        }
     }
 }

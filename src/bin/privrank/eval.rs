@@ -7,6 +7,7 @@ use std::time::Instant;
 use burn::module::Module;
 use clap::Args;
 use privrank::eval::baselines::{ContentCosine, ItemCf, LogReg, Popularity, UserCf};
+use privrank::eval::content_prior;
 use privrank::eval::focused::{self, Half, Storefront};
 use privrank::eval::served::{Requests, Served};
 use privrank::eval::{Context, Experiment, Neural, Row, Scorer, auc_on, evaluate, markdown_table};
@@ -146,8 +147,8 @@ fn compare_row(
     )
 }
 
-/// `eval --quick`: validation AUC through the served request, and the focused
-/// sessions of the development half.
+/// `eval --quick`: for each content weight `train` tries, validation AUC through
+/// the served request and the focused sessions of the development half.
 fn quick(
     exp: &Experiment,
     ctx: &Context<'_>,
@@ -157,37 +158,25 @@ fn quick(
     seed: u64,
 ) -> Result<()> {
     let config = &manifest.config;
-    let requests = Requests::new(exp, config)?;
-    let model = Model {
-        ranker,
-        config,
-        device: &backend.device,
-    };
-    let served = Served {
-        name: "privrank".into(),
-        model,
-        requests: &requests,
-    };
-    println!(
-        "validation AUC (served request): {:.4}",
-        auc_on(&served, ctx, &exp.valid)?
-    );
-    let genres =
-        focused::movielens(&exp.ml, config, Half::Tune, seed)?.run(model, &requests.embeddings)?;
-    // The storefront sessions have no development half: they stay unseen until the
-    // full eval, like the test split.
-    for (name, report) in [("MovieLens genres (development half)", &genres)] {
-        for o in &report.outcomes {
-            println!(
-                "{name}: {}: top-{} share {:.3}",
-                o.order, report.top, o.in_label_share
-            );
-        }
+    // The same trials `train` chooses the content weight from: settings compared
+    // here are judged as they would ship.
+    let choice = content_prior::choose(exp, ctx, ranker, config, &backend.device, seed, |t| {
         println!(
-            "{name}: first reason is the most similar event {:.2} (chance {:.2})",
-            report.reason_is_most_similar, report.reason_chance
-        );
-    }
+            "content weight {:>4}{}: validation AUC (served request) {:.4}, MovieLens genres (development half): top-3 share {:.3}",
+            t.weight,
+            if t.weight == config.content_weight {
+                " (this manifest's)"
+            } else {
+                ""
+            },
+            t.valid_auc,
+            t.genre_share
+        )
+    })?;
+    println!(
+        "content cosine on the same sessions: top-3 share {:.3}; the rule picks weight {}",
+        choice.cosine_share, choice.weight
+    );
     Ok(())
 }
 

@@ -3,11 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use burn::module::Module;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use privrank::config::{EncoderRef, FileSpec};
 use privrank::data::CANDIDATE_FEATURES;
-use privrank::eval::{Experiment, ExperimentConfig};
+use privrank::eval::{Experiment, ExperimentConfig, content_prior};
 use privrank::ranker::train::{ClickModel, Examples, FitProgress, FitReport, TrainConfig, fit};
 use privrank::ranker::{MANIFEST, WEIGHTS};
 use privrank::weights::sha256_hex;
@@ -207,6 +208,34 @@ pub fn train(
         backend,
     )?;
     let weights = ranker.to_safetensors()?;
+    let ranker = ranker.valid();
+    let ctx = exp.context();
+    eprintln!(
+        "privrank: choosing the content prior's weight on validation data ({} weights)",
+        content_prior::GRID.len()
+    );
+    let choice = content_prior::choose(
+        &exp,
+        &ctx,
+        &ranker,
+        &config,
+        &backend.device,
+        args.data.seed,
+        |t| {
+            eprintln!(
+                "privrank: content weight {:>4}: valid AUC {:.4}, focused in-genre share {:.3}",
+                t.weight, t.valid_auc, t.genre_share
+            )
+        },
+    )?;
+    eprintln!(
+        "privrank: content weight {} (content cosine's share on the same sessions {:.3})",
+        choice.weight, choice.cosine_share
+    );
+    let config = RankerConfig {
+        content_weight: choice.weight,
+        ..config
+    };
     let manifest = RankerManifest {
         name: "privrank-din-ml100k".into(),
         encoder: EncoderRef {
@@ -232,6 +261,7 @@ pub fn train(
             "epochs": report.epochs,
             "best_epoch": report.best_epoch,
             "best_valid_auc": report.best_valid_auc,
+            "content_prior": choice,
             "seconds": started.elapsed().as_secs(),
         }),
     };

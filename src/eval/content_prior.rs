@@ -1,0 +1,162 @@
+//! The content prior's weight (`RankerConfig::content_weight`), chosen after
+//! fitting on data the card's numbers never see: the validation impressions and the
+//! development half of the focused MovieLens sessions. Every trial runs the served
+//! request, so the weight is judged as a shopper's device would apply it.
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use super::focused::{self, Half};
+use super::served::{Requests, Served};
+use super::{Context, Experiment, auc_on};
+use crate::rank::Model;
+use crate::ranker::Ranker;
+use crate::{RankerConfig, Result};
+
+/// The weights tried, smallest first. Mean cosines between item titles spread over
+/// a few tenths, the model's logits over several units: the grid spans "no pull"
+/// to "content decides".
+pub const GRID: [f32; 8] = [0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0];
+
+/// How much validation AUC (absolute) the prior may cost against the fitted model
+/// alone. The sampled-negative AUC rewards popularity, so some loss is the price of
+/// following a focused shopper; more than a point would trade away the ranking
+/// quality the model was trained for.
+pub const AUC_TOLERANCE: f64 = 0.01;
+
+/// One weight, as the served request scored it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    pub weight: f32,
+    /// AUC on the validation impressions.
+    pub valid_auc: f64,
+    /// In-genre share of the top 3 on the development half's focused sessions.
+    pub genre_share: f64,
+}
+
+/// The trials and the weight they chose.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub weight: f32,
+    /// Content cosine's in-genre share on the same development sessions: the bar.
+    pub cosine_share: f64,
+    pub auc_tolerance: f64,
+    pub trials: Vec<Trial>,
+}
+
+/// The rule: among weights whose validation AUC is within [`AUC_TOLERANCE`] of
+/// the unblended model's, the smallest whose focused share reaches content
+/// cosine's; if none does, the one with the highest share (the smaller on ties).
+/// `trials` start with weight 0.
+pub fn pick(trials: &[Trial], cosine_share: f64) -> f32 {
+    let Some(base) = trials.iter().find(|t| t.weight == 0.0) else {
+        return 0.0;
+    };
+    let allowed: Vec<&Trial> = trials
+        .iter()
+        .filter(|t| t.valid_auc >= base.valid_auc - AUC_TOLERANCE)
+        .collect();
+    if let Some(t) = allowed
+        .iter()
+        .filter(|t| t.genre_share >= cosine_share)
+        .min_by(|a, b| a.weight.total_cmp(&b.weight))
+    {
+        return t.weight;
+    }
+    allowed
+        .iter()
+        .max_by(|a, b| {
+            a.genre_share
+                .total_cmp(&b.genre_share)
+                .then(b.weight.total_cmp(&a.weight))
+        })
+        .map_or(0.0, |t| t.weight)
+}
+
+/// Score every weight of [`GRID`] through the served request and pick one;
+/// `progress(trial)` after each.
+pub fn choose(
+    exp: &Experiment,
+    ctx: &Context<'_>,
+    ranker: &Ranker,
+    config: &RankerConfig,
+    device: &Device,
+    seed: u64,
+    mut progress: impl FnMut(&Trial),
+) -> Result<Choice> {
+    let requests = Requests::new(exp, config)?;
+    let sessions = focused::movielens(&exp.ml, config, Half::Tune, seed)?;
+    let mut trials = Vec::with_capacity(GRID.len());
+    let mut cosine_share = 0.0;
+    for weight in GRID {
+        let config = RankerConfig {
+            content_weight: weight,
+            ..config.clone()
+        };
+        let model = Model {
+            ranker,
+            config: &config,
+            device,
+        };
+        let served = Served {
+            name: "privrank".into(),
+            model,
+            requests: &requests,
+        };
+        let report = sessions.run(model, &requests.embeddings)?;
+        cosine_share = report.outcomes[1].in_label_share;
+        let trial = Trial {
+            weight,
+            valid_auc: auc_on(&served, ctx, &exp.valid)?,
+            genre_share: report.outcomes[0].in_label_share,
+        };
+        progress(&trial);
+        trials.push(trial);
+    }
+    Ok(Choice {
+        weight: pick(&trials, cosine_share),
+        cosine_share,
+        auc_tolerance: AUC_TOLERANCE,
+        trials,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(weight: f32, valid_auc: f64, genre_share: f64) -> Trial {
+        Trial {
+            weight,
+            valid_auc,
+            genre_share,
+        }
+    }
+
+    #[test]
+    fn the_smallest_weight_that_reaches_cosine_within_the_auc_tolerance_wins() {
+        let trials = [
+            trial(0.0, 0.90, 0.50),
+            trial(2.0, 0.899, 0.70),
+            trial(4.0, 0.895, 0.76),
+            trial(8.0, 0.891, 0.80),
+            trial(16.0, 0.85, 0.90),
+        ];
+        assert_eq!(pick(&trials, 0.75), 4.0);
+        // 16 would reach 0.9 but costs five points of AUC.
+        assert_eq!(pick(&trials, 0.85), 8.0);
+        assert_eq!(pick(&trials, 0.60), 2.0);
+        assert_eq!(pick(&trials, 0.40), 0.0);
+    }
+
+    #[test]
+    fn ties_in_share_keep_the_smaller_weight_and_no_base_means_no_prior() {
+        let trials = [
+            trial(0.0, 0.9, 0.5),
+            trial(1.0, 0.9, 0.6),
+            trial(2.0, 0.9, 0.6),
+        ];
+        assert_eq!(pick(&trials, 0.95), 1.0);
+        assert_eq!(pick(&[trial(1.0, 0.9, 0.9)], 0.1), 0.0);
+    }
+}
