@@ -16,7 +16,7 @@ use privrank::history::EventKind;
 use privrank::metrics::{auc, logloss};
 use privrank::rank::Model;
 use privrank::ranker::train::{FitReport, Neighbours, TrainConfig, fit, predict};
-use privrank::ranker::{RankBatch, Ranker};
+use privrank::ranker::{RankBatch, Ranker, Scored};
 use privrank::weights::sha256_hex;
 use privrank::{Backend, BackendChoice, Error, RankerConfig, RankerManifest};
 
@@ -417,11 +417,16 @@ fn batch(device: &Device, config: &RankerConfig) -> (Tensor<2>, RankBatch) {
     )
 }
 
-fn forward(ranker: &Ranker, device: &Device, config: &RankerConfig) -> (Vec<f32>, Vec<f32>) {
+/// The ranker on the hand-built [`batch`], its items projected first.
+fn scored(ranker: &Ranker, device: &Device, config: &RankerConfig) -> Scored {
     let (_, mut b) = batch(device, config);
     b.candidates = ranker.project(b.candidates);
     b.history = ranker.project(b.history);
-    let out = ranker.forward(b);
+    ranker.forward(b)
+}
+
+fn forward(ranker: &Ranker, device: &Device, config: &RankerConfig) -> (Vec<f32>, Vec<f32>) {
+    let out = scored(ranker, device, config);
     (
         out.logits.into_data().try_into_vec::<f32>().unwrap(),
         out.weights.into_data().try_into_vec::<f32>().unwrap(),
@@ -454,18 +459,10 @@ fn the_content_term_averages_real_events_only() {
     let device = Device::flex();
     device.seed(5);
     let ranker = config.init(&device);
-    let (_, mut b) = batch(&device, &config);
-    let similarity = b
-        .similarity
-        .clone()
-        .into_data()
-        .try_into_vec::<f32>()
-        .unwrap();
-    let mask = b.mask.clone().into_data().try_into_vec::<f32>().unwrap();
-    b.candidates = ranker.project(b.candidates);
-    b.history = ranker.project(b.history);
-    let content = ranker
-        .forward(b)
+    let (_, b) = batch(&device, &config);
+    let read = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().unwrap();
+    let (similarity, mask) = (read(b.similarity), read(b.mask));
+    let content = scored(&ranker, &device, &config)
         .content
         .into_data()
         .try_into_vec::<f32>()

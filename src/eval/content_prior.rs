@@ -34,6 +34,17 @@ pub struct Trial {
     pub genre_share: f64,
 }
 
+impl std::fmt::Display for Trial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "content weight {:>4}: validation AUC (served request) {:.4}, focused in-genre \
+             share of the top 3 (development half) {:.3}",
+            self.weight, self.valid_auc, self.genre_share
+        )
+    }
+}
+
 /// The trials and the weight they chose.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Choice {

@@ -161,17 +161,8 @@ fn quick(
     // The same trials `train` chooses the content weight from: settings compared
     // here are judged as they would ship.
     let choice = content_prior::choose(exp, ctx, ranker, config, &backend.device, seed, |t| {
-        println!(
-            "content weight {:>4}{}: validation AUC (served request) {:.4}, MovieLens genres (development half): top-3 share {:.3}",
-            t.weight,
-            if t.weight == config.content_weight {
-                " (this manifest's)"
-            } else {
-                ""
-            },
-            t.valid_auc,
-            t.genre_share
-        )
+        let ours = t.weight == config.content_weight;
+        println!("{t}{}", if ours { " (this manifest's)" } else { "" })
     })?;
     println!(
         "content cosine on the same sessions: top-3 share {:.3}; the rule picks weight {}",

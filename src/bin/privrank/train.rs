@@ -207,8 +207,8 @@ pub fn train(
         &train_config,
         backend,
     )?;
-    let weights = ranker.to_safetensors()?;
     let ranker = ranker.valid();
+    let weights = ranker.to_safetensors()?;
     let ctx = exp.context();
     eprintln!(
         "privrank: choosing the content prior's weight on validation data ({} weights)",
@@ -221,12 +221,7 @@ pub fn train(
         &config,
         &backend.device,
         args.data.seed,
-        |t| {
-            eprintln!(
-                "privrank: content weight {:>4}: valid AUC {:.4}, focused in-genre share {:.3}",
-                t.weight, t.valid_auc, t.genre_share
-            )
-        },
+        |t| eprintln!("privrank: {t}"),
     )?;
     eprintln!(
         "privrank: content weight {} (content cosine's share on the same sessions {:.3})",
