@@ -173,6 +173,7 @@ mod bench {
             ranker: &ranker,
             config,
             device: &backend.device,
+            encoder: encoder.model_hash(),
         };
         let options = RankOptions {
             now: Some(now),

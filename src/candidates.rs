@@ -31,6 +31,8 @@ pub const MAX_CREATIVES: usize = 8;
 pub struct Creative {
     pub id: String,
     pub text: String,
+    /// Its text's embedding, when the sender attached one (see [`Candidate::encoder`]).
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// A checked candidate.
@@ -58,6 +60,12 @@ pub struct Candidate {
     /// Its item-to-item neighbours from the ad server's aggregate co-occurrence
     /// (see [`crate::related`]); matched against the history's item ids on the device.
     pub related: Vec<Neighbour>,
+    /// The weight hash of the encoder that made the attached embeddings; required
+    /// with them, and compared with the device's before they are used.
+    pub encoder: Option<String>,
+    /// The embedding of [`Candidate::text`], unpacked (`crate::packed`), when an edge
+    /// node or ad server attached one: the device then runs no encoder for it.
+    pub embedding: Option<Vec<f32>>,
 }
 
 impl Candidate {
@@ -126,8 +134,18 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
         let k_anonymous = c.flag("kAnonymous");
         let prior = c.number("prior", false, 0.0, 1.0);
         let fallback = c.flag("fallback");
-        let creatives = parse_creatives(&mut c);
+        let creatives = parse_creatives(&mut c, config.embedding_dim);
         let related = parse_related(&mut c);
+        let encoder = c.text("encoder", false, MAX_ID_CHARS);
+        let embedding = crate::packed::read(&mut c, "embedding", config.embedding_dim);
+        let attached =
+            c.value("embedding").is_some() || creatives.iter().any(|cr| cr.embedding.is_some());
+        if attached && encoder.is_none() && c.value("encoder").is_none() {
+            c.fail(
+                "encoder",
+                "is required with an attached embedding: the hash of the encoder that made it",
+            );
+        }
         if let Some(id) = &id
             && !seen.insert(id.clone())
         {
@@ -147,6 +165,8 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
                 fallback,
                 creatives,
                 related,
+                encoder,
+                embedding,
             }),
             _ => errors.append(&mut c.errors),
         }
@@ -194,20 +214,25 @@ pub fn texts(values: &[Value], max: usize) -> Result<Vec<String>> {
 
 /// Each creative is checked like a record of its own; errors name
 /// `creatives[j].field`, and creative ids must be distinct within the candidate.
-fn parse_creatives(c: &mut Checker<'_>) -> Vec<Creative> {
+fn parse_creatives(c: &mut Checker<'_>, dim: usize) -> Vec<Creative> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for (j, value) in c.list("creatives", MAX_CREATIVES).iter().enumerate() {
         let mut nested = Checker::new(0, value);
         let id = nested.text("id", true, MAX_ID_CHARS);
         let text = nested.text("text", true, MAX_TITLE_CHARS);
+        let embedding = crate::packed::read(&mut nested, "embedding", dim);
         if let Some(id) = &id
             && !seen.insert(id.clone())
         {
             nested.fail("id", format!("`{id}` appears more than once"));
         }
         if let (Some(id), Some(text), true) = (id, text, nested.errors.is_empty()) {
-            out.push(Creative { id, text });
+            out.push(Creative {
+                id,
+                text,
+                embedding,
+            });
         }
         c.adopt(&format!("creatives[{j}]"), nested);
     }
@@ -290,6 +315,80 @@ mod tests {
         );
         assert!(errors[8].reason.contains("finite"), "{}", errors[8].reason);
         assert!(errors[7].reason.contains("100000 characters"));
+    }
+
+    #[test]
+    fn attached_embeddings_are_unpacked_and_every_bad_one_is_named() {
+        let good = crate::packed::pack(&[0.5, -0.5, 0.5, 0.5]);
+        let g = serde_json::to_value(&good).unwrap();
+        let list: Vec<Value> = serde_json::from_value(serde_json::json!([
+            {"id": "ok", "title": "t", "encoder": "h", "embedding": g,
+             "creatives": [{"id": "c", "text": "x", "embedding": g}]},
+            {"id": "len", "title": "t", "encoder": "h",
+             "embedding": {"int8": "AAAA", "scale": 0.01}},
+            {"id": "b64", "title": "t", "encoder": "h",
+             "embedding": {"int8": "!!!!!!!!", "scale": 0.01}},
+            {"id": "zero", "title": "t", "encoder": "h",
+             "embedding": {"int8": "AAAAAA==", "scale": 0.01}},
+            {"id": "scale", "title": "t", "encoder": "h",
+             "embedding": {"int8": good.int8, "scale": 3.0}},
+            {"id": "noenc", "title": "t", "embedding": g},
+            {"id": "shape", "title": "t", "encoder": "h", "embedding": [0.1, 0.2]},
+            {"id": "creative", "title": "t", "encoder": "h",
+             "creatives": [{"id": "c", "text": "x", "embedding": {"int8": good.int8}}]}
+        ]))
+        .unwrap();
+        let Err(Error::BadCandidate(errors)) = parse(&list, &config(), 100) else {
+            panic!("expected BadCandidate");
+        };
+        let got: Vec<(usize, &str)> = errors.iter().map(|e| (e.index, e.field.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (1, "embedding.int8"),
+                (2, "embedding.int8"),
+                (3, "embedding.int8"),
+                (4, "embedding.scale"),
+                (5, "encoder"),
+                (6, "embedding"),
+                (7, "creatives[0].embedding.scale"),
+            ],
+            "{errors:?}"
+        );
+        assert!(
+            errors[0].reason.contains("base64 characters"),
+            "{}",
+            errors[0].reason
+        );
+        assert!(
+            errors[2].reason.contains("zero vector"),
+            "{}",
+            errors[2].reason
+        );
+        // NaN reaches the checker from JavaScript: it is a bad scale too.
+        let mut nan = list[0].clone();
+        if let Value::Map(m) = &mut nan {
+            m.insert(
+                "embedding".into(),
+                crate::packed::to_value(&crate::packed::Packed {
+                    int8: good.int8.clone(),
+                    scale: f32::NAN,
+                }),
+            );
+        }
+        let Err(Error::BadCandidate(errors)) = parse(&[nan], &config(), 100) else {
+            panic!("expected BadCandidate");
+        };
+        assert_eq!(errors[0].field, "embedding.scale");
+        let ok = parse(&list[..1], &config(), 100).unwrap();
+        let back = ok[0].embedding.as_ref().unwrap();
+        assert!(
+            back.iter()
+                .zip([0.5, -0.5, 0.5, 0.5])
+                .all(|(a, b)| (a - b).abs() < 0.5 / 127.0)
+        );
+        assert_eq!(ok[0].creatives[0].embedding.as_ref(), Some(back));
+        assert_eq!(ok[0].encoder.as_deref(), Some("h"));
     }
 
     #[test]

@@ -6,9 +6,10 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::candidates::{MAX_ID_CHARS, MAX_TITLE_CHARS, item_text};
+use crate::candidates::{MAX_CREATIVES, MAX_ID_CHARS, MAX_TITLE_CHARS, item_text};
 use crate::error::FieldError;
 use crate::input::{Checker, Value};
+use crate::packed::{self, Packed};
 use crate::{Error, Result, SentenceEncoder};
 
 /// An entry to embed: a candidate's id and the text the ranker sees for it. Bids and
@@ -17,6 +18,17 @@ use crate::{Error, Result, SentenceEncoder};
 pub struct CatalogItem {
     pub id: String,
     pub text: String,
+    /// Its creatives' texts as the device embeds them (`Candidate::creative_texts`),
+    /// in order.
+    pub creatives: Vec<String>,
+}
+
+impl CatalogItem {
+    /// Every text the device would embed for this item: the title's, then each
+    /// creative's.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.text.as_str()).chain(self.creatives.iter().map(String::as_str))
+    }
 }
 
 /// One output line. The encoder's weight hash travels with every vector so a
@@ -46,6 +58,14 @@ impl CatalogReader {
         let id = c.text("id", true, MAX_ID_CHARS);
         let title = c.text("title", true, MAX_TITLE_CHARS);
         let category = c.text("category", false, MAX_ID_CHARS);
+        let mut creatives = Vec::new();
+        for (j, value) in c.list("creatives", MAX_CREATIVES).iter().enumerate() {
+            let mut nested = Checker::new(0, value);
+            if let Some(text) = nested.text("text", true, MAX_TITLE_CHARS) {
+                creatives.push(item_text(&text, category.as_deref()));
+            }
+            c.adopt(&format!("creatives[{j}]"), nested);
+        }
         if let Some(id) = &id
             && self.seen.contains(id)
         {
@@ -57,6 +77,7 @@ impl CatalogReader {
                 Ok(CatalogItem {
                     text: item_text(&title, category.as_deref()),
                     id,
+                    creatives,
                 })
             }
             _ => Err(c.errors),
@@ -105,6 +126,93 @@ pub fn lines(
             id: item.id.clone(),
             encoder: encoder.model_hash().to_owned(),
             embedding,
+        })
+        .collect()
+}
+
+/// The record as `rank()` takes it, ready-embedded: every field it came with, plus
+/// `encoder` and the packed `embedding` of its title (`packed[0]`) and of each
+/// creative (`packed[1..]`, in order; see [`CatalogItem::texts`]).
+pub fn ready(record: &Value, encoder: &str, packed: &[Packed]) -> Result<serde_json::Value> {
+    let mut json = record
+        .to_json()
+        .map_err(|e| Error::BadInput(format!("the record cannot be sent on: {e}")))?;
+    let vector = |p: &Packed| serde_json::to_value(p).expect("a packed vector is JSON");
+    let Some(map) = json.as_object_mut() else {
+        return Err(Error::BadInput("a catalog item must be an object".into()));
+    };
+    let Some((title, creatives)) = packed.split_first() else {
+        return Err(Error::BadInput("no embedding for the item's title".into()));
+    };
+    map.insert("encoder".into(), encoder.into());
+    map.insert("embedding".into(), vector(title));
+    if let Some(list) = map.get_mut("creatives").and_then(|c| c.as_array_mut()) {
+        if list.len() != creatives.len() {
+            return Err(Error::BadInput(format!(
+                "{} creatives but {} creative embeddings",
+                list.len(),
+                creatives.len()
+            )));
+        }
+        for (creative, p) in list.iter_mut().zip(creatives) {
+            if let Some(c) = creative.as_object_mut() {
+                c.insert("embedding".into(), vector(p));
+            }
+        }
+    }
+    Ok(json)
+}
+
+/// Pack each of an item's vectors ([`CatalogItem::texts`] order) and attach them.
+pub fn ready_embedded(
+    record: &Value,
+    encoder: &str,
+    vectors: &[Vec<f32>],
+) -> Result<serde_json::Value> {
+    let packed: Vec<Packed> = vectors.iter().map(|v| packed::pack(v)).collect();
+    ready(record, encoder, &packed)
+}
+
+/// The distinct texts a checked list needs embedded, in first-seen order: what an
+/// edge looks up in its cache before it embeds the rest.
+pub fn distinct_texts(items: &[CatalogItem]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    items
+        .iter()
+        .flat_map(CatalogItem::texts)
+        .filter(|t| seen.insert(*t))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Embed texts and pack each vector for the wire.
+pub async fn embed_packed(encoder: &SentenceEncoder, texts: &[String]) -> Result<Vec<Packed>> {
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let vectors = encoder.embed_async(texts).await?;
+    Ok(vectors.iter().map(|v| packed::pack(v)).collect())
+}
+
+/// Each record of a checked list, ready-embedded ([`ready`]) from packed vectors
+/// looked up by text; a text with none is an error naming it.
+pub fn attach(
+    values: &[Value],
+    items: &[CatalogItem],
+    encoder: &str,
+    lookup: impl Fn(&str) -> Option<Packed>,
+) -> Result<Vec<serde_json::Value>> {
+    values
+        .iter()
+        .zip(items)
+        .map(|(record, item)| {
+            let packed = item
+                .texts()
+                .map(|t| {
+                    lookup(t).ok_or_else(|| Error::BadInput(format!("no embedding for `{t}`")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            ready(record, encoder, &packed)
         })
         .collect()
 }

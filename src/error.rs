@@ -84,6 +84,17 @@ pub enum Error {
         max: usize,
     },
 
+    #[error(
+        "candidate {index} was embedded by encoder {theirs}, but this ranker reads encoder \
+         {ours}'s embeddings: re-embed it with that encoder, or rank with \
+         onEncoderMismatch: 'embed' to embed it on the device"
+    )]
+    EncoderMismatch {
+        index: usize,
+        theirs: String,
+        ours: String,
+    },
+
     #[error("bad options: {0}")]
     BadOptions(String),
 
@@ -149,6 +160,7 @@ impl Error {
             } => "TooManyCandidates",
             Error::TooMany { .. } => "TooManyInputs",
             Error::BadOptions(_) => "BadOptions",
+            Error::EncoderMismatch { .. } => "EncoderMismatch",
             Error::BudgetSpent { .. } => "PrivacyBudgetSpent",
             Error::EmptyBatch | Error::BadInput(_) => "BadInput",
             Error::BadData { .. } => "BadData",

@@ -172,6 +172,12 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The raw value of `field` (none when absent or `null`), for a nested record
+    /// another module checks with a [`Checker`] of its own.
+    pub fn value(&self, field: &str) -> Option<&'a Value> {
+        self.get(field)
+    }
+
     /// A non-empty string of at most `max_chars` characters.
     pub fn text(&mut self, field: &str, required: bool, max_chars: usize) -> Option<String> {
         match self.get(field) {

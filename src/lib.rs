@@ -32,6 +32,10 @@ pub mod history;
 /// Ad candidates from the ad server, validated.
 pub mod candidates;
 
+/// Embeddings packed for the wire (int8 codes and one scale, base64), attached to
+/// candidates by edge nodes and ad servers.
+pub mod packed;
+
 /// Catalogs embedded on servers and edge nodes, in one line format for both.
 pub mod catalog;
 

@@ -168,6 +168,109 @@ fn rank_matches_the_parity_fixture() {
     }
 }
 
+/// The texts an embedder was asked for, by whose they are.
+struct Counting<'a> {
+    encoder: &'a privrank::SentenceEncoder,
+    candidates: std::cell::Cell<usize>,
+}
+
+impl privrank::rank::Embedder for Counting<'_> {
+    async fn embed(
+        &self,
+        texts: &[String],
+        whose: privrank::rank::Texts,
+    ) -> privrank::Result<Vec<Vec<f32>>> {
+        if whose == privrank::rank::Texts::Candidates {
+            self.candidates.set(self.candidates.get() + texts.len());
+        }
+        self.encoder.embed_async(texts).await
+    }
+}
+
+/// Candidates that arrive embedded (`embed-catalog --format candidates`, the edge
+/// worker's `/candidates`) rank as they would embedded on the device, within what
+/// int8 packing moves, and the device embeds none of their texts. Another encoder's
+/// vectors are refused by default, or embedded again when the request says so.
+#[test]
+fn attached_embeddings_are_used_as_they_are_and_the_device_embeds_none() {
+    let set = common::DefaultSet::load();
+    let path = common::root().join("tests/fixtures/rank_request.json");
+    let plain: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let values: Vec<privrank::input::Value> =
+        serde_json::from_value(plain["candidates"].clone()).unwrap();
+    let parsed = privrank::candidates::parse(&values, &set.manifest.config, 100).unwrap();
+    let texts: Vec<String> = parsed.iter().map(|c| c.text()).collect();
+    let vectors = set.encoder.embed(&texts).unwrap();
+    let attach = |encoder: &str| {
+        let mut request = plain.clone();
+        for (c, v) in request["candidates"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .zip(&vectors)
+        {
+            c["encoder"] = encoder.into();
+            c["embedding"] = serde_json::to_value(privrank::packed::pack(v)).unwrap();
+        }
+        request
+    };
+    let counting = || Counting {
+        encoder: &set.encoder,
+        candidates: std::cell::Cell::new(0),
+    };
+    let (device, edge) = (counting(), counting());
+    let want = set.rank_json_with(&plain, &device).unwrap();
+    let got = set
+        .rank_json_with(&attach(set.encoder.model_hash()), &edge)
+        .unwrap();
+    assert_eq!(device.candidates.get(), texts.len());
+    assert_eq!(
+        edge.candidates.get(),
+        0,
+        "the device embedded attached candidates"
+    );
+    let ctr = |r: &[serde_json::Value]| -> std::collections::HashMap<String, f64> {
+        r.iter()
+            .map(|x| {
+                (
+                    x["id"].as_str().unwrap().to_owned(),
+                    x["ctr"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (want_ctr, got_ctr) = (ctr(&want), ctr(&got));
+    let worst = want_ctr
+        .iter()
+        .map(|(id, p)| (p - got_ctr[id]).abs())
+        .fold(0f64, f64::max);
+    println!(
+        "attached int8 embeddings: max |Δ ctr| {worst:.2e} over {} candidates",
+        texts.len()
+    );
+    // Packing moves each component of a unit vector by at most max|x| / 254 (about
+    // 6e-4 here), its cosines by up to about 7e-3; at the full content weight (12)
+    // that is up to 0.08 in logit, 0.02 in ctr. A wrong decoding (sign, scale, byte
+    // order) moves ctr by tenths.
+    assert!(worst < 1e-2, "max |Δ ctr| {worst}");
+    assert!(worst > 0.0, "the attached vectors were not used");
+
+    let other = "0".repeat(64);
+    let err = set
+        .rank_json_with(&attach(&other), &counting())
+        .unwrap_err();
+    assert!(
+        err.contains(&other) && err.contains(set.encoder.model_hash()),
+        "{err}"
+    );
+    let mut again = attach(&other);
+    again["options"]["onEncoderMismatch"] = "embed".into();
+    let redone = counting();
+    let got = set.rank_json_with(&again, &redone).unwrap();
+    assert_eq!(redone.candidates.get(), texts.len());
+    assert_eq!(ctr(&got), want_ctr);
+}
+
 /// `privrank eval`'s privrank row ranks each test impression through the served
 /// request; `privrank rank` on the same impressions, written out as request files,
 /// prints the same click probabilities. So the card's number is the CLI's (and the
@@ -335,6 +438,47 @@ fn embed_catalog_matches_the_reference_and_the_edge_fixture() {
             g.id
         );
     }
+}
+
+/// `--format candidates` keeps every field of each item and attaches the packed
+/// vector of the same text `lines` embeds, within half an int8 step of it; the
+/// output is a rank request's candidate list as it stands.
+#[test]
+fn embed_catalog_writes_ready_embedded_candidates() {
+    let out = succeeded(privrank().args([
+        "embed-catalog",
+        "tests/fixtures/catalog.jsonl",
+        "--format",
+        "candidates",
+    ]));
+    let got: Vec<serde_json::Value> = std::str::from_utf8(&out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let fixture =
+        std::fs::read(common::root().join("tests/fixtures/catalog_embeddings.jsonl")).unwrap();
+    let want = catalog_lines(&fixture);
+    let catalog =
+        std::fs::read_to_string(common::root().join("tests/fixtures/catalog.jsonl")).unwrap();
+    assert_eq!(got.len(), want.len());
+    for ((g, w), item) in got.iter().zip(&want).zip(catalog.lines()) {
+        let item: serde_json::Value = serde_json::from_str(item).unwrap();
+        for (key, value) in item.as_object().unwrap() {
+            assert_eq!(&g[key], value, "{}: field {key} changed", w.id);
+        }
+        assert_eq!(g["encoder"].as_str(), Some(w.encoder.as_str()));
+        let packed: privrank::packed::Packed =
+            serde_json::from_value(g["embedding"].clone()).unwrap();
+        let v = privrank::packed::unpack(&packed.int8, f64::from(packed.scale), w.embedding.len())
+            .unwrap();
+        let d = common::max_abs_diff(&v, &w.embedding);
+        assert!(d <= packed.scale / 2.0 + 1e-6, "{}: |Δ| {d}", w.id);
+    }
+    let request = serde_json::json!({"history": [], "candidates": got, "options": {"now": 1.7e12}});
+    let set = common::DefaultSet::load();
+    let ranked = set.rank_json(&request).unwrap();
+    assert_eq!(ranked.len(), got.len());
 }
 
 #[test]

@@ -177,12 +177,22 @@ impl DefaultSet {
             ranker: &self.ranker,
             config: &self.manifest.config,
             device: &self.backend.device,
+            encoder: &self.manifest.encoder.model_hash,
         }
     }
 
     /// A rank request in `privrank rank`'s JSON, through the library's one request:
     /// the ranked list as JSON, or the error's message.
     pub fn rank_json(&self, request: &serde_json::Value) -> Result<Vec<serde_json::Value>, String> {
+        self.rank_json_with(request, &self.encoder)
+    }
+
+    /// [`DefaultSet::rank_json`] with another embedder (one that counts, say).
+    pub fn rank_json_with(
+        &self,
+        request: &serde_json::Value,
+        embedder: &impl privrank::rank::Embedder,
+    ) -> Result<Vec<serde_json::Value>, String> {
         use privrank::input::Value;
         let values = |v: &serde_json::Value| -> Vec<Value> {
             serde_json::from_value(v.clone()).unwrap_or_default()
@@ -211,7 +221,7 @@ impl DefaultSet {
                 options: &options,
                 clock_ms: clock,
             },
-            &self.encoder,
+            embedder,
         )
         .map_err(|e| e.to_string())?;
         Ok(ranked

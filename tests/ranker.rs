@@ -168,12 +168,18 @@ fn tiny_config(attention: bool) -> RankerConfig {
 /// negatives), whose labels follow the taste clusters exactly; neighbours from pairs
 /// of two users or more.
 fn tiny_experiment() -> Experiment {
+    tiny_experiment_with(0)
+}
+
+/// The tiny fixture with `eval_negatives` sampled negatives beside each held-out
+/// rating (so that a request ranks several candidates).
+fn tiny_experiment_with(eval_negatives: usize) -> Experiment {
     let (ml, embeddings) = tiny_fixture();
     let config = ExperimentConfig {
         train_negatives: 0,
         train_popular_negatives: 0,
         train_low_ratings: true,
-        eval_negatives: 0,
+        eval_negatives,
         seed: 1,
         related_top: 10,
         related_min_users: 2,
@@ -307,6 +313,7 @@ fn training_batches_and_the_served_request_score_alike() {
         ranker: &ranker,
         config: &config,
         device: &device,
+        encoder: "tiny",
     };
     let served = requests.score(model, imps).unwrap();
     let diff = common::max_abs_diff(&trained, &served);
@@ -323,18 +330,21 @@ fn training_batches_and_the_served_request_score_alike() {
     );
 }
 
-/// The served score is the model's logit plus the content weight times the
-/// candidate's mean cosine to the attended events: checked against cosines computed
-/// here from the item embeddings, through the request a device makes.
+/// The served score is the model's logit plus the content weight, scaled by the
+/// history's focus, times the candidate's mean cosine to the attended events less
+/// the request's mean of it: checked against cosines and focus computed here from
+/// the item embeddings, through the request a device makes.
 #[test]
-fn the_content_prior_adds_the_mean_history_cosine_to_the_served_logit() {
-    let exp = tiny_experiment();
-    let config = tiny_config(true);
+fn the_content_prior_adds_the_centred_mean_history_cosine_to_the_served_logit() {
+    let exp = tiny_experiment_with(3);
+    let config = tiny_config(true).with_content_focus_power(2.0);
     let (_, ranker, _) = tiny_fit(&exp, &config, 2);
     let device = Device::flex();
     let requests = Requests::new(&exp, &config).unwrap();
     let imps = &exp.valid;
-    let weight = 3.0;
+    // The fixture's hand-made embeddings point many ways (a focus far below a
+    // genre session's), so the weight is large enough to move logits by about 1.
+    let weight = 1000.0;
     let score = |w: f32| {
         let config = RankerConfig {
             content_weight: w,
@@ -344,35 +354,62 @@ fn the_content_prior_adds_the_mean_history_cosine_to_the_served_logit() {
             ranker: &ranker,
             config: &config,
             device: &device,
+            encoder: "tiny",
         };
         requests.score(model, imps).unwrap()
     };
     let (alone, blended) = (score(0.0), score(weight));
     let examples = exp.examples(&config);
     let logit = |p: f32| f64::from(p / (1.0 - p)).ln();
-    let mut worst = 0f64;
-    let mut moved = 0;
-    for (k, imp) in imps.iter().enumerate() {
-        let candidate = &exp.embeddings[imp.item as usize];
-        let history = examples.history(imp);
-        let cosines: Vec<f32> = history
+    let unit = |v: &[f32]| {
+        let n = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        v.iter().map(|x| f64::from(*x) / n).collect::<Vec<f64>>()
+    };
+    let (mut worst, mut moved, mut k) = (0f64, 0f64, 0);
+    // One request per (user, moment), as the device makes it.
+    for group in
+        imps.chunk_by(|a, b| (a.user, a.history_len, a.ts) == (b.user, b.history_len, b.ts))
+    {
+        let history: Vec<Vec<f64>> = examples
+            .history(&group[0])
             .iter()
-            .map(|&r| {
-                let item = exp.ml.ratings[r].item as usize;
-                privrank::encoder::cosine(candidate, &exp.embeddings[item])
-            })
+            .map(|&r| unit(&exp.embeddings[exp.ml.ratings[r].item as usize]))
             .collect();
-        let mean = cosines.iter().sum::<f32>() / cosines.len().max(1) as f32;
-        let want = logit(alone[k]) + f64::from(weight * mean);
-        worst = worst.max((logit(blended[k]) - want).abs());
-        moved += usize::from((logit(blended[k]) - logit(alone[k])).abs() > 0.01);
+        let mean_cosine = |item: u32| {
+            let c = unit(&exp.embeddings[item as usize]);
+            let sum: f64 = history
+                .iter()
+                .map(|h| h.iter().zip(&c).map(|(a, b)| a * b).sum::<f64>())
+                .sum();
+            sum / history.len().max(1) as f64
+        };
+        let mut items: Vec<u32> = group.iter().map(|i| i.item).collect();
+        items.sort_unstable();
+        items.dedup();
+        let centre = items.iter().map(|&i| mean_cosine(i)).sum::<f64>() / items.len() as f64;
+        let width = history.first().map_or(0, Vec::len);
+        let focus = (0..width)
+            .map(|d| (history.iter().map(|h| h[d]).sum::<f64>() / history.len() as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let strength = f64::from(weight)
+            * (focus / f64::from(privrank::rank::FOCUS_REFERENCE))
+                .powf(2.0)
+                .min(1.0);
+        for imp in group {
+            let want = logit(alone[k]) + strength * (mean_cosine(imp.item) - centre);
+            worst = worst.max((logit(blended[k]) - want).abs());
+            moved = moved.max((logit(blended[k]) - logit(alone[k])).abs());
+            k += 1;
+        }
     }
     println!(
-        "tiny fixture: {} impressions, content weight {weight}: max |Δ logit| {worst:.2e}",
+        "tiny fixture: {} impressions, content weight {weight}: max |Δ logit| {worst:.2e} \
+         (the prior moved logits by up to {moved:.2e})",
         imps.len()
     );
-    assert!(worst < 1e-3, "max |Δ logit| {worst}");
-    assert!(moved > 0, "the prior moved no score");
+    assert!(moved > 0.1, "the prior hardly moved a score: {moved}");
+    assert!(worst < 1e-4, "max |Δ logit| {worst}");
 }
 
 /// A hand-built batch: 3 candidates, history of up to 4 events (row 2 has none).

@@ -3,6 +3,13 @@
 //   POST /embed   body: [{id, title, category?, ...}]   (JSON, at most 4 MiB)
 //   → 200 application/x-ndjson, one {"id", "encoder", "embedding"} line per item,
 //     the format of `privrank embed-catalog`;
+//   POST /candidates   body: the candidates `rank()` takes (JSON, at most 4 MiB)
+//   → 200 application/json: the same candidates, every field kept, with `encoder`
+//     and the packed `embedding` of each title and creative attached, so the device
+//     embeds none of them. Embeddings are kept in the Cache API, keyed by encoder
+//     hash and text: a text is embedded once per edge node. The response header
+//     `x-privrank-embedded` counts the texts this request had to embed.
+//   Either route:
 //   → 400 {"error": {code, message, details?}} for bad JSON or bad items,
 //     413 for a body over the limit or more than 1000 items, 405/404/415 otherwise.
 // The model files travel with the worker as Data modules; it makes no request.
@@ -69,14 +76,57 @@ async function readBody(request, limit) {
   return body;
 }
 
-const STATUS = { BadCandidate: 400, BadInput: 400, TooManyInputs: 413 };
+const STATUS = {
+  BadCandidate: 400, BadInput: 400, TooManyInputs: 413, TooManyCandidates: 413,
+};
+
+const ROUTES = ['/embed', '/candidates'];
+// Cache keys must be URLs; this host is never fetched (`.invalid` cannot resolve).
+const CACHE_HOST = 'https://embeddings.privrank.invalid';
+
+async function cacheKey(encoder, text) {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `${CACHE_HOST}/${encoder}/${hex}`;
+}
+
+/** Candidates with their packed embeddings attached: cached texts from the Cache
+ * API, the rest embedded in one call and cached. Returns [candidates, embedded]. */
+async function readyCandidates(items) {
+  const e = getEmbedder();
+  const texts = e.candidateTexts(items);
+  const cache = await caches.open('privrank-embeddings');
+  const keys = await Promise.all(texts.map((t) => cacheKey(e.encoder, t)));
+  const packed = {};
+  const missing = [];
+  for (const [i, text] of texts.entries()) {
+    const hit = await cache.match(keys[i]);
+    if (hit) packed[text] = await hit.json();
+    else missing.push(i);
+  }
+  if (missing.length) {
+    const fresh = await e.embedPacked(missing.map((i) => texts[i]));
+    const puts = missing.map((i, j) => {
+      packed[texts[i]] = fresh[j];
+      const body = new Response(JSON.stringify(fresh[j]), {
+        headers: { 'content-type': 'application/json', 'cache-control': 'max-age=31536000' },
+      });
+      return cache.put(keys[i], body);
+    });
+    // Awaited, not left to waitUntil: the next request for these texts must hit.
+    await Promise.all(puts);
+  }
+  return [e.attachEmbeddings(items, packed), missing.length];
+}
 
 export default {
   async fetch(request) {
     const { pathname } = new URL(request.url);
-    if (pathname !== '/embed') return problem(404, 'NotFound', 'the only route is POST /embed');
+    if (!ROUTES.includes(pathname)) {
+      return problem(404, 'NotFound', 'the routes are POST /embed and POST /candidates');
+    }
     if (request.method !== 'POST') {
-      return problem(405, 'MethodNotAllowed', 'use POST /embed', undefined, { allow: 'POST' });
+      return problem(405, 'MethodNotAllowed', `use POST ${pathname}`, undefined, { allow: 'POST' });
     }
     const type = request.headers.get('content-type');
     if (type && !/^application\/json\b/i.test(type)) {
@@ -93,6 +143,15 @@ export default {
       return problem(400, 'BadJson', `the body is not JSON: ${e.message}`);
     }
     try {
+      if (pathname === '/candidates') {
+        const [ready, embedded] = await readyCandidates(items);
+        return new Response(JSON.stringify(ready), {
+          headers: {
+            'content-type': 'application/json; charset=utf-8',
+            'x-privrank-embedded': String(embedded),
+          },
+        });
+      }
       const lines = await getEmbedder().embedCatalog(items);
       const text = lines.map((line) => JSON.stringify(line)).join('\n') + '\n';
       return new Response(text, { headers: { 'content-type': 'application/x-ndjson' } });

@@ -3,14 +3,12 @@
 //! development half of the focused MovieLens sessions. Every trial runs the served
 //! request, so the weight is judged as a shopper's device would apply it.
 
-use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::focused::{self, Half};
 use super::served::{Requests, Served};
 use super::{Context, Experiment, auc_on};
 use crate::rank::Model;
-use crate::ranker::Ranker;
 use crate::{RankerConfig, Result};
 
 /// The weights tried, smallest first. Mean cosines between item titles spread over
@@ -89,25 +87,22 @@ pub fn pick(trials: &[Trial], cosine_share: f64) -> f32 {
 pub fn choose(
     exp: &Experiment,
     ctx: &Context<'_>,
-    ranker: &Ranker,
-    config: &RankerConfig,
-    device: &Device,
+    model: Model<'_>,
     seed: u64,
     mut progress: impl FnMut(&Trial),
 ) -> Result<Choice> {
-    let requests = Requests::new(exp, config)?;
-    let sessions = focused::movielens(&exp.ml, config, Half::Tune, seed)?;
+    let requests = Requests::new(exp, model.config)?;
+    let sessions = focused::movielens(&exp.ml, model.config, Half::Tune, seed)?;
     let mut trials = Vec::with_capacity(GRID.len());
     let mut cosine_share = 0.0;
     for weight in GRID {
         let config = RankerConfig {
             content_weight: weight,
-            ..config.clone()
+            ..model.config.clone()
         };
         let model = Model {
-            ranker,
             config: &config,
-            device,
+            ..model
         };
         let served = Served {
             name: "privrank".into(),

@@ -9,6 +9,8 @@ mod batch;
 mod check;
 mod creatives;
 mod placement;
+mod prior;
+mod supplied;
 
 use std::future::Future;
 
@@ -28,6 +30,8 @@ pub use batch::build as build_batch;
 pub use check::validate;
 pub use creatives::choose as choose_creatives;
 pub use placement::blocked;
+pub use prior::{FOCUS_REFERENCE, blend, focus, strength};
+pub use supplied::{OnEncoderMismatch, supplied};
 
 /// What to maximise when ordering.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -55,6 +59,8 @@ pub struct RankOptions {
     /// Placement rules applied after scoring (caps, k-anonymity, diversity,
     /// exploration, cold start); none by default.
     pub policy: Policy,
+    /// What to do with attached embeddings from another encoder (default: refuse).
+    pub on_encoder_mismatch: OnEncoderMismatch,
 }
 
 /// How many history events `explain` names per candidate.
@@ -99,6 +105,9 @@ pub struct Model<'a> {
     pub ranker: &'a Ranker,
     pub config: &'a RankerConfig,
     pub device: &'a Device,
+    /// The weight hash of the encoder whose embeddings the ranker reads
+    /// (`RankerManifest::encoder`): embeddings a candidate brings must carry it.
+    pub encoder: &'a str,
 }
 
 /// One ranking request, as the JavaScript API and `privrank rank` receive it.
@@ -153,9 +162,13 @@ pub async fn rank(
             .iter()
             .flat_map(Candidate::creative_texts),
     );
+    let attached = supplied(
+        request.candidates,
+        model.encoder,
+        request.options.on_encoder_mismatch,
+    )?;
     let history_vecs = embedded(embedder, &history_texts, Texts::History, config).await?;
-    let mut candidate_vecs =
-        embedded(embedder, &candidate_texts, Texts::Candidates, config).await?;
+    let mut candidate_vecs = with_attached(embedder, &candidate_texts, attached, config).await?;
     let creative_vecs = candidate_vecs.split_off(request.candidates.len());
 
     let batch = build_batch(
@@ -170,7 +183,7 @@ pub async fn rank(
         },
     );
     let scored = model.ranker.forward(batch);
-    let ctr = read_back_async(sigmoid(blend(&scored, config))).await?;
+    let ctr = read_back_async(sigmoid(blend(&scored, focus(&history_vecs), config))).await?;
     let weights = read_back_async(scored.weights).await?;
 
     let policy = &request.options.policy;
@@ -193,15 +206,6 @@ pub async fn rank(
     Ok(placement.order(&ctr, &weights))
 }
 
-/// The served logit: the fitted model's, plus the content prior at the manifest's
-/// weight. A shopper's focused session (ten views of one genre) lifts what is like
-/// it, where the model alone, fitted to mixed MovieLens histories, would mostly
-/// follow popularity. An empty history has no content term, so a stranger gets the
-/// model's order.
-pub fn blend(scored: &crate::ranker::Scored, config: &RankerConfig) -> burn::tensor::Tensor<1> {
-    scored.logits.clone() + scored.content.clone() * config.content_weight
-}
-
 /// [`rank`] to completion on this thread (native callers: the CLI, eval, tests).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn rank_blocking(
@@ -210,6 +214,29 @@ pub fn rank_blocking(
     embedder: &impl Embedder,
 ) -> Result<Vec<Ranked>> {
     futures_lite::future::block_on(rank(model, request, embedder))
+}
+
+/// Candidates' vectors: the attached ones as they are, the embedder's for the
+/// rest (in one call, none when every text came embedded).
+async fn with_attached(
+    embedder: &impl Embedder,
+    texts: &[String],
+    attached: Vec<Option<Vec<f32>>>,
+    config: &RankerConfig,
+) -> Result<Vec<Vec<f32>>> {
+    let missing: Vec<String> = texts
+        .iter()
+        .zip(&attached)
+        .filter(|(_, v)| v.is_none())
+        .map(|(t, _)| t.clone())
+        .collect();
+    let mut computed = embedded(embedder, &missing, Texts::Candidates, config)
+        .await?
+        .into_iter();
+    Ok(attached
+        .into_iter()
+        .map(|v| v.or_else(|| computed.next()).unwrap_or_default())
+        .collect())
 }
 
 /// The embedder's answer, checked: one vector per text, each as wide as the

@@ -54,8 +54,7 @@ pub struct Scored {
     /// which past events drove the score.
     pub weights: Tensor<2>,
     /// `[B]` the candidate's mean content cosine to the history's events (0 with no
-    /// history): the content prior the served score blends in
-    /// (`RankerConfig::content_weight`).
+    /// history): the content prior the served score blends in (`rank::blend`).
     pub content: Tensor<1>,
 }
 

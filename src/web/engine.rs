@@ -149,6 +149,9 @@ pub struct Engine {
     retention: Retention,
     pub max_candidates: usize,
     memo: RefCell<HashMap<String, Vec<f32>>>,
+    /// Texts this engine's encoder has embedded (`Ranker.debugCounters()`), so tests
+    /// can tell a cached or attached embedding from a computed one.
+    pub texts_encoded: std::cell::Cell<u64>,
     pub info: Info,
 }
 
@@ -198,6 +201,7 @@ impl Engine {
             retention: options.retention,
             max_candidates: options.max_candidates,
             memo: RefCell::new(HashMap::new()),
+            texts_encoded: std::cell::Cell::new(0),
             info,
         })
     }
@@ -227,6 +231,7 @@ impl Engine {
             ranker: &self.ranker,
             config,
             device: self.encoder.device(),
+            encoder: &self.info.encoder_hash,
         };
         let request = rank::Request {
             events: &events,
@@ -306,7 +311,10 @@ impl Engine {
     /// Embeddings of arbitrary texts, e.g. a catalog at an edge node.
     pub async fn embed(&self, values: Vec<Value>) -> Result<Vec<Vec<f32>>> {
         let texts = candidates::texts(&values, self.max_candidates)?;
-        self.encoder.embed_async(&texts).await
+        let out = self.encoder.embed_async(&texts).await?;
+        self.texts_encoded
+            .set(self.texts_encoded.get() + texts.len() as u64);
+        Ok(out)
     }
 
     /// Embeddings for `texts`, from memory, then IndexedDB (when `persist`), then
@@ -334,6 +342,8 @@ impl Engine {
         let missing = missing(texts, &out);
         if !missing.is_empty() {
             let computed = self.encoder.embed_async(&missing).await?;
+            self.texts_encoded
+                .set(self.texts_encoded.get() + missing.len() as u64);
             let fresh: HashMap<&String, Vec<f32>> = missing.iter().zip(computed).collect();
             if persist {
                 let items: Vec<(String, Vec<f32>)> = fresh

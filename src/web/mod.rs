@@ -11,6 +11,7 @@ mod models;
 mod start;
 mod store;
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
@@ -82,11 +83,33 @@ export interface Candidate {
    * At most 100, distinct item ids, weights in [0, 1].
    */
   related?: Related[];
+  /**
+   * SHA-256 of the encoder that made `embedding` (and the creatives' embeddings);
+   * required with them. Matching `modelInfo.encoderHash`, they are used as they
+   * are and the device embeds nothing for this candidate (about 630 bytes each
+   * with the hash); otherwise `rank()` fails with `EncoderMismatch`, or embeds the
+   * texts itself under `onEncoderMismatch: 'embed'`.
+   */
+  encoder?: string;
+  /** The embedding of the title (with its category), as the device would make it. */
+  embedding?: PackedEmbedding;
 }
 
 export interface Related { itemId: string; weight: number; }
 
-export interface Creative { id: string; text: string; }
+/**
+ * An embedding packed for the wire: one signed byte per component (base64, 512
+ * characters for 384 components) times one scale; no component is off by more than
+ * half a step. Made by `Embedder.embedPacked`, the edge worker's `/candidates` and
+ * `privrank embed-catalog --format candidates`.
+ */
+export interface PackedEmbedding { int8: string; scale: number; }
+
+export interface Creative {
+  id: string; text: string;
+  /** The text's embedding, made by the candidate's `encoder`. */
+  embedding?: PackedEmbedding;
+}
 
 export interface FrequencyCap { scope: 'ad' | 'campaign'; window: 'hour' | 'day' | 'week'; max: number; }
 
@@ -120,6 +143,15 @@ export interface RankOptions {
   /** Ranking time in ms since the epoch (default now). */
   now?: number;
   policy?: Policy;
+  /** Candidates embedded by another encoder: refuse (default) or embed on the device. */
+  onEncoderMismatch?: 'error' | 'embed';
+}
+
+/** `Ranker.debugCounters()`: work done since the ranker was loaded. */
+export interface DebugCounters {
+  /** Texts the encoder embedded (history items, candidates, `embed()`); attached and
+   *  cached embeddings do not count. */
+  textsEncoded: number;
 }
 
 export interface Reason { itemId: string; title: string; kind: EventKind; weight: number; }
@@ -170,7 +202,7 @@ export interface PrivrankError extends Error {
   code: 'BadCandidate' | 'BadEvent' | 'BadInput' | 'BadOptions' | 'TooManyCandidates'
     | 'TooManyInputs' | 'ModelHashMismatch' | 'ModelFetch' | 'BadModel' | 'ModelMismatch'
     | 'BackendUnavailable' | 'BackendError' | 'StorageQuota' | 'StorageError'
-    | 'PrivacyBudgetSpent' | 'BadData';
+    | 'PrivacyBudgetSpent' | 'BadData' | 'EncoderMismatch';
   details?: { index: number; field: string; reason: string }[];
 }
 "#;
@@ -390,6 +422,13 @@ impl Ranker {
     }
 
     /// `'webgpu'` or `'cpu'`.
+    /// Work counted since load, for tests and benchmarks (not timing).
+    #[wasm_bindgen(js_name = debugCounters, unchecked_return_type = "DebugCounters")]
+    pub fn debug_counters(&self) -> JsValue {
+        let counters = serde_json::json!({"textsEncoded": self.engine.texts_encoded.get()});
+        to_js(&counters).unwrap_or(JsValue::UNDEFINED)
+    }
+
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
         self.engine.info.backend.backend.clone()
@@ -469,6 +508,55 @@ impl Embedder {
         })
     }
 
+    /// The distinct texts the device would embed for these candidates (titles with
+    /// their category, then creatives), checked as `embedCatalog` checks them: what
+    /// an edge looks up in its cache before `embedPacked` embeds the rest.
+    #[wasm_bindgen(js_name = candidateTexts, unchecked_return_type = "string[]")]
+    pub fn candidate_texts(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Candidate[]")] items: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let (_, items) = catalog_items(items)?;
+        to_js(&crate::catalog::distinct_texts(&items))
+    }
+
+    /// Texts embedded and packed for the wire, in order.
+    #[wasm_bindgen(js_name = embedPacked, unchecked_return_type = "Promise<PackedEmbedding[]>")]
+    pub fn embed_packed(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] texts: JsValue,
+    ) -> Promise {
+        let encoder = self.encoder.clone();
+        run(async move {
+            let max = candidates::DEFAULT_MAX_CANDIDATES * (1 + candidates::MAX_CREATIVES);
+            let values = list(texts, "texts", max)?;
+            let texts = candidates::texts(&values, max).map_err(error::to_js)?;
+            let out = crate::catalog::embed_packed(&encoder, &texts)
+                .await
+                .map_err(error::to_js)?;
+            to_js(&out)
+        })
+    }
+
+    /// The candidates as `rank()` takes them, every field kept, with this encoder's
+    /// hash and the packed embedding of each text attached (`packed`: by text, as
+    /// `candidateTexts` listed them).
+    #[wasm_bindgen(js_name = attachEmbeddings, unchecked_return_type = "Candidate[]")]
+    pub fn attach_embeddings(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Candidate[]")] items: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, PackedEmbedding>")] packed: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let (values, items) = catalog_items(items)?;
+        let packed: HashMap<String, crate::packed::Packed> = serde_wasm_bindgen::from_value(packed)
+            .map_err(|e| error::to_js(crate::Error::BadInput(format!("packed embeddings: {e}"))))?;
+        let out = crate::catalog::attach(&values, &items, self.encoder.model_hash(), |t| {
+            packed.get(t).cloned()
+        })
+        .map_err(error::to_js)?;
+        to_js(&out)
+    }
+
     /// Sentence embeddings of free texts, as `Ranker.embed` (normalised or not as
     /// the model's manifest says).
     #[wasm_bindgen(unchecked_return_type = "Promise<Float32Array[]>")]
@@ -520,6 +608,16 @@ enum EmbedderBackend {
     #[default]
     Cpu,
     Webgpu,
+}
+
+/// Candidates to embed at the edge: the records as sent and each one checked.
+fn catalog_items(
+    items: JsValue,
+) -> Result<(Vec<Value>, Vec<crate::catalog::CatalogItem>), JsValue> {
+    let max = candidates::DEFAULT_MAX_CANDIDATES;
+    let values = list(items, "candidates", max)?;
+    let checked = crate::catalog::parse(&values, max).map_err(error::to_js)?;
+    Ok((values, checked))
 }
 
 /// The encoder manifest and the bytes of each file it names, checked against the

@@ -201,6 +201,48 @@ test('errors carry a code (and details for bad input); history is oldest first',
   assert.deepEqual(ts, [...ts].sort((a, b) => a - b), 'history() is oldest first');
 });
 
+test('candidates that arrive embedded are ranked without running the encoder on them', TEST, async () => {
+  const { page } = results.cpu ?? assert.fail('the CPU page did not load');
+  const got = await page.evaluate(async () => {
+    const { ranker } = globalThis.privrank;
+    const caught = (promise) => promise.then(() => null, (e) => ({ code: e.code, message: e.message }));
+    const plain = [
+      { id: 'h', title: 'Heat (1995)', category: 'Action', features: { popularity: 0.4 } },
+      { id: 'c', title: 'Casino (1995)', category: 'Crime, Drama' },
+      { id: 'j', title: 'Jumanji (1995)', category: "Adventure, Children's, Fantasy" },
+    ];
+    // Packed here, in JavaScript, from the ranker's own vectors: an implementation of
+    // the wire format independent of the library's.
+    const vectors = await ranker.embed(plain.map((c) => `${c.title}. ${c.category}`));
+    const pack = (v) => {
+      const scale = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0) / 127;
+      const codes = Int8Array.from(v, (x) => Math.round(x / scale));
+      return { int8: btoa(String.fromCharCode(...new Uint8Array(codes.buffer))), scale };
+    };
+    const hash = ranker.modelInfo.encoderHash;
+    const attach = (encoder) => plain.map((c, i) => ({ ...c, encoder, embedding: pack(vectors[i]) }));
+    const before = ranker.debugCounters().textsEncoded;
+    const edge = await ranker.rank(attach(hash), { now: 1.7e12 });
+    const afterEdge = ranker.debugCounters().textsEncoded;
+    const mismatch = await caught(ranker.rank(attach('0'.repeat(64)), { now: 1.7e12 }));
+    const device = await ranker.rank(attach('0'.repeat(64)), { now: 1.7e12, onEncoderMismatch: 'embed' });
+    const bad = await caught(ranker.rank([{ ...attach(hash)[0], embedding: { int8: 'AAAA', scale: 0.01 } }]));
+    return { before, afterEdge, edge, device, mismatch, bad, hash };
+  });
+  assert.equal(got.afterEdge, got.before, 'the encoder ran for attached candidates');
+  assert.equal(got.mismatch?.code, 'EncoderMismatch', JSON.stringify(got.mismatch));
+  assert.ok(got.mismatch.message.includes(got.hash) && got.mismatch.message.includes('0'.repeat(64)));
+  assert.equal(got.bad?.code, 'BadCandidate', JSON.stringify(got.bad));
+  const ctr = Object.fromEntries(got.device.map((r) => [r.id, r.ctr]));
+  const worst = Math.max(...got.edge.map((r) => Math.abs(r.ctr - ctr[r.id])));
+  console.log(`attached embeddings in the browser: max |Δ ctr| ${worst.toExponential(2)} against the device's own`);
+  // Packing moves each component of a unit vector by at most max|x| / 254 (about
+  // 6e-4 here), its cosines by up to about 7e-3; at the full content weight (12) that
+  // is up to 0.08 in logit, 0.02 in ctr. A wrong decoding (sign, scale, byte order)
+  // moves ctr by tenths.
+  assert.ok(worst < 1e-2, `max |Δ ctr| ${worst}`);
+});
+
 test('Cache API: a second load in the same profile fetches no model file', TEST, async () => {
   assert.ok(results.cpu, 'the first load did not run');
   await results.cpu.page.close();

@@ -106,6 +106,63 @@ test('other methods, routes and content types are refused', { skip }, async () =
   assert.equal((await post('x', { 'content-type': 'text/plain' })).status, 415);
 });
 
+const postTo = (path, body) => mf.dispatchFetch(new URL(path, base), {
+  method: 'POST', body, headers: { 'content-type': 'application/json' },
+});
+
+/** A packed embedding back to numbers, independently of the wasm's own decoder. */
+function unpack({ int8, scale }) {
+  const bytes = Buffer.from(int8, 'base64');
+  return Array.from(new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length), (c) => c * scale);
+}
+
+test('POST /candidates: ready-embedded candidates, within half an int8 step of the CLI', { skip }, async () => {
+  // The worker's cache starts empty (a fresh Miniflare); one creative is added so
+  // creatives are embedded too.
+  const items = CATALOG.map((c) => ({ ...c }));
+  items[0] = { ...items[0], creatives: [{ id: 'a', text: 'Free delivery this week' }] };
+  const res = await postTo('/candidates', JSON.stringify(items));
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  const got = JSON.parse(text);
+  assert.equal(got.length, items.length);
+  let worst = 0;
+  for (const [i, g] of got.entries()) {
+    const w = EXPECTED[i];
+    assert.equal(g.id, items[i].id);
+    assert.equal(g.title, items[i].title);
+    assert.equal(g.encoder, w.encoder);
+    assert.equal(g.embedding.int8.length, 512);
+    const v = unpack(g.embedding);
+    for (let k = 0; k < v.length; k++) {
+      worst = Math.max(worst, Math.abs(v[k] - w.embedding[k]) - g.embedding.scale / 2);
+    }
+  }
+  assert.ok(worst <= 1e-4, `beyond half a step by ${worst}`);
+  assert.ok(got[0].creatives[0].embedding.int8.length === 512);
+  const embedded = Number(res.headers.get('x-privrank-embedded'));
+  assert.equal(embedded, new Set(items.map((c) => c.title)).size + 1, 'each distinct text once');
+
+  // The same candidates again: every text comes from the edge cache.
+  const again = await postTo('/candidates', JSON.stringify(items));
+  assert.equal(again.status, 200);
+  assert.equal(again.headers.get('x-privrank-embedded'), '0');
+  assert.deepEqual(await again.json(), got);
+  console.log(`/candidates: ${got.length} candidates, ${embedded} texts embedded, then 0 (cache); ` +
+    `${Math.round(text.length / got.length)} bytes per candidate`);
+});
+
+test('POST /candidates: bad candidates → 400 naming each field, too many → 413', { skip }, async () => {
+  const res = await postTo('/candidates', JSON.stringify([{ id: 'a' }, { id: 'b', title: 'ok', creatives: [{ id: 'c' }] }]));
+  assert.equal(res.status, 400);
+  const { error } = await res.json();
+  assert.equal(error.code, 'BadCandidate');
+  assert.deepEqual(error.details.map((d) => [d.index, d.field]), [[0, 'title'], [1, 'creatives[0].text']]);
+  const many = Array.from({ length: 1001 }, (_, i) => ({ id: `${i}`, title: 't' }));
+  assert.equal((await postTo('/candidates', JSON.stringify(many))).status, 413);
+  assert.equal((await postTo('/candidates', '[')).status, 400);
+});
+
 test('the worker made no outbound request', { skip }, () => {
   assert.deepEqual(outbound, []);
 });

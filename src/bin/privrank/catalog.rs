@@ -22,6 +22,18 @@ pub struct EmbedCatalogArgs {
     /// Items per encoder call: output is written and flushed after each batch.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub batch_size: u64,
+    /// `lines`: one `{"id", "encoder", "embedding"}` line per item (float vectors).
+    /// `candidates`: each item as `rank()` takes it, every field kept, with
+    /// `encoder` and the packed `embedding` (int8 + scale) of its title and of each
+    /// creative attached, so the device embeds none of it.
+    #[arg(long, value_enum, default_value_t = Format::Lines)]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Lines,
+    Candidates,
 }
 
 /// Reads, checks, embeds and writes batch by batch, so a catalog of any size streams
@@ -57,21 +69,38 @@ pub fn embed_catalog(args: &EmbedCatalogArgs, encoder: &SentenceEncoder) -> Resu
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut reader = CatalogReader::default();
-    let mut batch: Vec<CatalogItem> = Vec::new();
+    let mut batch: Vec<(CatalogItem, Value)> = Vec::new();
     let mut written = 0usize;
-    let mut flush = |batch: &mut Vec<CatalogItem>, out: &mut BufWriter<_>| -> Result<()> {
+    let format = args.format;
+    let mut flush = |batch: &mut Vec<(CatalogItem, Value)>, out: &mut BufWriter<_>| -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let texts: Vec<&str> = batch.iter().map(|i| i.text.as_str()).collect();
-        let embeddings = encoder.embed(&texts)?;
-        for line in catalog::lines(encoder, batch, embeddings) {
-            serde_json::to_writer(&mut *out, &line)?;
-            out.write_all(b"\n")?;
+        match format {
+            Format::Lines => {
+                let texts: Vec<&str> = batch.iter().map(|(i, _)| i.text.as_str()).collect();
+                let embeddings = encoder.embed(&texts)?;
+                let items: Vec<CatalogItem> = batch.drain(..).map(|(i, _)| i).collect();
+                for line in catalog::lines(encoder, &items, embeddings) {
+                    serde_json::to_writer(&mut *out, &line)?;
+                    out.write_all(b"\n")?;
+                }
+                written += items.len();
+            }
+            Format::Candidates => {
+                let texts: Vec<&str> = batch.iter().flat_map(|(i, _)| i.texts()).collect();
+                let mut embeddings = encoder.embed(&texts)?.into_iter();
+                for (item, record) in batch.drain(..) {
+                    let vectors: Vec<Vec<f32>> =
+                        embeddings.by_ref().take(1 + item.creatives.len()).collect();
+                    let ready = catalog::ready_embedded(&record, encoder.model_hash(), &vectors)?;
+                    serde_json::to_writer(&mut *out, &ready)?;
+                    out.write_all(b"\n")?;
+                    written += 1;
+                }
+            }
         }
         out.flush()?;
-        written += batch.len();
-        batch.clear();
         Ok(())
     };
     let mut lines = BufReader::new(input);
@@ -99,7 +128,7 @@ pub fn embed_catalog(args: &EmbedCatalogArgs, encoder: &SentenceEncoder) -> Resu
         let item = reader
             .item(number, &value)
             .map_err(|errors| format!("{name}: {}", by_line(&errors)))?;
-        batch.push(item);
+        batch.push((item, value));
         if batch.len() as u64 >= args.batch_size {
             flush(&mut batch, &mut out)?;
         }

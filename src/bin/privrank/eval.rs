@@ -139,6 +139,7 @@ fn compare_row(
                 ranker: &ranker,
                 config: &manifest.config,
                 device: &backend.device,
+                encoder: &manifest.encoder.model_hash,
             },
             requests: &requests,
         },
@@ -160,7 +161,13 @@ fn quick(
     let config = &manifest.config;
     // The same trials `train` chooses the content weight from: settings compared
     // here are judged as they would ship.
-    let choice = content_prior::choose(exp, ctx, ranker, config, &backend.device, seed, |t| {
+    let model = Model {
+        ranker,
+        config,
+        device: &backend.device,
+        encoder: &manifest.encoder.model_hash,
+    };
+    let choice = content_prior::choose(exp, ctx, model, seed, |t| {
         let ours = t.weight == config.content_weight;
         println!("{t}{}", if ours { " (this manifest's)" } else { "" })
     })?;
@@ -286,6 +293,7 @@ pub fn eval(
                 ranker: &dnn,
                 config: &dnn_config,
                 device: &plain,
+                encoder: &manifest.encoder.model_hash,
             },
             requests: &requests,
         },
@@ -295,6 +303,7 @@ pub fn eval(
         ranker: &ranker,
         config,
         device: &plain,
+        encoder: &manifest.encoder.model_hash,
     };
     run(
         &Served {

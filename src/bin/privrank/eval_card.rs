@@ -171,17 +171,26 @@ pub fn model_card(inputs: &CardInputs<'_>) -> String {
         best_auc = t["best_valid_auc"],
         weights = manifest.weights.name,
         weights_hash = manifest.weights.sha256,
-        prior = content_prior(c.content_weight, &t["content_prior"]),
+        prior = content_prior(c, &t["content_prior"]),
     )
 }
 
 /// The served blend and the trials `privrank train` chose its weight from.
-fn content_prior(weight: f32, choice: &serde_json::Value) -> String {
+fn content_prior(config: &privrank::RankerConfig, choice: &serde_json::Value) -> String {
+    let weight = config.content_weight;
+    let served = format!(
+        "The served score is the model's logit plus {weight} × min(1, (focus / {reference})^{power}) × \
+         the candidate's mean encoder cosine to the history's events, less the request's mean of \
+         it over its candidates (`rank::blend`; `content_weight` and `content_focus_power` in the \
+         manifest). The focus is the length of the mean of the history's unit embeddings \
+         (`rank::focus`): about 0.74 for ten films of one genre, 0.68 for a MovieLens user's last \
+         30 ratings, so a focused session pulls hard and a diverse history keeps the model's \
+         order. Centring keeps the click rates the model's on average; no history, no term.",
+        reference = privrank::rank::FOCUS_REFERENCE,
+        power = config.content_focus_power,
+    );
     let Ok(choice) = serde_json::from_value::<Choice>(choice.clone()) else {
-        return format!(
-            "Served score: the model's logit plus {weight} × the candidate's mean cosine to the \
-             history's events (`rank::blend`); the manifest records no trials for this weight.\n"
-        );
+        return format!("{served} The manifest records no trials for this weight.\n");
     };
     let rows: String = choice
         .trials
@@ -197,9 +206,7 @@ fn content_prior(weight: f32, choice: &serde_json::Value) -> String {
         })
         .collect();
     format!(
-        "**Content prior.** The served score is the model's logit plus {weight} × the candidate's \
-         mean encoder cosine to the history's events (`rank::blend`; `content_weight` in the \
-         manifest; no history, no term). MovieLens histories are never about one thing, so the \
+        "**Content prior.** {served} MovieLens histories are never about one thing, so the \
          fitted model alone follows popularity where a shopper's session is focused. \
          `privrank train` chose the weight after fitting, from validation data only: the \
          smallest weight whose in-genre share on the development half's focused sessions \

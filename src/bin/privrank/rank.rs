@@ -93,6 +93,7 @@ pub fn rank(
             ranker: &ranker,
             config,
             device: &backend.device,
+            encoder: encoder.model_hash(),
         },
         rank::Request {
             events: &events,

@@ -214,15 +214,15 @@ pub fn train(
         "privrank: choosing the content prior's weight on validation data ({} weights)",
         content_prior::GRID.len()
     );
-    let choice = content_prior::choose(
-        &exp,
-        &ctx,
-        &ranker,
-        &config,
-        &backend.device,
-        args.data.seed,
-        |t| eprintln!("privrank: {t}"),
-    )?;
+    let model = privrank::rank::Model {
+        ranker: &ranker,
+        config: &config,
+        device: &backend.device,
+        encoder: encoder.model_hash(),
+    };
+    let choice = content_prior::choose(&exp, &ctx, model, args.data.seed, |t| {
+        eprintln!("privrank: {t}")
+    })?;
     eprintln!(
         "privrank: content weight {} (content cosine's share on the same sessions {:.3})",
         choice.weight, choice.cosine_share
