@@ -134,7 +134,7 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
         let k_anonymous = c.flag("kAnonymous");
         let prior = c.number("prior", false, 0.0, 1.0);
         let fallback = c.flag("fallback");
-        let creatives = parse_creatives(&mut c, config.embedding_dim);
+        let creatives = parse_creatives(&mut c, Some(config.embedding_dim));
         let related = parse_related(&mut c);
         let encoder = c.text("encoder", false, MAX_ID_CHARS);
         let embedding = crate::packed::read(&mut c, "embedding", config.embedding_dim);
@@ -214,14 +214,16 @@ pub fn texts(values: &[Value], max: usize) -> Result<Vec<String>> {
 
 /// Each creative is checked like a record of its own; errors name
 /// `creatives[j].field`, and creative ids must be distinct within the candidate.
-fn parse_creatives(c: &mut Checker<'_>, dim: usize) -> Vec<Creative> {
+/// `dim`: the width attached embeddings must have; `None` (a catalog on its way to
+/// be embedded) leaves them unread.
+pub(crate) fn parse_creatives(c: &mut Checker<'_>, dim: Option<usize>) -> Vec<Creative> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for (j, value) in c.list("creatives", MAX_CREATIVES).iter().enumerate() {
         let mut nested = Checker::new(0, value);
         let id = nested.text("id", true, MAX_ID_CHARS);
         let text = nested.text("text", true, MAX_TITLE_CHARS);
-        let embedding = crate::packed::read(&mut nested, "embedding", dim);
+        let embedding = dim.and_then(|dim| crate::packed::read(&mut nested, "embedding", dim));
         if let Some(id) = &id
             && !seen.insert(id.clone())
         {
@@ -370,10 +372,13 @@ mod tests {
         if let Value::Map(m) = &mut nan {
             m.insert(
                 "embedding".into(),
-                crate::packed::to_value(&crate::packed::Packed {
-                    int8: good.int8.clone(),
-                    scale: f32::NAN,
-                }),
+                Value::Map(
+                    [
+                        ("int8".to_owned(), Value::Text(good.int8.clone())),
+                        ("scale".to_owned(), Value::Number(f64::NAN)),
+                    ]
+                    .into(),
+                ),
             );
         }
         let Err(Error::BadCandidate(errors)) = parse(&[nan], &config(), 100) else {

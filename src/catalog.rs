@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::candidates::{MAX_CREATIVES, MAX_ID_CHARS, MAX_TITLE_CHARS, item_text};
+use crate::candidates::{MAX_ID_CHARS, MAX_TITLE_CHARS, item_text};
 use crate::error::FieldError;
 use crate::input::{Checker, Value};
 use crate::packed::{self, Packed};
@@ -58,14 +58,12 @@ impl CatalogReader {
         let id = c.text("id", true, MAX_ID_CHARS);
         let title = c.text("title", true, MAX_TITLE_CHARS);
         let category = c.text("category", false, MAX_ID_CHARS);
-        let mut creatives = Vec::new();
-        for (j, value) in c.list("creatives", MAX_CREATIVES).iter().enumerate() {
-            let mut nested = Checker::new(0, value);
-            if let Some(text) = nested.text("text", true, MAX_TITLE_CHARS) {
-                creatives.push(item_text(&text, category.as_deref()));
-            }
-            c.adopt(&format!("creatives[{j}]"), nested);
-        }
+        // The device's own creative rules, so the edge never returns a candidate
+        // `rank()` would refuse.
+        let creatives: Vec<String> = crate::candidates::parse_creatives(&mut c, None)
+            .iter()
+            .map(|cr| item_text(&cr.text, category.as_deref()))
+            .collect();
         if let Some(id) = &id
             && self.seen.contains(id)
         {

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::input::{Checker, Value};
+use crate::input::Checker;
 
 /// The largest code: codes run over `[-LEVELS, LEVELS]`, symmetric about zero.
 pub const LEVELS: f32 = 127.0;
@@ -115,17 +115,6 @@ pub fn read(c: &mut Checker<'_>, field: &str, dim: usize) -> Option<Vec<f32>> {
     };
     c.adopt(field, nested);
     vector
-}
-
-/// A packed vector as a loose value, for records built natively.
-pub fn to_value(packed: &Packed) -> Value {
-    Value::Map(
-        [
-            ("int8".to_owned(), Value::Text(packed.int8.clone())),
-            ("scale".to_owned(), Value::Number(f64::from(packed.scale))),
-        ]
-        .into(),
-    )
 }
 
 #[cfg(test)]

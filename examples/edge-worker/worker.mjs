@@ -97,11 +97,11 @@ async function readyCandidates(items) {
   const texts = e.candidateTexts(items);
   const cache = await caches.open('privrank-embeddings');
   const keys = await Promise.all(texts.map((t) => cacheKey(e.encoder, t)));
+  const hits = await Promise.all(keys.map((key) => cache.match(key)));
   const packed = {};
   const missing = [];
   for (const [i, text] of texts.entries()) {
-    const hit = await cache.match(keys[i]);
-    if (hit) packed[text] = await hit.json();
+    if (hits[i]) packed[text] = await hits[i].json();
     else missing.push(i);
   }
   if (missing.length) {
