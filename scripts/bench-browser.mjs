@@ -184,6 +184,7 @@ say(`| load + record 50 events | ${fmt(triple(runs.map((r) => r.rank.ready_ms)))
 say(`| rank, candidate embeddings cached (p50) | ${fmt(triple(runs.map((r) => r.rank.cached.p50_ms)), 2)} |`);
 say(`| rank, candidate embeddings cached (p95) | ${fmt(triple(runs.map((r) => r.rank.cached.p95_ms)), 2)} |`);
 say(`| rank, 100 new candidates to embed (p50) | ${fmt(triple(runs.map((r) => r.rank.uncached.p50_ms)))} |`);
+say(`| first rank() of 100 edge-embedded candidates (p50; the device embeds none) | ${fmt(triple(runs.map((r) => r.rank.edge.p50_ms)), 2)} |`);
 say();
 say('Cold start of a returning shopper: a new page in the same browser context (models in the Cache API, the 50 events in IndexedDB); from the first script to the first result:');
 say();

@@ -1,6 +1,10 @@
-// Static file server for the demo (www/) and the browser tests: 127.0.0.1 only,
-// no caching, cross-origin isolated, the CSP the npm package documents. No npm deps.
-//   node scripts/serve.mjs [--root DIR] [--port N] [--log FILE]
+// Static file server for the demo (www/) and the browser tests: 127.0.0.1 only (and
+// only to Host 127.0.0.1 or localhost), no caching, cross-origin isolated, the CSP the
+// npm package documents on every response. No npm deps.
+//   node scripts/serve.mjs [--root DIR] [--port N] [--log FILE] [--edge URL]
+// --edge: POST /edge/<route> is forwarded to <URL>/<route> (the edge worker,
+// examples/edge-worker), as a CDN routes a path of the shop's own site to its
+// worker: the page reaches the worker from its own origin, under connect-src 'self'.
 // Prints `privrank: serving <root> at http://127.0.0.1:<port>/` once listening.
 // --log appends one JSON line {method, url, status, bytes, encoding} per request,
 // written before the response is sent (the tests count model downloads with it):
@@ -17,8 +21,21 @@ import { parseArgs, promisify } from 'node:util';
 import zlib from 'node:zlib';
 
 const { values: opts } = parseArgs({
-  options: { root: { type: 'string' }, port: { type: 'string', default: '0' }, log: { type: 'string' } },
+  options: {
+    root: { type: 'string' }, port: { type: 'string', default: '0' }, log: { type: 'string' }, edge: { type: 'string' },
+  },
 });
+let edge = null;
+if (opts.edge) {
+  try {
+    edge = new URL(opts.edge);
+  } catch {
+    console.error(`privrank: bad --edge ${opts.edge}`);
+    process.exit(2);
+  }
+}
+/** The edge worker's own body limit, plus one byte so that it sees (and refuses) more. */
+const EDGE_BODY_LIMIT = 4 * 1024 * 1024 + 1;
 const root = realpathSync(resolve(opts.root ?? fileURLToPath(new URL('..', import.meta.url))));
 const port = Number(opts.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -42,9 +59,13 @@ const TYPES = {
   '.md': 'text/markdown; charset=utf-8',
   '.ts': 'text/plain; charset=utf-8',
 };
+// Sent on every response, whatever its type or status (www/*.html repeat it in a
+// <meta>, less frame-ancestors, which only a header can carry).
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; " +
-  "worker-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:";
+  "worker-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 const COMMON = {
+  'Content-Security-Policy': CSP,
   'Cache-Control': 'no-store',
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
@@ -141,9 +162,13 @@ function locate(rawPath) {
     return { status: 400 };
   }
   if (!path.startsWith('/') || path.includes('\0')) return { status: 400 };
-  // Refuse `..` (and .git) outright, before any normalisation.
-  const parts = path.split(/[\\/]/);
-  if (parts.some((p) => p === '..' || p === '.git')) return { status: 403 };
+  // `//host` and `/\host` are other sites to a browser: a redirect to one would be an
+  // open redirect, so neither an empty segment nor a backslash is a path here.
+  if (path.includes('//') || path.includes('\\')) return { status: 400 };
+  // Refuse `..` (and .git, in any case: some file systems fold it) outright, before
+  // any normalisation.
+  const parts = path.split('/');
+  if (parts.some((p) => p === '..' || p.toLowerCase() === '.git')) return { status: 403 };
   // Symlinks are followed wherever they point (a build may link pkg/models to
   // models/); what cannot happen is a URL naming a path outside root.
   let file = join(root, ...parts);
@@ -189,7 +214,56 @@ const server = createServer(async (req, res) => {
   }
 });
 
+/** The request body, or null past `limit` bytes. */
+async function readBody(req, limit) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > limit) return null;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** POST /edge/<route> → the edge worker's /<route>; its answer relayed as it is. */
+async function forward(req, res, url, send) {
+  if (req.method !== 'POST') return send(405, { Allow: 'POST' }, 'method not allowed\n');
+  const body = await readBody(req, EDGE_BODY_LIMIT);
+  if (body === null) return send(413, {}, 'request body too large\n');
+  const target = new URL(url.slice('/edge'.length), edge);
+  let answer;
+  try {
+    answer = await fetch(target, {
+      method: 'POST', body,
+      headers: { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' },
+    });
+  } catch (e) {
+    console.error(`privrank: the edge worker at ${edge.origin} did not answer: ${e?.cause?.message ?? e?.message ?? e}`);
+    return send(502, {}, 'the edge worker did not answer\n');
+  }
+  const out = Buffer.from(await answer.arrayBuffer());
+  const headers = { ...COMMON, 'Content-Type': answer.headers.get('content-type') ?? 'application/octet-stream',
+    'Content-Length': out.length };
+  const embedded = answer.headers.get('x-privrank-embedded');
+  if (embedded !== null) headers['x-privrank-embedded'] = embedded;
+  log(req.method, url, answer.status, out.length);
+  res.writeHead(answer.status, headers);
+  res.end(out);
+}
+
+/** The Host names this server answers to. Any other is refused, so a page on a
+ * domain an attacker points at 127.0.0.1 (DNS rebinding) cannot read it. */
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost']);
+
+function localHost(header) {
+  if (!header) return false;
+  return LOCAL_HOSTS.has(header.replace(/:\d+$/, '').toLowerCase());
+}
+
 async function respond(req, res, url, send) {
+  if (!localHost(req.headers.host)) return send(421, {}, 'this server answers to 127.0.0.1 and localhost only\n');
+  if (edge && url.startsWith('/edge/')) return forward(req, res, url, send);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return send(405, { Allow: 'GET, HEAD' }, 'method not allowed\n');
   }
@@ -202,14 +276,13 @@ async function respond(req, res, url, send) {
     return send(found.status, {}, `${text}\n`);
   }
   const ext = extname(found.file).toLowerCase();
+  // COMMON carries the CSP: scripts need it as well as pages, since a module Worker
+  // takes its policy from its own script's response, not from the page.
   const headers = {
     ...COMMON,
     'Content-Type': TYPES[ext] ?? 'application/octet-stream',
     'Content-Length': found.size,
   };
-  // HTML gets the CSP; so do scripts, since a module Worker takes its policy from
-  // its own script's response, not from the page.
-  if (ext === '.html' || ext === '.js' || ext === '.mjs') headers['Content-Security-Policy'] = CSP;
   // Range is ignored (every answer is the whole body), so no Accept-Ranges.
   if (COMPRESSIBLE.has(ext)) {
     headers.Vary = 'Accept-Encoding';
@@ -244,5 +317,6 @@ server.listen(port, '127.0.0.1', () => {
   const url = `http://127.0.0.1:${server.address().port}/`;
   console.log(`privrank: serving ${root} at ${url}`);
   if (existsSync(join(root, 'www', 'index.html'))) console.log(`privrank: the demo storefront is at ${url}www/`);
+  if (edge) console.log(`privrank: POST /edge/* goes to the edge worker at ${edge.origin}`);
 });
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));

@@ -279,6 +279,18 @@ impl BertConfig {
             reason,
         };
         let c: Self = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        // A zero width would reach `chunks_exact(0)` (a panic) before any weight is
+        // read; say which field is wrong instead.
+        for (field, value) in [
+            ("vocab_size", c.vocab_size),
+            ("hidden_size", c.hidden_size),
+            ("intermediate_size", c.intermediate_size),
+            ("max_position_embeddings", c.max_position_embeddings),
+        ] {
+            if value == 0 {
+                return Err(bad(format!("{field} must be > 0")));
+            }
+        }
         if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             return Err(bad(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
@@ -372,6 +384,26 @@ mod tests {
                 .validate("r.json")
                 .unwrap_err();
             assert!(err.to_string().contains("content_focus_power"), "{err}");
+        }
+    }
+
+    #[test]
+    fn config_rejects_zero_widths_by_name() {
+        for field in [
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "max_position_embeddings",
+        ] {
+            let at = CONFIG.find(&format!("\"{field}\"")).unwrap();
+            let colon = at + CONFIG[at..].find(':').unwrap();
+            let end = colon + CONFIG[colon..].find(',').unwrap();
+            let bad = format!("{}: 0{}", &CONFIG[..colon], &CONFIG[end..]);
+            let err = BertConfig::from_json("config.json", bad.as_bytes()).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("{field} must be > 0")),
+                "{err}"
+            );
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::error::FieldError;
 
@@ -20,17 +20,48 @@ pub enum Value {
     Map(BTreeMap<String, Value>),
 }
 
+/// How deep arrays and objects may nest. No record the library reads nests past a
+/// handful of levels (a candidate's `creatives[j].embedding`); the limit keeps a
+/// hostile body (a million nested arrays fit in 2 MB) from overflowing the stack,
+/// which in wasm is a trap that leaves the call's promise pending for ever.
+/// serde_wasm_bindgen, unlike serde_json, has no limit of its own.
+pub const MAX_DEPTH: usize = 32;
+
 /// Read with one `deserialize_any` pass instead of serde's `untagged`, which tries
 /// each variant in turn and builds an error for every miss: across the wasm boundary
 /// each of those errors is a JavaScript `Error` with a stack trace, and they made up
 /// over half of a cached `rank()` of 100 candidates (21 ms before, 9 ms after).
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
+        Depth(0).deserialize(deserializer)
     }
 }
 
-struct ValueVisitor;
+/// The nesting level of the value being read (0 at the top).
+#[derive(Clone, Copy)]
+struct Depth(usize);
+
+impl<'de> DeserializeSeed<'de> for Depth {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(ValueVisitor(self.0))
+    }
+}
+
+impl Depth {
+    /// The level of a container's elements, or an error past [`MAX_DEPTH`].
+    fn inner<E: de::Error>(self) -> Result<Depth, E> {
+        if self.0 >= MAX_DEPTH {
+            return Err(E::custom(format!(
+                "arrays and objects nest deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        Ok(Depth(self.0 + 1))
+    }
+}
+
+struct ValueVisitor(usize);
 
 impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
@@ -48,7 +79,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        Value::deserialize(deserializer)
+        Depth(self.0).deserialize(deserializer)
     }
 
     fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
@@ -76,16 +107,19 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let inner = Depth(self.0).inner()?;
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(item) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(inner)? {
             items.push(item);
         }
         Ok(Value::List(items))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let inner = Depth(self.0).inner()?;
         let mut out = BTreeMap::new();
-        while let Some((key, value)) = map.next_entry::<String, Value>()? {
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(inner)?;
             out.insert(key, value);
         }
         Ok(Value::Map(out))
@@ -408,5 +442,29 @@ mod tests {
         assert_eq!(v, expected);
         // A broken document is still an error, not a partial value.
         assert!(serde_json::from_str::<Value>(r#"{"a": [1, 2"#).is_err());
+    }
+
+    /// `depth` arrays, each inside the previous one, around `inner`.
+    fn nested(depth: usize, inner: &str) -> String {
+        format!("{}{inner}{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn nesting_is_read_to_the_limit_and_refused_past_it() {
+        // MAX_DEPTH containers around a scalar read; one more is refused, arrays and
+        // objects alike, well before serde_json's own limit (128) would.
+        let deepest = nested(MAX_DEPTH, "1");
+        assert!(serde_json::from_str::<Value>(&deepest).is_ok());
+        let err = serde_json::from_str::<Value>(&nested(MAX_DEPTH + 1, "1")).unwrap_err();
+        assert!(err.to_string().contains("deeper than 32 levels"), "{err}");
+        let objects = format!(
+            "{}1{}",
+            r#"{"a":"#.repeat(MAX_DEPTH + 1),
+            "}".repeat(MAX_DEPTH + 1)
+        );
+        assert!(serde_json::from_str::<Value>(&objects).is_err());
+        // Depth counts through objects and arrays together.
+        let mixed = format!(r#"{{"a": {}}}"#, nested(MAX_DEPTH, "1"));
+        assert!(serde_json::from_str::<Value>(&mixed).is_err());
     }
 }

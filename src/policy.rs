@@ -298,12 +298,24 @@ pub fn slot_distribution(
         Exploration::Thompson { strength } => {
             let betas: Vec<Beta<f64>> = left
                 .iter()
-                .map(|&i| {
-                    let s = scores[i].clamp(0.0, 1.0);
-                    Beta::new(1.0 + s * strength, 1.0 + (1.0 - s) * strength)
-                        .expect("parameters are ≥ 1")
+                .filter_map(|&i| {
+                    // A NaN score (one corrupt stored vector is enough) counts as no
+                    // evidence of clicks rather than panicking, which in wasm would
+                    // leave every later Thompson rank's promise pending.
+                    let s = if scores[i].is_finite() {
+                        scores[i].clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
+                    // Both parameters are finite and ≥ 1 (`strength` is validated), so
+                    // this never fails; a failure would drop the candidate, not panic.
+                    Beta::new(1.0 + s * strength, 1.0 + (1.0 - s) * strength).ok()
                 })
                 .collect();
+            if betas.len() != n {
+                p.iter_mut().for_each(|x| *x = 1.0 / n as f64);
+                return p;
+            }
             for _ in 0..THOMPSON_DRAWS {
                 p[best(&mut betas.iter().map(|b| b.sample(rng)))] += 1.0;
             }
@@ -577,6 +589,25 @@ mod tests {
             &mut rng,
         );
         assert!(p[3] > 0.2 && p[0] < 0.05, "{p:?}");
+    }
+
+    #[test]
+    fn a_nan_score_is_no_evidence_not_a_panic() {
+        let scores = [f64::NAN, 0.9, 0.2];
+        let left = [0, 1, 2];
+        let mut rng = StdRng::seed_from_u64(3);
+        for how in [
+            Exploration::Greedy,
+            Exploration::EpsilonGreedy { epsilon: 0.2 },
+            Exploration::Thompson { strength: 20.0 },
+        ] {
+            let p = slot_distribution(&scores, &left, &how, &mut rng);
+            assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{how:?}: {p:?}");
+            assert!(
+                p[1] > p[0] && p[1] > p[2],
+                "{how:?}: 0.9 is still most likely: {p:?}"
+            );
+        }
     }
 
     #[test]

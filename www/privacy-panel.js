@@ -25,6 +25,7 @@ export function classify(url) {
   const path = u.pathname;
   if (path.startsWith('/www/data/') && path.endsWith('.json')) return { what: 'demo data', expected: true };
   if (path.startsWith('/pkg/models/')) return { what: 'model', expected: true };
+  if (path === '/edge/candidates') return { what: 'promotions (edge)', expected: true };
   if (/^\/pkg\/(privrank\.js|privrank_bg\.wasm|snippets\/)/.test(path)) return { what: 'ranker code', expected: true };
   if (path === '/www/' || /^\/www\/[\w-]+\.(html|js|css)$/.test(path)) return { what: 'page', expected: true };
   return { what: 'UNEXPECTED', expected: false };
@@ -57,7 +58,7 @@ export function watchNetwork({ tbody, summary, count }) {
     summary.replaceChildren(
       unexpected
         ? el('span', { className: 'bad', textContent: `${unexpected} unexpected request${unexpected > 1 ? 's' : ''}!` })
-        : el('span', { className: 'ok', textContent: 'Only page, data and model files.' }),
+        : el('span', { className: 'ok', textContent: 'Only page, data and model files, and the promotions by id.' }),
       ` ${parts}; ${formatBytes(transferred)} transferred (compressed, with headers), ` +
         `${formatBytes(decoded)} once decompressed.`,
     );

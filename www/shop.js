@@ -1,6 +1,9 @@
 // The privrank demo storefront: a small MovieLens shop whose ad slot is ranked on this
 // device. Views, add-to-cart and ad clicks are recorded with `ranker.record()` (stored
-// in this browser's IndexedDB) and the ads are re-ranked after each of them.
+// in this browser's IndexedDB) and the ads are re-ranked after each of them. The
+// promotions come ready embedded from the edge worker (POST /edge/candidates with
+// their ids alone), so this device embeds only the shopper's own history items; with
+// no worker (a plain `scripts/serve.mjs`) the page embeds the candidates itself.
 //   /www/?backend=cpu|webgpu|auto   (default auto)
 //   /www/?models=teacher              the all-MiniLM-L6-v2 teacher and its ranker instead of
 //                                     the package's default (the distilled student)
@@ -24,6 +27,7 @@ const state = {
   catalog: [],
   byId: new Map(),
   candidates: [],
+  edge: null, // what the candidate request sent and got (the privacy panel shows it)
   genre: '',
   query: '',
   shown: PAGE,
@@ -132,10 +136,13 @@ const nextPaint = () => new Promise((resolve) => {
 async function rankNow() {
   await nextPaint();
   const t0 = performance.now();
-  const ranked = await state.ranker.rank(state.candidates, { k: AD_SLOTS, explain: true });
+  // A model set whose encoder differs from the edge's (?models=teacher) embeds the
+  // candidates here instead of failing; the panel's count shows it.
+  const ranked = await state.ranker.rank(state.candidates, { k: AD_SLOTS, explain: true, onEncoderMismatch: 'embed' });
   state.lastMs = performance.now() - t0;
   renderAds(ranked);
   renderEngine(state.ranker, state.lastMs);
+  renderDeviceWork(state.ranker.debugCounters());
   const events = await refreshPanel();
   $('ads-state').textContent = events.length
     ? `Ranked ${state.candidates.length} promotions against your ${events.length} recorded events in ${Math.round(state.lastMs)} ms, on this device.`
@@ -341,11 +348,61 @@ async function fetchJson(url) {
   }
 }
 
+const EDGE_CANDIDATES = '/edge/candidates';
+
+/** The ad server's candidates, ready embedded by the edge worker, asked for by their
+ * ids alone: the request body is `{"ids": [...]}` and nothing else, whatever the
+ * history holds. Returns what the privacy panel shows: the body sent and either the
+ * candidates (`ready`) or why the page embeds them itself (`fallback`). */
+async function edgeCandidates(candidates) {
+  const body = JSON.stringify({ ids: candidates.map((c) => c.id) });
+  const sent = { url: EDGE_CANDIDATES, body };
+  let response;
+  try {
+    response = await fetch(EDGE_CANDIDATES, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  } catch (e) {
+    return { ...sent, fallback: `no edge worker answered (${e.message})` };
+  }
+  let ready;
+  try {
+    ready = await response.json();
+  } catch {
+    ready = null;
+  }
+  if (!response.ok) {
+    const why = ready?.error ? `${ready.error.code}: ${ready.error.message}` : `HTTP ${response.status}`;
+    return { ...sent, fallback: `the edge worker is not running or refused (${why})` };
+  }
+  const same = Array.isArray(ready) && ready.length === candidates.length &&
+    ready.every((c, i) => String(c?.id) === String(candidates[i].id) && c.embedding && c.encoder);
+  if (!same) return { ...sent, fallback: 'the edge worker answered with other candidates than asked for' };
+  return { ...sent, ready, embeddedAtEdge: response.headers.get('x-privrank-embedded') ?? 'an unknown number of' };
+}
+
+/** The privacy panel's "Promotions" box: the candidate request's body, as sent. */
+function renderEdge(edge) {
+  $('edge-body').textContent = edge.body;
+  $('edge-bytes').textContent = formatBytes(new TextEncoder().encode(edge.body).length);
+  const box = $('edge-box');
+  box.dataset.source = edge.ready ? 'edge' : 'device';
+  $('edge-result').textContent = edge.ready
+    ? `The edge worker answered with the ${edge.ready.length} promotions, each with its embedding attached ` +
+      `(encoder ${edge.ready[0].encoder.slice(0, 12)}…; the worker embedded ${edge.embeddedAtEdge} new texts for this request, the rest came from its cache).`
+    : `Not from the edge: ${edge.fallback}. The promotions from candidates.json are embedded on this device.`;
+}
+
+/** How many texts this device's encoder has embedded since the model loaded. */
+function renderDeviceWork({ textsEncoded }) {
+  $('device-embedded').textContent = String(textsEncoded);
+}
+
 async function loadData() {
   const [catalog, candidates] = await Promise.all([fetchJson('./data/catalog.json'), fetchJson('./data/candidates.json')]);
   if (!Array.isArray(catalog?.items) || !Array.isArray(candidates?.candidates) || !candidates.candidates.length) {
     throw demoError('DemoDataMissing', 'www/data/catalog.json or candidates.json has an unexpected shape');
   }
+  state.edge = await edgeCandidates(candidates.candidates);
+  renderEdge(state.edge);
   state.catalog = catalog.items.map((item) => ({
     ...item,
     id: String(item.id),
@@ -353,7 +410,7 @@ async function loadData() {
     search: normalise(`${item.title} ${item.category ?? ''}`),
   }));
   state.byId = new Map(state.catalog.map((item) => [item.id, item]));
-  state.candidates = candidates.candidates;
+  state.candidates = state.edge.ready ?? candidates.candidates;
   if (catalog.source) $('data-source').title = catalog.source;
   $('catalog-count').textContent = state.catalog.length.toLocaleString('en');
   $('candidate-count').textContent = String(state.candidates.length);

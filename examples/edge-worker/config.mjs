@@ -4,8 +4,10 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Options for `new Miniflare(...)`; `port: 0` picks a free port on 127.0.0.1. */
-export function options({ port = 0, outboundService } = {}) {
+/** Options for `new Miniflare(...)`; `port: 0` picks a free port on 127.0.0.1.
+ * `candidates`: the catalog `POST /candidates {"ids"}` looks ids up in (the
+ * `CANDIDATES` binding; a deployment sets it as a JSON variable). */
+export function options({ port = 0, outboundService, candidates } = {}) {
   return {
     modules: true,
     modulesRoot: ROOT,
@@ -21,5 +23,6 @@ export function options({ port = 0, outboundService } = {}) {
     host: '127.0.0.1',
     port,
     ...(outboundService ? { outboundService } : {}),
+    ...(candidates ? { bindings: { CANDIDATES: candidates } } : {}),
   };
 }

@@ -3,7 +3,10 @@
 //   POST /embed   body: [{id, title, category?, ...}]   (JSON, at most 4 MiB)
 //   → 200 application/x-ndjson, one {"id", "encoder", "embedding"} line per item,
 //     the format of `privrank embed-catalog`;
-//   POST /candidates   body: the candidates `rank()` takes (JSON, at most 4 MiB)
+//   POST /candidates   body: the candidates `rank()` takes (JSON, at most 4 MiB), or
+//     {"ids": [...]} naming candidates of the catalog the worker is deployed with
+//     (the `CANDIDATES` binding: a JSON array of candidates), so that a page asks
+//     for its promotions with their ids alone
 //   → 200 application/json: the same candidates, every field kept, with `encoder`
 //     and the packed `embedding` of each title and creative attached, so the device
 //     embeds none of them. Embeddings are kept in the Cache API, keyed by encoder
@@ -81,6 +84,51 @@ const STATUS = {
 };
 
 const ROUTES = ['/embed', '/candidates'];
+/** As many ids as `rank()` takes candidates. */
+const MAX_IDS = 1000;
+
+/** The bound catalog by id, built once per isolate. */
+let catalog;
+let catalogSource;
+
+class RequestError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    Object.assign(this, { status, code, details });
+  }
+}
+
+/** The candidates `{"ids": [...]}` names, in its order, from the `CANDIDATES`
+ * binding. Every id that is not a string or number, or not in the catalog, is
+ * listed in one error. */
+function candidatesById(ids, bound) {
+  if (!Array.isArray(bound)) {
+    throw new RequestError(400, 'BadInput',
+      'this worker has no candidate catalog (the CANDIDATES binding): send the candidates themselves');
+  }
+  if (catalogSource !== bound) {
+    catalog = new Map(bound.map((c) => [String(c?.id), c]));
+    catalogSource = bound;
+  }
+  if (!Array.isArray(ids) || ids.length === 0) {
+    throw new RequestError(400, 'BadInput', '"ids" must be a non-empty array of candidate ids');
+  }
+  if (ids.length > MAX_IDS) {
+    throw new RequestError(413, 'TooManyCandidates', `${ids.length} ids, at most ${MAX_IDS}`);
+  }
+  const details = [];
+  const found = ids.map((id, index) => {
+    const known = (typeof id === 'string' || typeof id === 'number') && catalog.get(String(id));
+    if (!known) {
+      details.push({ index, field: `ids[${index}]`, reason: `no candidate with id ${JSON.stringify(id)} in this worker's catalog` });
+    }
+    return known;
+  });
+  if (details.length) {
+    throw new RequestError(400, 'BadInput', `${details.length} of ${ids.length} ids are not in the catalog`, details);
+  }
+  return found;
+}
 // Cache keys must be URLs; this host is never fetched (`.invalid` cannot resolve).
 const CACHE_HOST = 'https://embeddings.privrank.invalid';
 
@@ -120,7 +168,7 @@ async function readyCandidates(items) {
 }
 
 export default {
-  async fetch(request) {
+  async fetch(request, env) {
     const { pathname } = new URL(request.url);
     if (!ROUTES.includes(pathname)) {
       return problem(404, 'NotFound', 'the routes are POST /embed and POST /candidates');
@@ -144,7 +192,8 @@ export default {
     }
     try {
       if (pathname === '/candidates') {
-        const [ready, embedded] = await readyCandidates(items);
+        const named = items !== null && typeof items === 'object' && !Array.isArray(items) && 'ids' in items;
+        const [ready, embedded] = await readyCandidates(named ? candidatesById(items.ids, env?.CANDIDATES) : items);
         return new Response(JSON.stringify(ready), {
           headers: {
             'content-type': 'application/json; charset=utf-8',
@@ -156,7 +205,7 @@ export default {
       const text = lines.map((line) => JSON.stringify(line)).join('\n') + '\n';
       return new Response(text, { headers: { 'content-type': 'application/x-ndjson' } });
     } catch (e) {
-      const status = STATUS[e?.code] ?? 500;
+      const status = e instanceof RequestError ? e.status : STATUS[e?.code] ?? 500;
       return problem(status, e?.code ?? 'Internal', e?.message ?? String(e), e?.details);
     }
   },

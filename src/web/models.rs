@@ -17,6 +17,10 @@ use crate::{Error, Result};
 /// Cache API cache holding model files. Versioned so a format change can start over.
 pub const CACHE_NAME: &str = "privrank-models-v1";
 
+/// The most a download reserves before its bytes arrive: the largest model file
+/// (the teacher's 90 MB weights) fits, a lying Content-Length does not.
+const PREALLOCATE_MAX: usize = 128 << 20;
+
 /// Everything a [`super::engine::Engine`] is built from, verified.
 pub struct Models {
     pub encoder: ModelBundle,
@@ -174,7 +178,14 @@ impl Loader {
             .get_reader()
             .dyn_into()
             .map_err(|_| fail("no stream reader".into()))?;
-        let mut bytes = Vec::with_capacity(if total.is_finite() { total as usize } else { 0 });
+        // The header is the server's word, not a fact: reserve at most PREALLOCATE_MAX
+        // up front (a Content-Length of 1e15 would otherwise abort the instance).
+        let reserve = if total.is_finite() && total > 0.0 {
+            (total as usize).min(PREALLOCATE_MAX)
+        } else {
+            0
+        };
+        let mut bytes = Vec::with_capacity(reserve);
         loop {
             let chunk = JsFuture::from(reader.read())
                 .await

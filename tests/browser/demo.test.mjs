@@ -1,7 +1,9 @@
 // End-to-end test of the demo storefront (www/index.html) in headless Chromium, CPU
-// backend (--disable-gpu): browse ten Sci-Fi movies, watch the ad slot move, open "why
-// this ad", take screenshots, audit every request the browser made (and prove the audit
-// catches a deliberate leak), then "Forget me".
+// backend (--disable-gpu), served as `scripts/demo` serves it: the page server with the
+// edge worker (workerd) behind POST /edge/*. The promotions arrive embedded, so the
+// first ranking embeds nothing on the device; browse ten Sci-Fi movies, watch the ad
+// slot move, open "why this ad", take screenshots, audit every request the browser made
+// (and prove the audit catches a deliberate leak), "Forget me", and rank with no edge.
 //   node --test --test-concurrency=1 tests/browser/demo.test.mjs
 // Needs a built pkg/ and the generated demo data (www/data/catalog.json, candidates.json:
 // `node scripts/demo-data.mjs`). Without the data it skips, unless PRIVRANK_REQUIRE_DEMO
@@ -13,7 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { CHROMIUM, LOAD_MS, QUIET, REPO, ROOT, TEST, startServer } from './harness.mjs';
+import { CHROMIUM, LOAD_MS, QUIET, REPO, ROOT, TEST, startEdge, startServer } from './harness.mjs';
 
 const SHOTS = join(REPO, 'target', 'e2e');
 const RANK_MS = 120_000;
@@ -58,16 +60,28 @@ function contains(text, secret) {
   return text.toLowerCase().includes(secret.toLowerCase());
 }
 
+/** The one request with a body the page may make: the promotions by their ids. */
+const EDGE_PATH = '/edge/candidates';
+const edgeBody = () => JSON.stringify({ ids: candidates.map((c) => c.id) });
+
+/** Is `r` the candidate request with exactly the body the ad server's list dictates
+ * (its ids, in its order, nothing else)? Its body is then known to hold no history,
+ * even where a clicked promotion's id is also a history item. */
+const isEdgeRequest = (r, origin) => r.method === 'POST' && r.url === `${origin}${EDGE_PATH}` &&
+  r.body?.toString('utf8') === edgeBody();
+
 /**
  * Audit the requests a browser made: `requests` are {url, method, headers, body (Buffer or
  * null)}, `secrets` strings that must not leave the page (item ids, titles, event JSON),
  * `origin` the local server's. Returns findings (strings); none means nothing leaked.
- * Checked: the origin; the method (GET/HEAD only) and the absence of a body; the URL
- * (raw and decoded), the header names and values and the body for every secret.
+ * Checked: the origin; the method (GET/HEAD only, but for the candidate request) and the
+ * absence of a body (the candidate request's must be its ids exactly); the URL (raw and
+ * decoded), the header names and values and the body for every secret.
  */
 export function audit(requests, secrets, origin) {
   const findings = [];
-  for (const r of requests) {
+  for (const raw of requests) {
+    const r = isEdgeRequest(raw, origin) ? { ...raw, method: 'GET', body: null } : raw;
     const what = `${r.method} ${r.url}`;
     let url;
     try {
@@ -106,8 +120,9 @@ export function audit(requests, secrets, origin) {
 function auditLog(lines, secrets) {
   const findings = [];
   for (const line of lines) {
-    const { method } = JSON.parse(line);
-    if (method !== 'GET' && method !== 'HEAD') findings.push(`server log: ${line}: method ${method}`);
+    const { method, url } = JSON.parse(line);
+    const edge = method === 'POST' && url === EDGE_PATH;
+    if (method !== 'GET' && method !== 'HEAD' && !edge) findings.push(`server log: ${line}: method ${method}`);
     for (const secret of secrets) {
       if (contains(line, secret) || contains(decode(line), secret)) findings.push(`server log: ${line}: contains ${JSON.stringify(secret.slice(0, 80))}`);
     }
@@ -123,6 +138,7 @@ const secretsOf = (events) => [...new Set(events.flatMap((e) => [String(e.itemId
 const tmp = mkdtempSync(join(tmpdir(), 'privrank-demo-'));
 const logFile = join(tmp, 'requests.jsonl');
 let server = null; // {child, url, origin}
+let edgeWorker = null; // {child, url}
 let context = null;
 let page = null;
 const recorded = []; // promises of {url, method, headers, body}
@@ -217,13 +233,15 @@ before(async () => {
     assert.ok(byId.get(id)?.genres.includes(GENRE), `${id} is not a ${GENRE} movie of the catalog; update BROWSE`);
   }
   mkdirSync(SHOTS, { recursive: true });
-  server = await startServer(logFile);
+  edgeWorker = await startEdge(CANDIDATES);
+  server = await startServer(logFile, ROOT, { edge: edgeWorker.url });
   context = await launch();
 });
 
 after(async () => {
   await context?.close().catch(() => {});
   if (server) process.kill(server.child.pid);
+  if (edgeWorker) process.kill(edgeWorker.child.pid);
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -259,6 +277,10 @@ test('the storefront loads the model, shows its data source and ranks the ad slo
     products: document.querySelectorAll('#products [data-item-id]').length,
     shelves: [...document.querySelectorAll('#shelves [data-genre]')].map((b) => b.dataset.genre),
     history: document.querySelectorAll('#history li').length,
+    edgeSource: document.getElementById('edge-box').dataset.source,
+    edgeBody: document.getElementById('edge-body').textContent,
+    deviceEmbedded: document.getElementById('device-embedded').textContent,
+    counters: globalThis.privrank.ranker.debugCounters(),
   }));
   assert.match(shown.notice, /MovieLens 100K, GroupLens Research, University of Minnesota — for research use/);
   assert.match(shown.notice, /stays on this device/i);
@@ -271,6 +293,17 @@ test('the storefront loads the model, shows its data source and ranks the ad slo
   assert.ok(shown.products > 0 && shown.shelves.includes(GENRE), 'the shop shows products and genre shelves');
   assert.equal(shown.history, 0, 'a fresh profile has no history');
   console.log(`backend ${shown.backend} (${shown.fallback}); first rank ${shown.latency}`);
+  // The promotions came from the edge worker, asked for by id, and arrived embedded:
+  // the first ranking ran the device's encoder on none of them.
+  assert.equal(shown.edgeSource, 'edge', 'the promotions came from the edge worker');
+  assert.equal(shown.edgeBody, edgeBody(), 'the panel shows the candidate request\'s body: the ids alone');
+  assert.deepEqual(shown.counters, { textsEncoded: 0 }, 'the first ranking embedded no candidate on the device');
+  assert.equal(shown.deviceEmbedded, '0');
+  const edgeRequests = (await Promise.all(recorded)).filter((r) => new URL(r.url).pathname === EDGE_PATH);
+  assert.equal(edgeRequests.length, 1, 'one candidate request');
+  assert.ok(isEdgeRequest(edgeRequests[0], server.origin),
+    `the candidate request is a POST whose body is the candidate ids only: ${edgeRequests[0].method} ${edgeRequests[0].body}`);
+  await page.waitForSelector(`#net tbody tr[data-url="${server.origin}${EDGE_PATH}"]`, { state: 'attached', timeout: 10_000 });
 
   const before = await ads(page);
   assert.equal(before.length, 3, 'three ads');
@@ -317,6 +350,13 @@ test(`browsing ten ${GENRE} movies re-ranks the ads toward ${GENRE}`, T, async (
   assert.equal(await page.textContent('#cart-count'), String(expected.filter(([k]) => k === 'cart').length));
   const profile = await page.locator('#profile [data-genre]').evaluateAll((n) => n.map((x) => x.dataset.genre));
   assert.equal(profile[0], GENRE, `the interest profile is led by ${GENRE}: ${profile}`);
+  // The device embedded the history's items (a cart of a viewed item is the same text)
+  // and still no promotion.
+  const work = await page.evaluate(() => ({
+    counters: globalThis.privrank.ranker.debugCounters(), shown: document.getElementById('device-embedded').textContent,
+  }));
+  assert.deepEqual(work, { counters: { textsEncoded: BROWSE.length }, shown: String(BROWSE.length) },
+    'the device embedded the browsed items only');
 
   const before = shared.before;
   const afterAds = await ads(page);
@@ -434,15 +474,15 @@ test('network audit: every request went to the local server, as GET, carrying no
   // What was fetched: the page, its data, the package and the model: nothing else.
   const paths = [...new Set(requests.map((r) => new URL(r.url).pathname))].sort();
   const other = paths.filter((p) => !/^\/www\/([\w-]+\.(html|js|css))?$/.test(p) && !/^\/www\/data\/[\w-]+\.json$/.test(p) &&
-    !p.startsWith('/pkg/'));
-  assert.deepEqual(other, [], 'requests for anything but page files, demo data and pkg/');
+    !p.startsWith('/pkg/') && p !== EDGE_PATH);
+  assert.deepEqual(other, [], 'requests for anything but page files, demo data, pkg/ and the candidate request');
   // The privacy panel lists the same requests and flags none of them.
   const panel = await page.locator('#net tbody tr').evaluateAll((rows) => rows.map((r) => ({
     url: r.dataset.url, what: r.dataset.what, unexpected: r.classList.contains('unexpected'),
     size: Number(r.dataset.encodedBodySize), decoded: Number(r.dataset.decodedBodySize),
   })));
   assert.deepEqual(panel.filter((r) => r.unexpected), [], 'requests the privacy panel flags');
-  for (const path of ['/www/data/catalog.json', '/www/data/candidates.json', '/pkg/privrank_bg.wasm', '/pkg/models/default.json']) {
+  for (const path of ['/www/data/catalog.json', '/www/data/candidates.json', '/pkg/privrank_bg.wasm', '/pkg/models/default.json', EDGE_PATH]) {
     assert.ok(panel.some((r) => new URL(r.url).pathname === path && r.size > 0), `the privacy panel lists ${path} with its size`);
   }
   // Its sizes are honest: the server compresses (Chromium offers br), so the panel shows
@@ -513,6 +553,26 @@ test('"Forget me" erases the history, for good', T, async () => {
   console.log(`after Forget me + reload: history empty; ads: ${showAds(adsNow)}`);
   assert.deepEqual(adsNow.map((a) => a.id), shared.before.map((a) => a.id), 'the ads are those of an empty history again');
   assert.deepEqual(problems, [], 'page errors');
+});
+
+test('with no edge worker the page embeds the promotions itself, and says so', T, async () => {
+  const p = await context.newPage();
+  expectErrors.add(p); // the console reports the 502
+  await p.route(`**${EDGE_PATH}`, (route) => route.fulfill({ status: 502, contentType: 'text/plain', body: 'no edge worker' }));
+  await p.goto(new URL('/www/', server.url).href);
+  await waitReady(p, '/www/ without an edge worker', LOAD_MS);
+  const shown = await p.evaluate(() => ({
+    source: document.getElementById('edge-box').dataset.source,
+    result: document.getElementById('edge-result').textContent,
+    counters: globalThis.privrank.ranker.debugCounters(),
+    ads: document.querySelectorAll('#ads [data-ad-id]').length,
+  }));
+  console.log(`no edge: ${shown.result} (${shown.counters.textsEncoded} texts embedded on the device)`);
+  assert.equal(shown.source, 'device');
+  assert.match(shown.result, /HTTP 502/);
+  assert.equal(shown.ads, 3, 'the ad slot is still ranked');
+  assert.ok(shown.counters.textsEncoded >= candidates.length, `the device embedded the promotions: ${JSON.stringify(shown.counters)}`);
+  await p.close();
 });
 
 test('errors are shown on the page with their code (backend=webgpu without an adapter)', T, async () => {

@@ -17,22 +17,37 @@ export const TEST = { timeout: 600_000 };
 export const QUIET = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
 
-/** Start scripts/serve.mjs serving `root` (default ROOT), logging each request to
- * `logFile`; resolves to {child, url, origin} once it prints its address. */
-export async function startServer(logFile, root = ROOT) {
-  const child = spawn(process.execPath,
-    [join(REPO, 'scripts', 'serve.mjs'), '--root', root, '--port', '0', '--log', logFile],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Run `node script ...args` and resolve to {child, url} once its first line, which
+ * `pattern` must match, gives its address (the pattern's first group). */
+async function startNode(script, args, pattern) {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).once('line', resolve);
     child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`scripts/serve.mjs exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   });
   child.stdout.resume();
-  const match = /^privrank: serving .+ at (http:\/\/127\.0\.0\.1:\d+\/)$/.exec(line);
+  const match = pattern.exec(line);
   if (!match) {
     process.kill(child.pid);
-    throw new Error(`unexpected first line from scripts/serve.mjs: ${line}`);
+    throw new Error(`unexpected first line from ${script}: ${line}`);
   }
-  return { child, url: match[1], origin: new URL(match[1]).origin };
+  return { child, url: match[1] };
+}
+
+/** Start scripts/serve.mjs serving `root` (default ROOT), logging each request to
+ * `logFile`, POST /edge/* going to `edge` when given; resolves to {child, url,
+ * origin} once it prints its address. */
+export async function startServer(logFile, root = ROOT, { edge } = {}) {
+  const { child, url } = await startNode(join(REPO, 'scripts', 'serve.mjs'),
+    ['--root', root, '--port', '0', '--log', logFile, ...(edge ? ['--edge', edge] : [])],
+    /^privrank: serving .+ at (http:\/\/127\.0\.0\.1:\d+\/)$/);
+  return { child, url, origin: new URL(url).origin };
+}
+
+/** Start the edge worker (examples/edge-worker/serve.mjs, workerd) on a free port with
+ * `candidates` (a file) as its catalog; resolves to {child, url}. */
+export function startEdge(candidates) {
+  return startNode(join(REPO, 'examples', 'edge-worker', 'serve.mjs'), ['--port', '0', '--candidates', candidates],
+    /^privrank edge worker: (http:\/\/127\.0\.0\.1:\d+\/) /);
 }

@@ -1,6 +1,7 @@
 // scripts/serve.mjs over plain node:http (no browser, no built package needed):
 // Content-Encoding negotiation, byte-exact bodies, Content-Length, HEAD, the --log
-// line, uncompressed image types, and a file changed between two requests.
+// line, uncompressed image types, a file changed between two requests, the CSP on
+// every response, the refused paths and Hosts, and the --edge forwarding.
 //   node --test tests/browser/serve.test.mjs
 // Env: PRIVRANK_SERVE_ROOT (the directory served by the first server, default the
 // repository); a second server serves a temporary directory the test writes to.
@@ -8,11 +9,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { ROOT, startServer } from './harness.mjs';
+import { REPO, ROOT, startServer } from './harness.mjs';
 
 const tmp = mkdtempSync(join(tmpdir(), 'privrank-serve-'));
 const logFile = join(tmp, 'requests.jsonl');
@@ -30,10 +31,12 @@ const SCRIPT = 'www/shop.js';
 
 /** One request, no agent (so no keep-alive), the body as raw bytes. `ae` is the
  *  Accept-Encoding header; undefined sends none. */
-function get(base, path, { ae, method = 'GET', headers = {} } = {}) {
+function get(base, path, { ae, method = 'GET', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, base), {
-      method, agent: false,
+    // The path as it is, not resolved against `base` (`//www` stays a path).
+    const { hostname, port } = new URL(base);
+    const req = request({
+      hostname, port, path, method, agent: false,
       headers: { ...(ae === undefined ? {} : { 'Accept-Encoding': ae }), ...headers },
     }, (res) => {
       const chunks = [];
@@ -43,7 +46,7 @@ function get(base, path, { ae, method = 'GET', headers = {} } = {}) {
     });
     req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${path}: no answer in 60 s`)));
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -214,4 +217,90 @@ test('the wasm module and the weights are sent compressed, if the root has them'
     assertCompressed(res, file, 'br', logFile, `/${rel}`);
     t.diagnostic(`${rel}: ${file.length} B, ${res.body.length} B as br (${(100 * res.body.length / file.length).toFixed(1)}%)`);
   }
+});
+
+/** The policy's directives by name. */
+const directives = (csp) => new Map(csp.split(';').map((d) => d.trim()).filter(Boolean)
+  .map((d) => [d.split(/\s+/)[0], d]));
+
+test('the CSP goes out on every response; the pages repeat it in a <meta>', async () => {
+  const answers = await Promise.all(['/www/', `/${SCRIPT}`, '/www/shop.css', '/www/no-such-file', '/..%2f', '//www']
+    .map((path) => get(server.url, path)));
+  const header = answers[0].headers['content-security-policy'];
+  const policy = directives(header);
+  assert.equal(policy.get('frame-ancestors'), "frame-ancestors 'none'");
+  assert.equal(policy.get('base-uri'), "base-uri 'none'");
+  assert.equal(policy.get('form-action'), "form-action 'self'");
+  assert.equal(policy.get('connect-src'), "connect-src 'self'");
+  for (const res of answers) assert.equal(res.headers['content-security-policy'], header, `status ${res.status}`);
+  // The <meta> fallback: the same directives but frame-ancestors (a header-only one).
+  for (const page of ['index.html', 'minimal.html', 'worker.html', 'bench.html']) {
+    const html = readFileSync(join(REPO, 'www', page), 'utf8');
+    const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(html);
+    assert.ok(meta, `www/${page} has a CSP <meta>`);
+    const expected = new Map(policy);
+    expected.delete('frame-ancestors');
+    assert.deepEqual(directives(meta[1]), expected, `www/${page}'s <meta> is the header's policy`);
+  }
+});
+
+test('no open redirect, no .git in any case, no other Host', async () => {
+  // `//host` and `/\host` would send a browser to another site.
+  for (const path of ['//www', '//evil.example/www', '/\\evil.example', '/%5Cevil.example', '/www//']) {
+    const res = await get(server.url, path);
+    assert.equal(res.status, 400, path);
+    assert.equal(res.headers.location, undefined, `${path}: no Location`);
+  }
+  assert.equal((await get(server.url, '/www')).headers.location, '/www/', 'the one redirect stays on this site');
+  for (const path of ['/.git/config', '/.GIT/config', '/.Git/HEAD', '/www/../README.md']) {
+    assert.equal((await get(server.url, path)).status, 403, path);
+  }
+  // DNS rebinding: a page on evil.example resolving to 127.0.0.1 gets nothing.
+  for (const host of ['evil.example', 'evil.example:8080', '127.0.0.1.evil.example']) {
+    assert.equal((await get(server.url, `/${SCRIPT}`, { headers: { Host: host } })).status, 421, host);
+  }
+  const port = new URL(server.url).port;
+  assert.equal((await get(server.url, `/${SCRIPT}`, { headers: { Host: `localhost:${port}` } })).status, 200);
+});
+
+test('--edge: POST /edge/<route> reaches the worker and its answer comes back as it is', async () => {
+  const seen = [];
+  const fake = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({ method: req.method, url: req.url, type: req.headers['content-type'], body: Buffer.concat(chunks).toString() });
+      res.writeHead(req.url === '/candidates' ? 200 : 404,
+        { 'content-type': 'application/json', 'x-privrank-embedded': '3', 'set-cookie': 'tracker=1' });
+      res.end(JSON.stringify({ answer: req.url }));
+    });
+  });
+  await new Promise((resolve) => fake.listen(0, '127.0.0.1', resolve));
+  const edgeLog = join(tmp, 'edge.jsonl');
+  const proxy = await startServer(edgeLog, scratch, { edge: `http://127.0.0.1:${fake.address().port}/` });
+  try {
+    const body = JSON.stringify({ ids: ['a', 'b'] });
+    const res = await get(proxy.url, '/edge/candidates', { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    assert.equal(res.status, 200);
+    assert.deepEqual(JSON.parse(res.body), { answer: '/candidates' });
+    assert.equal(res.headers['x-privrank-embedded'], '3');
+    assert.equal(res.headers['set-cookie'], undefined, "the worker's other headers stay behind");
+    assert.match(res.headers['content-security-policy'], /frame-ancestors 'none'/);
+    assert.deepEqual(seen, [{ method: 'POST', url: '/candidates', type: 'application/json', body }]);
+    assert.deepEqual(logged(edgeLog, 'POST', '/edge/candidates'),
+      { method: 'POST', url: '/edge/candidates', status: 200, bytes: res.body.length, encoding: 'identity' });
+    assert.equal((await get(proxy.url, '/edge/other', { method: 'POST', body: '{}' })).status, 404, "the worker's status");
+    assert.equal((await get(proxy.url, '/edge/candidates')).status, 405, 'GET is not forwarded');
+    assert.equal(seen.length, 2);
+    const big = 'x'.repeat(4 * 1024 * 1024 + 2);
+    assert.equal((await get(proxy.url, '/edge/candidates', { method: 'POST', body: big })).status, 413, 'over the limit: not forwarded');
+    assert.equal(seen.length, 2);
+    await new Promise((resolve) => fake.close(resolve));
+    assert.equal((await get(proxy.url, '/edge/candidates', { method: 'POST', body })).status, 502, 'no worker: 502');
+  } finally {
+    process.kill(proxy.child.pid);
+    fake.close();
+  }
+  // Without --edge there is nothing to forward to: a POST is refused as before.
+  assert.equal((await get(server.url, '/edge/candidates', { method: 'POST', body: '{}' })).status, 405);
 });

@@ -27,6 +27,8 @@ const outbound = [];
 before(async () => {
   if (skip) return;
   mf = new Miniflare(options({
+    // The catalog POST /candidates {"ids"} serves.
+    candidates: CATALOG,
     // Anything the worker fetches would land here: it must fetch nothing.
     outboundService: (request) => {
       outbound.push(request.url);
@@ -85,6 +87,21 @@ test('bad items → 400 naming every bad field', { skip }, async () => {
   assert.equal((await empty.json()).error.code, 'BadInput');
   const notList = await post('{"id": "a", "title": "x"}');
   assert.equal(notList.status, 400);
+  // 100,000 nested arrays (200 kB): refused at the library's depth limit, not a stack
+  // overflow (a wasm trap, which would leave the worker's isolate unusable).
+  const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+  for (const path of ['/embed', '/candidates']) {
+    const res = await mf.dispatchFetch(new URL(path, base), {
+      method: 'POST', body: deep, headers: { 'content-type': 'application/json' },
+    });
+    const text = await res.text();
+    assert.equal(res.status, 400, `${path}: ${text}`);
+    const { error: e } = JSON.parse(text);
+    assert.equal(e.code, 'BadInput', text);
+    assert.match(e.message, /deeper than 32 levels/, text);
+  }
+  // The worker still answers after it.
+  assert.equal((await post(JSON.stringify([CATALOG[0]]))).status, 200);
 });
 
 test('a 5 MB body → 413; 1001 items → 413', { skip }, async () => {
@@ -161,6 +178,45 @@ test('POST /candidates: bad candidates → 400 naming each field, too many → 4
   const many = Array.from({ length: 1001 }, (_, i) => ({ id: `${i}`, title: 't' }));
   assert.equal((await postTo('/candidates', JSON.stringify(many))).status, 413);
   assert.equal((await postTo('/candidates', '[')).status, 400);
+});
+
+test('POST /candidates {"ids"}: the bound catalog\'s candidates, the same as sending them', { skip }, async () => {
+  const ids = [CATALOG[2].id, CATALOG[0].id];
+  const res = await postTo('/candidates', JSON.stringify({ ids }));
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  const got = JSON.parse(text);
+  const sent = await (await postTo('/candidates', JSON.stringify([CATALOG[2], CATALOG[0]]))).json();
+  assert.deepEqual(got, sent, 'by id = the candidates themselves, in the order asked');
+
+  const unknown = await postTo('/candidates', JSON.stringify({ ids: [CATALOG[0].id, 'no-such-ad', { id: 1 }] }));
+  assert.equal(unknown.status, 400);
+  const { error } = await unknown.json();
+  assert.equal(error.code, 'BadInput');
+  assert.deepEqual(error.details.map((d) => d.field), ['ids[1]', 'ids[2]'], JSON.stringify(error));
+  for (const body of [{ ids: [] }, { ids: 'a' }]) {
+    const r = await postTo('/candidates', JSON.stringify(body));
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.equal((await r.json()).error.code, 'BadInput');
+  }
+  const many = await postTo('/candidates', JSON.stringify({ ids: Array.from({ length: 1001 }, () => CATALOG[0].id) }));
+  assert.equal(many.status, 413);
+});
+
+test('POST /candidates {"ids"} without a bound catalog → 400 saying so', { skip }, async () => {
+  const bare = new Miniflare(options());
+  try {
+    const url = await bare.ready;
+    const res = await bare.dispatchFetch(new URL('/candidates', url), {
+      method: 'POST', body: JSON.stringify({ ids: ['a'] }), headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(res.status, 400);
+    const { error } = await res.json();
+    assert.equal(error.code, 'BadInput');
+    assert.match(error.message, /CANDIDATES/);
+  } finally {
+    await bare.dispose();
+  }
 });
 
 test('the worker made no outbound request', { skip }, () => {
