@@ -155,6 +155,12 @@ impl Policy {
                 "a per-owner cap must be at least 1".into(),
             ));
         }
+        if self.caps.len() > MAX_FREQUENCY_CAPS {
+            return Err(Error::BadOptions(format!(
+                "{} frequency caps; at most {MAX_FREQUENCY_CAPS}",
+                self.caps.len()
+            )));
+        }
         if self.caps.iter().any(|c| c.max == 0) {
             return Err(Error::BadOptions(
                 "a frequency cap of 0 would hide the ad for good; remove the ad instead".into(),
@@ -174,9 +180,15 @@ impl Policy {
     }
 }
 
+/// Frequency caps a policy may list: each is checked against every candidate, so
+/// their number is a cost the page must not choose freely.
+pub const MAX_FREQUENCY_CAPS: usize = 16;
+
 /// Maximal marginal relevance: each next slot goes to the candidate with the best
 /// `λ·relevance − (1−λ)·(largest cosine to a candidate already chosen)`. λ = 1 is the
-/// plain ranking; smaller λ trades score for variety. Returns indices, best first.
+/// plain ranking; smaller λ trades score for variety. Returns the first `k` indices,
+/// best first, in O(k²·n·d): callers pass the slots they fill, not the pool's size
+/// (greedy, so the first `k` are the same whatever larger `k` is asked).
 pub fn mmr(relevance: &[f64], embeddings: &[Vec<f32>], lambda: f64, k: usize) -> Vec<usize> {
     let mut chosen: Vec<usize> = Vec::with_capacity(k.min(relevance.len()));
     let mut left: Vec<usize> = (0..relevance.len()).collect();
@@ -199,30 +211,26 @@ pub fn mmr(relevance: &[f64], embeddings: &[Vec<f32>], lambda: f64, k: usize) ->
 }
 
 /// Keep an order but let no owner (advertiser or campaign) take more than `max`
-/// slots; the skipped candidates move down, after everyone else.
+/// slots: an owner's further candidates are dropped, not moved down, so the cap
+/// holds however few other candidates there are (fewer slots may then be filled).
 pub fn cap_per_owner(
     order: &[usize],
     owner: impl Fn(usize) -> Option<String>,
     max: usize,
 ) -> Vec<usize> {
     let mut taken: HashMap<String, usize> = HashMap::new();
-    let (mut kept, mut deferred) = (Vec::new(), Vec::new());
-    for &i in order {
-        match owner(i) {
+    order
+        .iter()
+        .copied()
+        .filter(|&i| match owner(i) {
             Some(o) => {
                 let n = taken.entry(o).or_default();
-                if *n < max {
-                    *n += 1;
-                    kept.push(i);
-                } else {
-                    deferred.push(i);
-                }
+                *n += 1;
+                *n <= max
             }
-            None => kept.push(i),
-        }
-    }
-    kept.extend(deferred);
-    kept
+            None => true,
+        })
+        .collect()
 }
 
 /// How slots are filled from the scores: greedily, or with exploration so that the
@@ -548,10 +556,28 @@ mod tests {
     }
 
     #[test]
+    fn mmr_for_k_slots_is_the_first_k_of_the_whole_order() {
+        let e: Vec<Vec<f32>> = (0..12)
+            .map(|i| vec![(i % 3) as f32, (i % 4) as f32 + 0.5, (i / 5) as f32])
+            .collect();
+        let relevance: Vec<f64> = (0..12).map(|i| 1.0 - i as f64 * 0.05).collect();
+        let all = mmr(&relevance, &e, 0.4, 12);
+        for k in [1, 3, 7] {
+            assert_eq!(mmr(&relevance, &e, 0.4, k), all[..k], "k = {k}");
+        }
+        assert_eq!(
+            mmr(&relevance, &e, 0.4, 40),
+            all,
+            "k past the pool: the pool"
+        );
+    }
+
+    #[test]
     fn no_owner_takes_more_than_its_share_of_slots() {
         let owner = |i: usize| Some(["acme", "acme", "acme", "beta", "gamma"][i].to_owned());
-        assert_eq!(cap_per_owner(&[0, 1, 2, 3, 4], owner, 1), [0, 3, 4, 1, 2]);
-        assert_eq!(cap_per_owner(&[0, 1, 2, 3, 4], owner, 2), [0, 1, 3, 4, 2]);
+        // Hard caps: acme's further ads are not shown at all, even with slots left.
+        assert_eq!(cap_per_owner(&[0, 1, 2, 3, 4], owner, 1), [0, 3, 4]);
+        assert_eq!(cap_per_owner(&[0, 1, 2, 3, 4], owner, 2), [0, 1, 3, 4]);
         assert_eq!(cap_per_owner(&[2, 0], |_| None, 1), [2, 0]);
     }
 

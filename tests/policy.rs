@@ -190,6 +190,29 @@ fn one_advertiser_takes_at_most_its_cap_of_slots() {
     let plain = ids(&rank(&with_policy(json!({}), 1)).unwrap());
     assert_eq!(shown[0], plain[0]);
     assert_eq!(shown[1], "c-tea", "{shown:?}");
+    // A hard cap: with three slots and two advertisers, the third slot stays empty
+    // rather than going to an advertiser already at its cap. Every slot is checked.
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    let owner = |id: &str| if id == "c-tea" { "tea-co" } else { "studio" };
+    for who in ["tea-co", "studio"] {
+        assert_eq!(
+            shown.iter().filter(|id| owner(id) == who).count(),
+            1,
+            "{who}: {shown:?}"
+        );
+    }
+}
+
+#[test]
+fn more_frequency_caps_than_the_limit_are_refused() {
+    let cap = json!({"scope": "ad", "window": "day", "max": 1});
+    let caps: Vec<_> = (0..=privrank::policy::MAX_FREQUENCY_CAPS)
+        .map(|_| cap.clone())
+        .collect();
+    let err = rank(&with_policy(json!({ "caps": caps }), 3)).unwrap_err();
+    assert!(err.to_string().contains("frequency caps; at most"), "{err}");
+    let ok: Vec<_> = caps[..privrank::policy::MAX_FREQUENCY_CAPS].to_vec();
+    assert!(rank(&with_policy(json!({ "caps": ok }), 3)).is_ok());
 }
 
 #[test]

@@ -127,11 +127,20 @@ impl Placement<'_> {
             Exploration::Greedy => {
                 let mut order = pool;
                 if let Some(lambda) = policy.diversity {
+                    // MMR picks the k slots (its cost grows with k², not the pool's
+                    // size cubed); the rest follow in score order, so owner caps
+                    // below can still fill a slot they empty.
                     let relevance: Vec<f64> = order.iter().map(|&i| all[i].score).collect();
                     let vectors: Vec<Vec<f32>> =
                         order.iter().map(|&i| self.embeddings[i].clone()).collect();
-                    order = policy::mmr(&relevance, &vectors, lambda, order.len())
-                        .into_iter()
+                    let picked = policy::mmr(&relevance, &vectors, lambda, k);
+                    let mut rest = vec![true; order.len()];
+                    picked.iter().for_each(|&j| rest[j] = false);
+                    let tail = (0..order.len()).filter(|&j| rest[j]);
+                    order = picked
+                        .iter()
+                        .copied()
+                        .chain(tail)
                         .map(|j| order[j])
                         .collect();
                 }
