@@ -27,6 +27,9 @@ pub enum Value {
 /// serde_wasm_bindgen, unlike serde_json, has no limit of its own.
 pub const MAX_DEPTH: usize = 32;
 
+/// JavaScript's `Number.MAX_SAFE_INTEGER`, 2^53 − 1.
+pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
 /// Read with one `deserialize_any` pass instead of serde's `untagged`, which tries
 /// each variant in turn and builds an error for every miss: across the wasm boundary
 /// each of those errors is a JavaScript `Error` with a stack trace, and they made up
@@ -236,8 +239,23 @@ impl<'a> Checker<'a> {
                     Some(s.clone())
                 }
             }
-            // Numeric ids are common in catalogs; accept integers as ids and names.
-            Some(Value::Number(n)) if n.is_finite() && n.fract() == 0.0 => Some(format!("{n}")),
+            // Numeric ids are common in catalogs; accept integers as ids and names, up
+            // to the largest a JavaScript number holds exactly: past it two ids can be
+            // one double, and `1e300` would become a 301-digit id that no length limit
+            // saw.
+            Some(Value::Number(n)) if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER => {
+                Some(format!("{n}"))
+            }
+            Some(Value::Number(n)) if n.is_finite() && n.fract() == 0.0 => {
+                self.fail(
+                    field,
+                    format!(
+                        "{n:e} is past 2^53 − 1, the largest whole number JavaScript holds \
+                         exactly: send it as a string"
+                    ),
+                );
+                None
+            }
             Some(other) => {
                 self.fail(
                     field,
@@ -442,6 +460,26 @@ mod tests {
         assert_eq!(v, expected);
         // A broken document is still an error, not a partial value.
         assert!(serde_json::from_str::<Value>(r#"{"a": [1, 2"#).is_err());
+    }
+
+    #[test]
+    fn numeric_ids_are_whole_numbers_javascript_holds_exactly() {
+        let v: Value = serde_json::from_str(
+            r#"{"a": 42, "b": -9007199254740991, "c": 1e300, "d": 9007199254740992, "e": 1.5}"#,
+        )
+        .unwrap();
+        let mut c = Checker::new(0, &v);
+        assert_eq!(c.text("a", true, 256).as_deref(), Some("42"));
+        assert_eq!(c.text("b", true, 256).as_deref(), Some("-9007199254740991"));
+        for field in ["c", "d", "e"] {
+            assert_eq!(c.text(field, true, 256), None, "{field}");
+        }
+        let failed: Vec<(&str, bool)> = c
+            .errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.reason.contains("2^53")))
+            .collect();
+        assert_eq!(failed, [("c", true), ("d", true), ("e", false)]);
     }
 
     /// `depth` arrays, each inside the previous one, around `inner`.

@@ -333,8 +333,18 @@ pub fn slot_distribution(
     p
 }
 
-/// Fill up to `k` slots from `scores` (in the order given by `candidates`, usually
-/// already filtered and re-ranked), deterministically for a given `seed`.
+/// The candidates Thompson sampling chooses among: the best-scored this many. It
+/// draws [`THOMPSON_DRAWS`] per candidate per slot, so a pool of 1,000 with `k`
+/// left at all was minutes on a page's main thread; with this bound a slate costs at
+/// most 64 × 64 × 2,000 draws. The rest have probability 0, as the logged
+/// propensities say (off-policy estimators need nothing else). ε-greedy costs one
+/// pass per slot and keeps the whole pool, as `privrank eval`'s off-policy section
+/// scores it.
+pub const MAX_EXPLORED: usize = 64;
+
+/// Fill up to `k` slots from `scores` among `candidates` (for Thompson sampling, the
+/// [`MAX_EXPLORED`] best-scored of them; ties keep the order given),
+/// deterministically for a given `seed`.
 pub fn explore(
     scores: &[f64],
     candidates: &[usize],
@@ -344,6 +354,10 @@ pub fn explore(
 ) -> Vec<Shown> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut left = candidates.to_vec();
+    if matches!(how, Exploration::Thompson { .. }) && left.len() > MAX_EXPLORED {
+        left.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        left.truncate(MAX_EXPLORED);
+    }
     let mut shown = Vec::new();
     while shown.len() < k && !left.is_empty() {
         let p = slot_distribution(scores, &left, how, &mut rng);
@@ -615,6 +629,33 @@ mod tests {
             &mut rng,
         );
         assert!(p[3] > 0.2 && p[0] < 0.05, "{p:?}");
+    }
+
+    #[test]
+    fn thompson_chooses_among_the_best_scored_max_explored() {
+        // 200 candidates, scores rising with the index, given in a shuffled order.
+        let scores: Vec<f64> = (0..200).map(|i| f64::from(i) / 200.0).collect();
+        let order: Vec<usize> = (0..200).map(|i| (i * 77) % 200).collect();
+        let shown = explore(
+            &scores,
+            &order,
+            200,
+            &Exploration::Thompson { strength: 1.0 },
+            5,
+        );
+        assert_eq!(shown.len(), MAX_EXPLORED);
+        assert!(
+            shown.iter().all(|s| s.index >= 200 - MAX_EXPLORED),
+            "only the best-scored 64 are shown"
+        );
+        // ε-greedy keeps the whole pool: a uniform first slot has propensity 1/200.
+        let epsilon = Exploration::EpsilonGreedy { epsilon: 1.0 };
+        let shown = explore(&scores, &order, 1, &epsilon, 5);
+        assert!(
+            (shown[0].propensity - 1.0 / 200.0).abs() < 1e-12,
+            "{shown:?}"
+        );
+        assert_eq!(explore(&scores, &order, 200, &epsilon, 5).len(), 200);
     }
 
     #[test]
