@@ -286,6 +286,7 @@ impl BertConfig {
             ("hidden_size", c.hidden_size),
             ("intermediate_size", c.intermediate_size),
             ("max_position_embeddings", c.max_position_embeddings),
+            ("embedding_size", c.word_embedding_dim()),
         ] {
             if value == 0 {
                 return Err(bad(format!("{field} must be > 0")));
@@ -308,9 +309,6 @@ impl BertConfig {
                 "layer_norm_eps {} must be > 0",
                 c.layer_norm_eps
             )));
-        }
-        if c.embedding_size == Some(0) {
-            return Err(bad("embedding_size must be > 0".to_owned()));
         }
         Ok(c)
     }
@@ -394,12 +392,11 @@ mod tests {
             "hidden_size",
             "intermediate_size",
             "max_position_embeddings",
+            "embedding_size",
         ] {
-            let at = CONFIG.find(&format!("\"{field}\"")).unwrap();
-            let colon = at + CONFIG[at..].find(':').unwrap();
-            let end = colon + CONFIG[colon..].find(',').unwrap();
-            let bad = format!("{}: 0{}", &CONFIG[..colon], &CONFIG[end..]);
-            let err = BertConfig::from_json("config.json", bad.as_bytes()).unwrap_err();
+            let mut bad: serde_json::Value = serde_json::from_str(CONFIG).unwrap();
+            bad[field] = 0.into();
+            let err = BertConfig::from_json("config.json", bad.to_string().as_bytes()).unwrap_err();
             assert!(
                 err.to_string().contains(&format!("{field} must be > 0")),
                 "{err}"

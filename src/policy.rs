@@ -306,24 +306,20 @@ pub fn slot_distribution(
         Exploration::Thompson { strength } => {
             let betas: Vec<Beta<f64>> = left
                 .iter()
-                .filter_map(|&i| {
+                .map(|&i| {
                     // A NaN score (one corrupt stored vector is enough) counts as no
-                    // evidence of clicks rather than panicking, which in wasm would
-                    // leave every later Thompson rank's promise pending.
+                    // evidence of clicks: `Beta::new` refuses NaN, and a panic in wasm
+                    // would leave every later Thompson rank's promise pending.
                     let s = if scores[i].is_finite() {
                         scores[i].clamp(0.0, 1.0)
                     } else {
                         0.0
                     };
-                    // Both parameters are finite and ≥ 1 (`strength` is validated), so
-                    // this never fails; a failure would drop the candidate, not panic.
-                    Beta::new(1.0 + s * strength, 1.0 + (1.0 - s) * strength).ok()
+                    // `strength` is validated finite and > 0, so both are finite and ≥ 1.
+                    Beta::new(1.0 + s * strength, 1.0 + (1.0 - s) * strength)
+                        .expect("finite parameters ≥ 1")
                 })
                 .collect();
-            if betas.len() != n {
-                p.iter_mut().for_each(|x| *x = 1.0 / n as f64);
-                return p;
-            }
             for _ in 0..THOMPSON_DRAWS {
                 p[best(&mut betas.iter().map(|b| b.sample(rng)))] += 1.0;
             }

@@ -53,18 +53,23 @@ async function latency(embed, texts) {
   return out;
 }
 
+/** `Embedder.load` on the manifest at `manifestUrl` and its files under `filesUrl`. */
+async function loadEmbedder(Embedder, manifestUrl, filesUrl, backend) {
+  const manifestText = await (await fetch(manifestUrl)).text();
+  const files = {};
+  for (const f of Object.values(JSON.parse(manifestText).files)) {
+    files[f.name] = await (await fetch(new URL(f.name, filesUrl))).arrayBuffer();
+  }
+  return Embedder.load(manifestText, files, { backend });
+}
+
 /** privrank's Embedder on the model's files, on the CPU (wasm) or WebGPU. */
 async function privrank() {
   const t0 = ms();
   const { default: init, Embedder } = await import('../pkg/privrank.js');
   const wasm = await init();
-  const manifestText = await (await fetch(`/models/${MODEL}.json`)).text();
-  const manifest = JSON.parse(manifestText);
-  const files = {};
-  for (const f of Object.values(manifest.files)) {
-    files[f.name] = await (await fetch(`/.cache/models/${MODEL}/${f.name}`)).arrayBuffer();
-  }
-  const embedder = await Embedder.load(manifestText, files, { backend: DEVICE === 'webgpu' ? 'webgpu' : 'cpu' });
+  const embedder = await loadEmbedder(Embedder, new URL(`/models/${MODEL}.json`, location.href),
+    new URL(`/.cache/models/${MODEL}/`, location.href), DEVICE === 'webgpu' ? 'webgpu' : 'cpu');
   return { t0, embed: (texts) => embedder.embed(texts), wasmBytes: () => wasm.memory.buffer.byteLength, version: 'pkg/' };
 }
 
@@ -138,13 +143,7 @@ async function encoderBench(load) {
 async function defaultEmbedder(Embedder) {
   const base = new URL('../pkg/models/', location.href);
   const set = await (await fetch(new URL('default.json', base))).json();
-  const manifestUrl = new URL(set.encoder.manifest, base);
-  const manifestText = await (await fetch(manifestUrl)).text();
-  const files = {};
-  for (const f of Object.values(JSON.parse(manifestText).files)) {
-    files[f.name] = await (await fetch(new URL(f.name, new URL(set.encoder.files, base)))).arrayBuffer();
-  }
-  return Embedder.load(manifestText, files, { backend: 'cpu' });
+  return loadEmbedder(Embedder, new URL(set.encoder.manifest, base), new URL(set.encoder.files, base), 'cpu');
 }
 
 /** privrank's full rank(): 100 candidates against 50 history events (default models). */

@@ -356,7 +356,7 @@ const EDGE_CANDIDATES = '/edge/candidates';
  * candidates (`ready`) or why the page embeds them itself (`fallback`). */
 async function edgeCandidates(candidates) {
   const body = JSON.stringify({ ids: candidates.map((c) => c.id) });
-  const sent = { url: EDGE_CANDIDATES, body };
+  const sent = { body };
   let response;
   try {
     response = await fetch(EDGE_CANDIDATES, { method: 'POST', headers: { 'content-type': 'application/json' }, body });

@@ -134,9 +134,7 @@ impl Placement<'_> {
                     let vectors: Vec<Vec<f32>> =
                         order.iter().map(|&i| self.embeddings[i].clone()).collect();
                     let picked = policy::mmr(&relevance, &vectors, lambda, k);
-                    let mut rest = vec![true; order.len()];
-                    picked.iter().for_each(|&j| rest[j] = false);
-                    let tail = (0..order.len()).filter(|&j| rest[j]);
+                    let tail = (0..order.len()).filter(|j| !picked.contains(j));
                     order = picked
                         .iter()
                         .copied()
