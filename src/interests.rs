@@ -101,6 +101,35 @@ pub fn shares<'a>(weighted: impl IntoIterator<Item = (&'a str, f64)>) -> Vec<(St
     totals
 }
 
+/// The largest share of the weight that the events of one tag carry: per tag, the
+/// weight of the events whose category holds it (each event once, whatever else it
+/// is tagged), over the weight of every event, those without a category included.
+/// Unlike [`shares`] a weight is not split among an event's tags, so a history of
+/// one genre covers it fully however many other genres its films have. 0 when no
+/// weight is positive.
+pub fn top_coverage<'a>(weighted: impl IntoIterator<Item = (Option<&'a str>, f64)>) -> f64 {
+    let mut covered: Vec<(&str, f64)> = Vec::new();
+    let mut total = 0.0;
+    for (category, weight) in weighted {
+        total += weight;
+        let mut seen: Vec<&str> = Vec::new();
+        for tag in category.into_iter().flat_map(tags) {
+            if seen.contains(&tag) {
+                continue;
+            }
+            seen.push(tag);
+            match covered.iter_mut().find(|(t, _)| *t == tag) {
+                Some((_, w)) => *w += weight,
+                None => covered.push((tag, weight)),
+            }
+        }
+    }
+    if total <= 0.0 {
+        return 0.0;
+    }
+    covered.iter().map(|(_, w)| w / total).fold(0.0, f64::max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

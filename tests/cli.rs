@@ -155,7 +155,8 @@ fn rank_matches_the_parity_fixture() {
                 .collect()
         };
         assert_eq!(reasons(g), reasons(w), "{}", g["id"]);
-        // Attention weights are a distribution over the history, best first.
+        // Reasons' weights (attention lifts) are a distribution over the history,
+        // best first.
         let weights: Vec<f64> = g["reasons"]
             .as_array()
             .unwrap()

@@ -113,7 +113,15 @@ fn tiny_fixture() -> (MovieLens, Vec<Vec<f32>>) {
     let mut items =
         String::from("item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n");
     for i in 0..20 {
-        items.push_str(&format!("{i}\tItem {i}\t{}\tDrama\n", 1950 + i));
+        // Each cluster has its genre; every fifth item also has a shared one, so
+        // category matches differ between candidates.
+        let genres = match (i % 2, i % 5) {
+            (0, 0) => "Drama Romance",
+            (0, _) => "Drama",
+            (_, 0) => "Comedy Romance",
+            _ => "Comedy",
+        };
+        items.push_str(&format!("{i}\tItem {i}\t{}\t{genres}\n", 1950 + i));
     }
     let mut users =
         String::from("user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token\n");
@@ -331,20 +339,21 @@ fn training_batches_and_the_served_request_score_alike() {
 }
 
 /// The served score is the model's logit plus the content weight, scaled by the
-/// history's focus, times the candidate's mean cosine to the attended events less
-/// the request's mean of it: checked against cosines and focus computed here from
-/// the item embeddings, through the request a device makes.
+/// history's focus, times the sum of the candidate's mean cosine to the attended
+/// events and its category match, each standardized over the request's
+/// candidates: checked against cosines, tag weights and focus computed here from
+/// the fixture's items and ratings, through the request a device makes.
 #[test]
-fn the_content_prior_adds_the_centred_mean_history_cosine_to_the_served_logit() {
+fn the_content_prior_adds_the_standardized_content_and_category_pull_to_the_served_logit() {
     let exp = tiny_experiment_with(3);
-    let config = tiny_config(true).with_content_focus_power(2.0);
+    // From a focus of 0 the gate is the focus itself: the fixture's histories mix
+    // both clusters, so a shipped threshold would leave most of them at zero.
+    let config = tiny_config(true).with_content_focus_from(0.0);
     let (_, ranker, _) = tiny_fit(&exp, &config, 2);
     let device = Device::flex();
     let requests = Requests::new(&exp, &config).unwrap();
     let imps = &exp.valid;
-    // The fixture's hand-made embeddings point many ways (a focus far below a
-    // genre session's), so the weight is large enough to move logits by about 1.
-    let weight = 1000.0;
+    let weight = 1.5;
     let score = |w: f32| {
         let config = RankerConfig {
             content_weight: w,
@@ -365,39 +374,98 @@ fn the_content_prior_adds_the_centred_mean_history_cosine_to_the_served_logit() 
         let n = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
         v.iter().map(|x| f64::from(*x) / n).collect::<Vec<f64>>()
     };
+    let genres = |item: u32| exp.ml.items[item as usize].genres.clone();
+    // (value - mean) / root mean square of the centred values, over the request.
+    let standardized = |values: &[f64]| -> Vec<f64> {
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let spread =
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt();
+        values
+            .iter()
+            .map(|v| {
+                if spread < 1e-6 {
+                    0.0
+                } else {
+                    (v - mean) / spread
+                }
+            })
+            .collect()
+    };
     let (mut worst, mut moved, mut k) = (0f64, 0f64, 0);
+    let mut category_moved = false;
     // One request per (user, moment), as the device makes it.
     for group in
         imps.chunk_by(|a, b| (a.user, a.history_len, a.ts) == (b.user, b.history_len, b.ts))
     {
-        let history: Vec<Vec<f64>> = examples
+        let now_days = group[0].ts as f64 / 86_400.0;
+        let events: Vec<(u32, f64)> = examples
             .history(&group[0])
             .iter()
-            .map(|&r| unit(&exp.embeddings[exp.ml.ratings[r].item as usize]))
+            .map(|&r| {
+                let r = exp.ml.ratings[r];
+                // Kind weights: 1-2 stars a view (1), 3 a click (2), 4 a cart (3),
+                // 5 a purchase (4); halved every 180 days of age.
+                let kind = match r.rating as u32 {
+                    5 => 4.0,
+                    4 => 3.0,
+                    3 => 2.0,
+                    _ => 1.0,
+                };
+                let age = (now_days - r.ts as f64 / 86_400.0).max(0.0);
+                (r.item, kind * 0.5f64.powf(age / 180.0))
+            })
             .collect();
-        let mean_cosine = |item: u32| {
-            let c = unit(&exp.embeddings[item as usize]);
-            let sum: f64 = history
+        let total: f64 = events.iter().map(|e| e.1).sum();
+        let mut tags: Vec<String> = events.iter().flat_map(|e| genres(e.0)).collect();
+        tags.sort();
+        tags.dedup();
+        let focus = tags
+            .iter()
+            .map(|t| {
+                events
+                    .iter()
+                    .filter(|e| genres(e.0).contains(t))
+                    .map(|e| e.1)
+                    .sum::<f64>()
+                    / total
+            })
+            .fold(0.0, f64::max);
+        // A tag's share: each event's weight split among its genres.
+        let share = |tag: &String| {
+            events
                 .iter()
-                .map(|h| h.iter().zip(&c).map(|(a, b)| a * b).sum::<f64>())
-                .sum();
-            sum / history.len().max(1) as f64
+                .filter(|e| genres(e.0).contains(tag))
+                .map(|e| e.1 / genres(e.0).len() as f64)
+                .sum::<f64>()
+                / total
         };
+        let history: Vec<Vec<f64>> = events
+            .iter()
+            .map(|e| unit(&exp.embeddings[e.0 as usize]))
+            .collect();
         let mut items: Vec<u32> = group.iter().map(|i| i.item).collect();
         items.sort_unstable();
         items.dedup();
-        let centre = items.iter().map(|&i| mean_cosine(i)).sum::<f64>() / items.len() as f64;
-        let width = history.first().map_or(0, Vec::len);
-        let focus = (0..width)
-            .map(|d| (history.iter().map(|h| h[d]).sum::<f64>() / history.len() as f64).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        let strength = f64::from(weight)
-            * (focus / f64::from(privrank::rank::FOCUS_REFERENCE))
-                .powf(2.0)
-                .min(1.0);
+        let cosines: Vec<f64> = items
+            .iter()
+            .map(|&i| {
+                let c = unit(&exp.embeddings[i as usize]);
+                history
+                    .iter()
+                    .map(|h| h.iter().zip(&c).map(|(a, b)| a * b).sum::<f64>())
+                    .sum::<f64>()
+                    / history.len() as f64
+            })
+            .collect();
+        let matches: Vec<f64> = items
+            .iter()
+            .map(|&i| genres(i).iter().map(share).sum::<f64>().min(1.0))
+            .collect();
+        let (cz, mz) = (standardized(&cosines), standardized(&matches));
+        category_moved |= mz.iter().any(|z| z.abs() > 0.1);
         for imp in group {
-            let want = logit(alone[k]) + strength * (mean_cosine(imp.item) - centre);
+            let j = items.binary_search(&imp.item).unwrap();
+            let want = logit(alone[k]) + f64::from(weight) * focus * (cz[j] + mz[j]);
             worst = worst.max((logit(blended[k]) - want).abs());
             moved = moved.max((logit(blended[k]) - logit(alone[k])).abs());
             k += 1;
@@ -408,7 +476,11 @@ fn the_content_prior_adds_the_centred_mean_history_cosine_to_the_served_logit() 
          (the prior moved logits by up to {moved:.2e})",
         imps.len()
     );
-    assert!(moved > 0.1, "the prior hardly moved a score: {moved}");
+    assert!(moved > 0.5, "the prior hardly moved a score: {moved}");
+    assert!(
+        category_moved,
+        "no request had category matches that differ"
+    );
     assert!(worst < 1e-4, "max |Δ logit| {worst}");
 }
 
@@ -443,6 +515,7 @@ fn batch(device: &Device, config: &RankerConfig) -> (Tensor<2>, RankBatch) {
             history,
             kinds: Tensor::<2, Int>::from_data(TensorData::new(kinds, [3, 4]), device),
             recency: pairs(2.0),
+            order: pairs(5.0),
             similarity: pairs(3.0),
             related: pairs(4.0),
             matched: Tensor::from_data(

@@ -240,9 +240,47 @@ pub struct Report {
     pub reason_is_most_similar: f64,
     /// The same by chance: one over the events per session.
     pub reason_chance: f64,
+    /// Share of sessions whose top candidates all give the same first reason: a
+    /// reason that names one event for every ad explains none of them.
+    pub same_first_reason: f64,
 }
 
 impl Check {
+    /// The same sessions and candidates with no category on any event or
+    /// candidate, as a storefront that sends none would rank them: the texts lose
+    /// their category too, and the prior has no focus to read.
+    pub fn without_categories(&self) -> Check {
+        let candidates = self
+            .candidates
+            .iter()
+            .map(|c| Candidate {
+                category: None,
+                ..c.clone()
+            })
+            .collect();
+        let sessions = self
+            .sessions
+            .iter()
+            .map(|s| Session {
+                label: s.label.clone(),
+                events: s
+                    .events
+                    .iter()
+                    .map(|e| Event {
+                        category: None,
+                        ..e.clone()
+                    })
+                    .collect(),
+            })
+            .collect();
+        Check {
+            candidates,
+            labels: self.labels.clone(),
+            sessions,
+            top: self.top,
+        }
+    }
+
     fn share(&self, session: &Session, picked: &[usize]) -> f64 {
         let hits = picked
             .iter()
@@ -309,6 +347,7 @@ impl Check {
             .collect();
         let (mut ours, mut cosine, mut plain) = (0.0, 0.0, 0.0);
         let (mut reasons_hit, mut reasons_seen, mut chance) = (0usize, 0usize, 0.0);
+        let mut same_first = 0usize;
         for session in &self.sessions {
             let top = ranked(&session.events)?;
             let picked: Vec<usize> = top.iter().map(|r| index[r.id.as_str()]).collect();
@@ -334,6 +373,11 @@ impl Check {
             cosine += self.share(session, &best);
 
             chance += 1.0 / session.events.len() as f64;
+            let firsts: Vec<&str> = top
+                .iter()
+                .filter_map(|r| r.reasons.as_ref()?.first().map(|f| f.item_id.as_str()))
+                .collect();
+            same_first += usize::from(firsts.len() > 1 && firsts.iter().all(|f| *f == firsts[0]));
             for r in &top {
                 let Some(first) = r.reasons.as_ref().and_then(|v| v.first()) else {
                     continue;
@@ -370,6 +414,7 @@ impl Check {
             ],
             reason_is_most_similar: reasons_hit as f64 / reasons_seen.max(1) as f64,
             reason_chance: chance / n,
+            same_first_reason: same_first as f64 / n,
         })
     }
 }

@@ -42,11 +42,13 @@ pub fn build(model: Model<'_>, inputs: Inputs<'_>) -> RankBatch {
     let mut history = vec![0f32; l * e];
     let mut kinds = vec![0i64; l];
     let mut recency = vec![0f32; l];
+    let mut order = vec![0f32; l];
     let mut mask = vec![0f32; l];
     for (slot, (event, vec)) in attended.iter().zip(attended_vecs).enumerate() {
         history[slot * e..(slot + 1) * e].copy_from_slice(vec);
         kinds[slot] = event.kind.row() as i64;
         recency[slot] = features::recency(now, event.ts);
+        order[slot] = features::order(attended.len() - 1 - slot);
         mask[slot] = 1.0;
     }
     let mut similarity = vec![0f32; b * l];
@@ -106,6 +108,7 @@ pub fn build(model: Model<'_>, inputs: Inputs<'_>) -> RankBatch {
         history: projected_history.reshape([1, l, d]).expand([b, l, d]),
         kinds: Tensor::<2, Int>::from_data(TensorData::new(kinds, [1, l]), device).expand([b, l]),
         recency: row(recency),
+        order: row(order),
         similarity: pairs(similarity),
         related: pairs(related_weights),
         matched: Tensor::from_data(TensorData::new(match_features, [b, MATCHES]), device),

@@ -30,7 +30,7 @@ pub use batch::build as build_batch;
 pub use check::validate;
 pub use creatives::choose as choose_creatives;
 pub use placement::blocked;
-pub use prior::{FOCUS_REFERENCE, blend, focus, strength};
+pub use prior::{blend, focus, strength};
 pub use supplied::{OnEncoderMismatch, supplied};
 
 /// What to maximise when ordering.
@@ -95,7 +95,9 @@ pub struct Reason {
     pub item_id: String,
     pub title: String,
     pub kind: EventKind,
-    /// Attention weight in `[0, 1]`; a candidate's weights sum to 1 over its history.
+    /// How much more this ad attended to the event than the request's ads did on
+    /// average, as a share: a candidate's weights sum to 1 over its history
+    /// (`placement::lifts`; the attention weight itself when one ad is ranked).
     pub weight: f64,
 }
 
@@ -183,7 +185,8 @@ pub async fn rank(
         },
     );
     let scored = model.ranker.forward(batch);
-    let ctr = read_back_async(sigmoid(blend(&scored, focus(&history_vecs), config))).await?;
+    let strength = strength(focus(&attended, now), config);
+    let ctr = read_back_async(sigmoid(blend(&scored, strength))).await?;
     let weights = read_back_async(scored.weights).await?;
 
     let policy = &request.options.policy;

@@ -39,10 +39,41 @@ pub struct Placement<'a> {
     pub now: f64,
 }
 
+/// "Why this ad rather than the others": each candidate's attention weights over the
+/// mean weight the request's candidates give the same event, normalised to sum to 1
+/// per candidate. The attention also learns what holds for every ad (the last
+/// events a shopper saw weigh most), which would name the same event for each of
+/// them; the lift keeps what is particular to this ad. With one candidate there
+/// is nothing to compare, and the lifts are the attention weights themselves.
+/// `weights`: `[B, L]`, rows summing to 1 (or 0 for an empty history).
+pub fn lifts(weights: &[f32], b: usize) -> Vec<f32> {
+    if b < 2 {
+        return weights.to_vec();
+    }
+    let l = weights.len() / b;
+    let mean: Vec<f32> = (0..l)
+        .map(|s| (0..b).map(|c| weights[c * l + s]).sum::<f32>() / b as f32)
+        .collect();
+    weights
+        .chunks(l.max(1))
+        .flat_map(|row| {
+            let lift: Vec<f32> = row
+                .iter()
+                .zip(&mean)
+                .map(|(&w, &m)| if m > 0.0 { w / m } else { 0.0 })
+                .collect();
+            let sum: f32 = lift.iter().sum();
+            lift.into_iter()
+                .map(move |x| if sum > 0.0 { x / sum } else { 0.0 })
+        })
+        .collect()
+}
+
 impl Placement<'_> {
     /// `ctr`: `[B]` click probabilities; `weights`: `[B, L]` attention weights.
     pub fn order(&self, ctr: &[f32], weights: &[f32]) -> Vec<Ranked> {
         let l = weights.len() / ctr.len().max(1);
+        let lifts = lifts(weights, ctr.len());
         let policy = &self.options.policy;
         let all: Vec<Ranked> = self
             .candidates
@@ -65,10 +96,9 @@ impl Placement<'_> {
                     Objective::Ctr => blended,
                     Objective::Ecpm => blended * c.bid.unwrap_or(0.0),
                 };
-                let reasons = self
-                    .options
-                    .explain
-                    .then(|| self.reasons(&weights[i * l..(i + 1) * l]));
+                let reasons = self.options.explain.then(|| {
+                    self.reasons(&lifts[i * l..(i + 1) * l], &weights[i * l..(i + 1) * l])
+                });
                 Ranked {
                     id: c.id.clone(),
                     score,
@@ -83,19 +113,24 @@ impl Placement<'_> {
         self.place(all)
     }
 
-    /// The events with the largest attention weights, largest first.
-    fn reasons(&self, row: &[f32]) -> Vec<Reason> {
+    /// The events with the largest lifts (see [`lifts`]), largest first; equal
+    /// lifts in the order of the attention weights themselves.
+    fn reasons(&self, lifts: &[f32], attention: &[f32]) -> Vec<Reason> {
         let mut slots: Vec<usize> = (0..self.history.len()).collect();
-        slots.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+        slots.sort_by(|&a, &b| {
+            lifts[b]
+                .total_cmp(&lifts[a])
+                .then(attention[b].total_cmp(&attention[a]))
+        });
         slots
             .into_iter()
             .take(REASONS)
-            .filter(|&s| row[s] > 0.0)
+            .filter(|&s| lifts[s] > 0.0)
             .map(|s| Reason {
                 item_id: self.history[s].item_id.clone(),
                 title: self.history[s].title.clone(),
                 kind: self.history[s].kind,
-                weight: f64::from(row[s]),
+                weight: f64::from(lifts[s]),
             })
             .collect()
     }
@@ -173,5 +208,26 @@ impl Placement<'_> {
                 r
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lifts;
+
+    #[test]
+    fn lifts_keep_what_is_particular_to_each_ad() {
+        // Both ads attend most to event 0 (say, the last one seen); ad 1 attends to
+        // event 2 three times as much as ad 0 does.
+        let weights = [0.6, 0.3, 0.1, 0.6, 0.1, 0.3];
+        let lifted = lifts(&weights, 2);
+        // Means per event: 0.6, 0.2, 0.2 → ad 0: 1, 1.5, 0.5; ad 1: 1, 0.5, 1.5.
+        let want = [1.0 / 3.0, 0.5, 1.0 / 6.0, 1.0 / 3.0, 1.0 / 6.0, 0.5];
+        for (got, want) in lifted.iter().zip(want) {
+            assert!((got - want).abs() < 1e-6, "{lifted:?}");
+        }
+        // One ad: its attention; an empty history (all zero) stays zero.
+        assert_eq!(lifts(&weights[..3], 1), weights[..3].to_vec());
+        assert_eq!(lifts(&[0.0; 4], 2), vec![0.0; 4]);
     }
 }

@@ -7,7 +7,7 @@ mod model;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
 
-pub use model::{AttentionUnit, MATCHES, RankBatch, Ranker, SUMMARIES, Scored};
+pub use model::{AttentionUnit, CATEGORY_MATCH, MATCHES, RankBatch, Ranker, SUMMARIES, Scored};
 
 use burn::module::Module;
 use burn::store::{ModuleSnapshot, SafetensorsStore};

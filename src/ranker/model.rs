@@ -7,9 +7,9 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::config::RankerConfig;
 
-/// Per (candidate, event) inputs besides the two projected items: recency,
+/// Per (candidate, event) inputs besides the two projected items: recency, order,
 /// content similarity and the related-neighbour weight (see [`RankBatch`]).
-const PAIR_INPUTS: usize = 3;
+const PAIR_INPUTS: usize = 4;
 
 /// Per-candidate summaries of the history that the scoring MLP reads beside the
 /// pooled interest: attention-weighted similarity, mean similarity, best
@@ -18,11 +18,14 @@ pub const SUMMARIES: usize = 4 + MATCHES;
 
 /// Per-candidate matches computed outside the model: the two related-match
 /// features (`related::match_features`) and the category match
-/// (`ranker::features::category_match`).
+/// (`ranker::features::category_match`), in [`CATEGORY_MATCH`].
 pub const MATCHES: usize = 3;
 
+/// The column of [`RankBatch::matched`] that holds the category match.
+pub const CATEGORY_MATCH: usize = MATCHES - 1;
+
 /// DIN-style target attention: how much each past event says about this candidate.
-/// Scores come from a small MLP over `[c, h, c*h, c-h, recency, similarity,
+/// Scores come from a small MLP over `[c, h, c*h, c-h, recency, order, similarity,
 /// related]`, so the unit can learn "similar", "bought together" and "stale" rather
 /// than a fixed dot product; its weights are the "why this ad" reasons.
 #[derive(Module, Debug)]
@@ -56,6 +59,9 @@ pub struct Scored {
     /// `[B]` the candidate's mean content cosine to the history's events (0 with no
     /// history): the content prior the served score blends in (`rank::blend`).
     pub content: Tensor<1>,
+    /// `[B]` the candidate's category match (`features::category_match`), the
+    /// prior's other half.
+    pub category: Tensor<1>,
 }
 
 /// The ranker's input, built by the device's request (`rank::batch`) and by
@@ -72,6 +78,8 @@ pub struct RankBatch {
     pub kinds: Tensor<2, Int>,
     /// `[B, L]` `ln(1 + days between the event and the candidate's time)`.
     pub recency: Tensor<2>,
+    /// `[B, L]` `ln(1 + attended events after this one)` (`features::order`).
+    pub order: Tensor<2>,
     /// `[B, L]` cosine of the candidate's and the event's encoder embeddings.
     pub similarity: Tensor<2>,
     /// `[B, L]` the event item's weight in the candidate's `related` list (0 when
@@ -131,6 +139,7 @@ impl Ranker {
             history,
             kinds,
             recency,
+            order,
             similarity,
             related,
             matched,
@@ -149,6 +158,7 @@ impl Ranker {
                         ce.clone() * h.clone(),
                         ce - h.clone(),
                         column(recency),
+                        column(order),
                         column(similarity.clone()),
                         column(related.clone()),
                     ],
@@ -181,6 +191,10 @@ impl Ranker {
             .max_dim(1)
             * mask.max_dim(1);
         let content = mean_similarity.clone().reshape([b]);
+        let category = matched
+            .clone()
+            .slice([0..b, CATEGORY_MATCH..CATEGORY_MATCH + 1])
+            .reshape([b]);
         let summaries = Tensor::cat(
             vec![
                 pooled(similarity),
@@ -200,6 +214,7 @@ impl Ranker {
             logits,
             weights,
             content,
+            category,
         }
     }
 }

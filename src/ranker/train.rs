@@ -34,6 +34,7 @@ pub struct IndexBatch {
     /// `[B, L]` kind-embedding rows.
     pub kinds: Tensor<2, Int>,
     pub recency: Tensor<2>,
+    pub order: Tensor<2>,
     pub similarity: Tensor<2>,
     pub related: Tensor<2>,
     /// `[B, MATCHES]`.
@@ -214,6 +215,7 @@ impl<'a> Examples<'a> {
         let mut history = vec![0i64; b * l];
         let mut kinds = vec![0i64; b * l];
         let mut recency = vec![0f32; b * l];
+        let mut order = vec![0f32; b * l];
         let mut similarity = vec![0f32; b * l];
         let mut related = vec![0f32; b * l];
         let mut mask = vec![0f32; b * l];
@@ -238,6 +240,7 @@ impl<'a> Examples<'a> {
                 history[k] = i64::from(r.item);
                 kinds[k] = r.kind().row() as i64;
                 recency[k] = features::recency(now, r.ts_ms());
+                order[k] = features::order(attended.len() - 1 - slot);
                 similarity[k] = features::similarity(candidate, &self.embeddings[r.item as usize]);
                 related[k] = neighbour(r.item);
                 mask[k] = 1.0;
@@ -279,6 +282,7 @@ impl<'a> Examples<'a> {
             history: ints(history),
             kinds: ints(kinds),
             recency: floats(recency),
+            order: floats(order),
             similarity: floats(similarity),
             related: floats(related),
             matched: Tensor::from_data(TensorData::new(matched, [b, MATCHES]), device),
@@ -325,6 +329,7 @@ impl ClickModel for Ranker {
             history,
             kinds: batch.kinds,
             recency: batch.recency,
+            order: batch.order,
             similarity: batch.similarity,
             related: batch.related,
             matched: batch.matched,

@@ -317,8 +317,14 @@ pub fn eval(
     eprintln!("privrank: focused sessions");
     let genres = focused::movielens(&exp.ml, config, Half::Report, train_args.data.seed)?
         .run(served, &requests.embeddings)?;
-    let shop =
-        focused::storefront(&storefront, config, train_args.data.seed)?.run(served, encoder)?;
+    let shop_check = focused::storefront(&storefront, config, train_args.data.seed)?;
+    let mut shop = shop_check.run(served, encoder)?;
+    let bare = shop_check.without_categories().run(served, encoder)?;
+    shop.outcomes.push(focused::Outcome {
+        order: "privrank, no categories on the wire (texts without them, no focus, so no prior)"
+            .into(),
+        in_label_share: bare.outcomes[0].in_label_share,
+    });
     for (name, report) in [("MovieLens genres", &genres), ("storefront", &shop)] {
         for o in &report.outcomes {
             eprintln!(

@@ -84,12 +84,17 @@ pub fn model_card(inputs: &CardInputs<'_>) -> String {
          with features and `related` lists from the whole log). A top film counts as in-genre \
          when the session's genre is among its genres.\n\n{g_table}\n\
          **Storefront products** (`{shop_path}`: product titles the project wrote, {categories} \
-         categories, no MovieLens ids, no features, no `related` lists, so only the text can \
-         match). {s_sessions} sessions: per category, {per} histories of {s_events} viewed \
+         categories, no MovieLens ids, no features, no `related` lists, so only the text and \
+         the category can match). {s_sessions} sessions: per category, {per} histories of {s_events} viewed \
          products; candidates: {s_per} other products of every category.\n\n{s_table}\n\
-         **Why this ad.** The first reason of privrank's top ads is the history item most similar \
-         to the ad (encoder cosine) in {g_reason:.0}% of cases on the MovieLens sessions (chance: \
-         {g_chance:.0}%) and {s_reason:.0}% on the storefront (chance {s_chance:.0}%).\n\n\
+         **Why this ad.** A reason is a history event the ad attended to more than the \
+         request's ads did on average (`rank::placement::lifts`: the attention's lift), so it \
+         names what is particular to the ad rather than what every ad attends to. The first \
+         reason of privrank's top ads is the history item most similar to the ad (encoder \
+         cosine) in {g_reason:.0}% of cases on the MovieLens sessions (chance: {g_chance:.0}%) \
+         and {s_reason:.0}% on the storefront (chance {s_chance:.0}%); the top ads of a session \
+         all share one first reason in {g_same:.0}% of the MovieLens sessions and \
+         {s_same:.0}% of the storefront ones.\n\n\
          ## Data and split\n\n\
          MovieLens-100k from RecBole's atomic files (`recbole==1.2.1`), data hash `{data_hash}`. \
          Per user, events ordered by time: last {test:.0}% test, the {valid:.0}% before validation, \
@@ -108,8 +113,8 @@ pub fn model_card(inputs: &CardInputs<'_>) -> String {
          ## Model\n\n\
          DIN-style target attention: item embeddings from `{encoder}` (weights sha256 \
          `{encoder_hash}`) projected to {d} dims, plus an event-kind embedding ({kinds} trained \
-         rows); the attention MLP reads `[c, h, c*h, c-h, ln(1+days), cosine(c, h), related \
-         weight of h for c]` → {ah} → 1, a masked softmax over the last {l} events; the scoring \
+         rows); the attention MLP reads `[c, h, c*h, c-h, ln(1+days), ln(1 + events after h), \
+         cosine(c, h), related weight of h for c]` → {ah} → 1, a masked softmax over the last {l} events; the scoring \
          MLP reads `[c, interest, c*interest, {feats}, attended cosine, mean cosine, best cosine, \
          attended related weight, ln(1 + related match), mean related weight, category match]` \
          (the related match runs over the last {m} events, weighted by event kind and a \
@@ -139,6 +144,8 @@ pub fn model_card(inputs: &CardInputs<'_>) -> String {
         g_chance = 100.0 * genres.reason_chance,
         s_reason = 100.0 * storefront.reason_is_most_similar,
         s_chance = 100.0 * storefront.reason_chance,
+        g_same = 100.0 * genres.same_first_reason,
+        s_same = 100.0 * storefront.same_first_reason,
         data_hash = exp.ml.data_hash,
         test = e.test_fraction * 100.0,
         valid = e.valid_fraction * 100.0,
@@ -179,15 +186,18 @@ pub fn model_card(inputs: &CardInputs<'_>) -> String {
 fn content_prior(config: &privrank::RankerConfig, choice: &serde_json::Value) -> String {
     let weight = config.content_weight;
     let served = format!(
-        "The served score is the model's logit plus {weight} × min(1, (focus / {reference})^{power}) × \
-         the candidate's mean encoder cosine to the history's events, less the request's mean of \
-         it over its candidates (`rank::blend`; `content_weight` and `content_focus_power` in the \
-         manifest). The focus is the length of the mean of the history's unit embeddings \
-         (`rank::focus`): about 0.74 for ten films of one genre, 0.68 for a MovieLens user's last \
-         30 ratings, so a focused session pulls hard and a diverse history keeps the model's \
-         order. Centring keeps the click rates the model's on average; no history, no term.",
-        reference = privrank::rank::FOCUS_REFERENCE,
-        power = config.content_focus_power,
+        "The served score is the model's logit plus {weight} × gate × (the candidate's mean \
+         encoder cosine to the attended events + its category match), each of the two \
+         standardized over the request's candidates (less their mean, over their root mean \
+         square), so the weight is in logits per spread (`rank::blend`; `content_weight` and \
+         `content_focus_from` in the manifest). The gate (`rank::strength`) is 0 up to a focus \
+         of {from} and grows linearly to 1 at a focus of 1; the focus (`rank::focus`) is the \
+         largest share of the attended events' weight (kind and age, as the related and \
+         category matches weigh them) whose category carries one tag. A session within one \
+         genre has focus 1; at 94% of the MovieLens validation moments one genre covers less \
+         than 0.8 of the last 30 ratings' weight, so mixed histories keep the model's order. Centring \
+         keeps the click rates the model's on average; no history, no focus, no term.",
+        from = config.content_focus_from,
     );
     let Ok(choice) = serde_json::from_value::<Choice>(choice.clone()) else {
         return format!("{served} The manifest records no trials for this weight.\n");
@@ -209,10 +219,9 @@ fn content_prior(config: &privrank::RankerConfig, choice: &serde_json::Value) ->
         "**Content prior.** {served} MovieLens histories are never about one thing, so the \
          fitted model alone follows popularity where a shopper's session is focused. \
          `privrank train` chose the weight after fitting, from validation data only: the \
-         smallest weight whose in-genre share on the development half's focused sessions \
-         reaches content cosine's there ({cosine:.3}), among weights costing at most {tol} of \
-         validation AUC (else the best share among those). The privrank rows above include it; \
-         so does the DNN row.\n\n\
+         weight with the highest in-genre share on the development half's focused sessions \
+         (content cosine's there: {cosine:.3}) among weights costing at most {tol} of \
+         validation AUC. The privrank rows above include it; so does the DNN row.\n\n\
          | content weight | validation AUC | in-genre share of the top 3 (development half) |\n\
          |---|---|---|\n{rows}",
         cosine = choice.cosine_share,

@@ -55,9 +55,10 @@ pub struct TrainArgs {
     pub patience: usize,
     #[arg(long, default_value_t = 1e-3)]
     pub learning_rate: f64,
-    /// Most recent events the ranker attends over (`RankerConfig::max_history`).
-    #[arg(long, default_value_t = 30)]
-    pub max_history: usize,
+    /// Most recent events the ranker attends over (default:
+    /// `RankerConfig::max_history`'s).
+    #[arg(long)]
+    pub max_history: Option<usize>,
     /// Share of training impressions whose candidate comes without its `related`
     /// list (as a storefront without an ad server's statistics sends it).
     #[arg(long, default_value_t = TrainConfig::default().drop_related)]
@@ -83,11 +84,14 @@ impl TrainArgs {
     /// The architecture: `RankerConfig`'s defaults, this encoder's width, the
     /// training data's features.
     pub fn ranker_config(&self, embedding_dim: usize) -> RankerConfig {
-        RankerConfig::new(
+        let config = RankerConfig::new(
             embedding_dim,
             CANDIDATE_FEATURES.map(str::to_owned).to_vec(),
-        )
-        .with_max_history(self.max_history)
+        );
+        match self.max_history {
+            Some(n) => config.with_max_history(n),
+            None => config,
+        }
     }
 }
 
