@@ -25,6 +25,32 @@ pub const DEFAULT_MAX_CANDIDATES: usize = 1_000;
 /// Most creatives one candidate may carry: each is embedded on the device.
 pub const MAX_CREATIVES: usize = 8;
 
+/// The one field a candidate may carry that the library never reads: a page's own
+/// data about the ad (price, image, link), any JSON. Every other field must be one
+/// [`parse`] reads, so a misspelt `advertizer` is an error, not a silent default.
+pub const EXTRAS: &str = "extras";
+
+/// Every field of a candidate, for readers that pass candidates on without reading
+/// them all (an edge's `/candidates`, `embed-catalog --format candidates`). A test
+/// holds it to what [`parse`] reads.
+pub const FIELDS: [&str; 15] = [
+    "id",
+    "title",
+    "category",
+    "bid",
+    "features",
+    "campaign",
+    "advertiser",
+    "kAnonymous",
+    "prior",
+    "fallback",
+    "creatives",
+    "related",
+    "encoder",
+    "embedding",
+    EXTRAS,
+];
+
 /// One way of presenting an ad (headline, banner text). The ad is scored on its
 /// title; the creative only decides which text the shopper sees.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -124,50 +150,8 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
     let mut seen = HashSet::new();
     for (index, value) in values.iter().enumerate() {
         let mut c = Checker::new(index, value);
-        let id = c.text("id", true, MAX_ID_CHARS);
-        let title = c.text("title", true, MAX_TITLE_CHARS);
-        let category = c.text("category", false, MAX_ID_CHARS);
-        let bid = c.number("bid", false, 0.0, f64::INFINITY);
-        let features = c.numbers("features", &config.candidate_features, 0.0, 1.0);
-        let campaign = c.text("campaign", false, MAX_ID_CHARS);
-        let advertiser = c.text("advertiser", false, MAX_ID_CHARS);
-        let k_anonymous = c.flag("kAnonymous");
-        let prior = c.number("prior", false, 0.0, 1.0);
-        let fallback = c.flag("fallback");
-        let creatives = parse_creatives(&mut c, Some(config.embedding_dim));
-        let related = parse_related(&mut c);
-        let encoder = c.text("encoder", false, MAX_ID_CHARS);
-        let embedding = crate::packed::read(&mut c, "embedding", config.embedding_dim);
-        let attached =
-            c.value("embedding").is_some() || creatives.iter().any(|cr| cr.embedding.is_some());
-        if attached && encoder.is_none() && c.value("encoder").is_none() {
-            c.fail(
-                "encoder",
-                "is required with an attached embedding: the hash of the encoder that made it",
-            );
-        }
-        if let Some(id) = &id
-            && !seen.insert(id.clone())
-        {
-            c.fail("id", format!("`{id}` appears more than once"));
-        }
-        match (id, title, c.errors.is_empty()) {
-            (Some(id), Some(title), true) => out.push(Candidate {
-                id,
-                title,
-                category,
-                bid,
-                features,
-                campaign,
-                advertiser,
-                k_anonymous,
-                prior,
-                fallback,
-                creatives,
-                related,
-                encoder,
-                embedding,
-            }),
+        match (read(&mut c, config, &mut seen), c.errors.is_empty()) {
+            (Some(candidate), true) => out.push(candidate),
             _ => errors.append(&mut c.errors),
         }
     }
@@ -176,6 +160,59 @@ pub fn parse(values: &[Value], config: &RankerConfig, max: usize) -> Result<Vec<
     } else {
         Err(Error::BadCandidate(errors))
     }
+}
+
+/// One record's fields (every one read, unknown ones refused); `None` when the id or
+/// the title is missing. The checker holds the errors; `seen`: the ids so far.
+fn read(
+    c: &mut Checker<'_>,
+    config: &RankerConfig,
+    seen: &mut HashSet<String>,
+) -> Option<Candidate> {
+    let id = c.text("id", true, MAX_ID_CHARS);
+    let title = c.text("title", true, MAX_TITLE_CHARS);
+    let category = c.text("category", false, MAX_ID_CHARS);
+    let bid = c.number("bid", false, 0.0, f64::INFINITY);
+    let features = c.numbers("features", &config.candidate_features, 0.0, 1.0);
+    let campaign = c.text("campaign", false, MAX_ID_CHARS);
+    let advertiser = c.text("advertiser", false, MAX_ID_CHARS);
+    let k_anonymous = c.flag("kAnonymous");
+    let prior = c.number("prior", false, 0.0, 1.0);
+    let fallback = c.flag("fallback");
+    let creatives = parse_creatives(c, Some(config.embedding_dim));
+    let related = parse_related(c);
+    let encoder = c.text("encoder", false, MAX_ID_CHARS);
+    let embedding = crate::packed::read(c, "embedding", config.embedding_dim);
+    c.refuse_unknown("candidate", &[EXTRAS]);
+    let attached =
+        c.value("embedding").is_some() || creatives.iter().any(|cr| cr.embedding.is_some());
+    if attached && encoder.is_none() && c.value("encoder").is_none() {
+        c.fail(
+            "encoder",
+            "is required with an attached embedding: the hash of the encoder that made it",
+        );
+    }
+    if let Some(id) = &id
+        && !seen.insert(id.clone())
+    {
+        c.fail("id", format!("`{id}` appears more than once"));
+    }
+    Some(Candidate {
+        id: id?,
+        title: title?,
+        category,
+        bid,
+        features,
+        campaign,
+        advertiser,
+        k_anonymous,
+        prior,
+        fallback,
+        creatives,
+        related,
+        encoder,
+        embedding,
+    })
 }
 
 /// Free texts to embed (`embed(texts)` in the browser and at the edge): strings of
@@ -224,6 +261,8 @@ pub(crate) fn parse_creatives(c: &mut Checker<'_>, dim: Option<usize>) -> Vec<Cr
         let id = nested.text("id", true, MAX_ID_CHARS);
         let text = nested.text("text", true, MAX_TITLE_CHARS);
         let embedding = dim.and_then(|dim| crate::packed::read(&mut nested, "embedding", dim));
+        // A catalog on its way to be embedded leaves attached vectors unread.
+        nested.refuse_unknown("creative", if dim.is_none() { &["embedding"] } else { &[] });
         if let Some(id) = &id
             && !seen.insert(id.clone())
         {
@@ -250,6 +289,7 @@ fn parse_related(c: &mut Checker<'_>) -> Vec<Neighbour> {
         let mut nested = Checker::new(0, value);
         let item_id = nested.text("itemId", true, MAX_ID_CHARS);
         let weight = nested.number("weight", true, 0.0, 1.0);
+        nested.refuse_unknown("related neighbour", &[]);
         if let Some(id) = &item_id
             && !seen.insert(id.clone())
         {
@@ -317,6 +357,78 @@ mod tests {
         );
         assert!(errors[8].reason.contains("finite"), "{}", errors[8].reason);
         assert!(errors[7].reason.contains("100000 characters"));
+    }
+
+    #[test]
+    fn fields_are_exactly_the_ones_read_and_unknown_ones_are_named() {
+        let g = serde_json::to_value(crate::packed::pack(&[0.5, -0.5, 0.5, 0.5])).unwrap();
+        let full = serde_json::json!({
+            "id": "a", "title": "t", "category": "c", "bid": 1.0,
+            "features": {"popularity": 0.5}, "campaign": "k", "advertiser": "acme",
+            "kAnonymous": true, "prior": 0.1, "fallback": false,
+            "creatives": [{"id": "x", "text": "y", "embedding": g}],
+            "related": [{"itemId": "b", "weight": 0.5}], "encoder": "h", "embedding": g,
+            "extras": {"price": 9.99, "anything": [1, {"nested": null}]}
+        });
+        let mut keys: Vec<&str> = full
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut fields = FIELDS.to_vec();
+        keys.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(keys, fields, "the record above sets every field once");
+        let value: Value = serde_json::from_value(full).unwrap();
+        // Every field in FIELDS is one `read` accepts...
+        let mut c = Checker::new(0, &value);
+        assert!(read(&mut c, &config(), &mut HashSet::new()).is_some());
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        // ...and every field `read` asks for is in FIELDS.
+        let mut asked = c.asked();
+        asked.push(EXTRAS.to_owned());
+        asked.sort_unstable();
+        assert_eq!(asked, fields);
+
+        let list = values(
+            r#"[{"id": "a", "title": "t", "advertizer": "acme", "fallbak": true, "colour": 1,
+                 "creatives": [{"id": "c", "txt": "y"}], "related": [{"item": "b", "weight": 1}],
+                 "embedding": {"int8": "AAAA", "scale": 0.1, "dtype": "i8"}, "encoder": "h"}]"#,
+        );
+        let Err(Error::BadCandidate(errors)) = parse(&list, &config(), 10) else {
+            panic!("expected BadCandidate");
+        };
+        let named: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.reason.as_str()))
+            .collect();
+        let reason = |field: &str| {
+            named
+                .iter()
+                .find(|(f, _)| *f == field)
+                .unwrap_or_else(|| panic!("no error for {field}: {named:?}"))
+                .1
+        };
+        assert!(reason("advertizer").contains("did you mean `advertiser`?"));
+        assert!(reason("fallbak").contains("did you mean `fallback`?"));
+        assert!(
+            reason("colour").contains("(they are "),
+            "{}",
+            reason("colour")
+        );
+        assert!(reason("creatives[0].txt").contains("did you mean `text`?"));
+        assert!(reason("related[0].item").contains("did you mean `itemId`?"));
+        assert!(reason("embedding.dtype").contains("not a packed embedding field"));
+        // A name as long as the record is cut short in the message.
+        let long = format!(
+            r#"[{{"id": "a", "title": "t", "{}": 1}}]"#,
+            "x".repeat(10_000)
+        );
+        let Err(Error::BadCandidate(errors)) = parse(&values(&long), &config(), 10) else {
+            panic!("expected BadCandidate");
+        };
+        assert_eq!(errors[0].field.chars().count(), 64);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::packed::{self, Packed};
 use crate::{Error, Result, SentenceEncoder};
 
 /// An entry to embed: a candidate's id and the text the ranker sees for it. Bids and
-/// features are the ranker's business; any other field is ignored here.
+/// features are the ranker's business (see [`Purpose`] for the other fields).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CatalogItem {
     pub id: String,
@@ -40,14 +40,37 @@ pub struct ItemEmbedding {
     pub embedding: Vec<f32>,
 }
 
+/// What a catalog is read for, which decides what becomes of the fields the reader
+/// does not need.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Purpose {
+    /// Embedding lines (`/embed`, `embedCatalog`, `embed-catalog`): only the id, the
+    /// title, the category and the creatives matter; a catalog's other fields
+    /// (price, link) are ignored.
+    #[default]
+    Lines,
+    /// Candidates passed on to `rank()` with their embeddings attached
+    /// (`/candidates`, `embed-catalog --format candidates`): a field `rank()` would
+    /// refuse is refused here, where the catalog's owner can fix it.
+    Candidates,
+}
+
 /// Checks catalog entries as they stream in: every field of a record at once, and
 /// ids unique across the whole catalog, not only within one batch.
 #[derive(Default)]
 pub struct CatalogReader {
     seen: HashSet<String>,
+    purpose: Purpose,
 }
 
 impl CatalogReader {
+    pub fn new(purpose: Purpose) -> Self {
+        Self {
+            seen: HashSet::new(),
+            purpose,
+        }
+    }
+
     /// Check the record at `index` (a list position, or a line number).
     pub fn item(
         &mut self,
@@ -64,6 +87,9 @@ impl CatalogReader {
             .iter()
             .map(|cr| item_text(&cr.text, category.as_deref()))
             .collect();
+        if self.purpose == Purpose::Candidates {
+            c.refuse_unknown("candidate", &crate::candidates::FIELDS);
+        }
         if let Some(id) = &id
             && self.seen.contains(id)
         {
@@ -84,7 +110,7 @@ impl CatalogReader {
 }
 
 /// Check a whole list (an edge request), reporting every bad field at once.
-pub fn parse(values: &[Value], max: usize) -> Result<Vec<CatalogItem>> {
+pub fn parse(values: &[Value], max: usize, purpose: Purpose) -> Result<Vec<CatalogItem>> {
     if values.len() > max {
         return Err(Error::TooMany {
             what: "catalog items",
@@ -95,7 +121,7 @@ pub fn parse(values: &[Value], max: usize) -> Result<Vec<CatalogItem>> {
     if values.is_empty() {
         return Err(Error::BadInput("the catalog is empty".into()));
     }
-    let mut reader = CatalogReader::default();
+    let mut reader = CatalogReader::new(purpose);
     let mut errors = Vec::new();
     let mut items = Vec::with_capacity(values.len());
     for (index, value) in values.iter().enumerate() {
@@ -222,7 +248,7 @@ pub async fn embed(
     values: &[Value],
     max: usize,
 ) -> Result<Vec<ItemEmbedding>> {
-    let items = parse(values, max)?;
+    let items = parse(values, max, Purpose::Lines)?;
     let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
     let embeddings = encoder.embed_async(&texts).await?;
     Ok(lines(encoder, &items, embeddings))
@@ -244,6 +270,7 @@ mod tests {
                     {"id": "b", "title": "Fargo (1996)", "features": {"anything": 1}}]"#,
             ),
             10,
+            Purpose::Lines,
         )
         .unwrap();
         assert_eq!(items[0].id, "7");
@@ -253,6 +280,7 @@ mod tests {
         let err = parse(
             &values(r#"[{"id": "a"}, {"id": "a", "title": "x"}, 3, {"id": "c", "title": ""}]"#),
             10,
+            Purpose::Lines,
         )
         .unwrap_err();
         let Error::BadCandidate(fields) = err else {
@@ -261,6 +289,28 @@ mod tests {
         let named: Vec<(usize, &str)> =
             fields.iter().map(|f| (f.index, f.field.as_str())).collect();
         assert_eq!(named, [(0, "title"), (2, ""), (3, "title")]);
+    }
+
+    #[test]
+    fn candidates_passed_on_refuse_the_fields_rank_would_refuse_and_lines_ignore_them() {
+        let list = values(
+            r#"[{"id": "a", "title": "x", "advertizer": "acme", "price": 3},
+                {"id": "b", "title": "y", "advertiser": "acme", "bid": 1, "extras": {"price": 3},
+                 "creatives": [{"id": "c", "text": "z"}]}]"#,
+        );
+        assert_eq!(parse(&list, 10, Purpose::Lines).unwrap().len(), 2);
+        let Err(Error::BadCandidate(fields)) = parse(&list, 10, Purpose::Candidates) else {
+            panic!("expected BadCandidate");
+        };
+        let named: Vec<(usize, &str)> =
+            fields.iter().map(|f| (f.index, f.field.as_str())).collect();
+        assert_eq!(named, [(0, "advertizer"), (0, "price")]);
+        assert!(
+            fields[0].reason.contains("did you mean `advertiser`?"),
+            "{}",
+            fields[0].reason
+        );
+        assert!(fields[1].reason.contains("extras"), "{}", fields[1].reason);
     }
 
     #[test]
@@ -275,13 +325,16 @@ mod tests {
             r#"[{"id": "a", "title": "x"}, {"id": "b", "title": "y"}, {"id": "c", "title": "z"}]"#,
         );
         assert!(matches!(
-            parse(&three, 2),
+            parse(&three, 2, Purpose::Lines),
             Err(Error::TooMany {
                 count: 3,
                 max: 2,
                 ..
             })
         ));
-        assert!(matches!(parse(&[], 2), Err(Error::BadInput(_))));
+        assert!(matches!(
+            parse(&[], 2, Purpose::Lines),
+            Err(Error::BadInput(_))
+        ));
     }
 }

@@ -150,6 +150,7 @@ impl Event {
         let ts = c
             .number("ts", false, 0.0, now_ms + DAY_MS)
             .unwrap_or(now_ms);
+        c.refuse_unknown("event", &[]);
         match (kind, title, c.errors.is_empty()) {
             (Some(kind), Some(title), true) => Ok(Event {
                 kind,
@@ -238,6 +239,21 @@ mod tests {
         };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["kind", "title", "ts"]);
+
+        // An unknown field is named, with the field it was likely meant to be.
+        let v: Value =
+            serde_json::from_str(r#"{"kind": "view", "title": "t", "itemid": "x", "price": 3}"#)
+                .unwrap();
+        let Err(crate::Error::BadEvent(errors)) = Event::parse(&v, 1000.0) else {
+            panic!("expected BadEvent");
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["itemId", "itemid", "price"]);
+        assert!(
+            errors[1].reason.contains("did you mean `itemId`?"),
+            "{}",
+            errors[1].reason
+        );
     }
 
     #[test]

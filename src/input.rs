@@ -4,6 +4,7 @@
 //! infinities so they can be reported), then checked field by field, so every bad
 //! field is named in one error instead of the first one failing a strict parse.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -174,14 +175,39 @@ impl Value {
 pub struct Checker<'a> {
     index: usize,
     record: Option<&'a BTreeMap<String, Value>>,
+    /// Every field asked for so far, present or not: the record's fields as its
+    /// reader knows them ([`Checker::refuse_unknown`]).
+    asked: RefCell<Vec<String>>,
     pub errors: Vec<FieldError>,
 }
+
+/// How alike two field names look, in `[0, 1]`, ignoring case: 1 minus the edit
+/// distance over the longer length, or 1 when one starts the other (`item` for
+/// `itemId`). A misspelling (`advertizer`, `fallbak`, `txt`) scores 0.75 or more; two
+/// short words two letters apart (`price`, `prior`) 0.6.
+fn likeness(a: &str, b: &str) -> f64 {
+    let (a, b) = (a.to_lowercase(), b.to_lowercase());
+    let (short, long) = if a.len() <= b.len() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    if short.chars().count() >= 3 && long.starts_with(short.as_str()) {
+        return 1.0;
+    }
+    strsim::normalized_levenshtein(&a, &b)
+}
+
+/// How much of an unknown field's name an error repeats: a name can be as long as
+/// the record.
+const MAX_NAME_SHOWN: usize = 64;
 
 impl<'a> Checker<'a> {
     pub fn new(index: usize, value: &'a Value) -> Self {
         let mut checker = Self {
             index,
             record: None,
+            asked: RefCell::new(Vec::new()),
             errors: Vec::new(),
         };
         match value {
@@ -203,6 +229,11 @@ impl<'a> Checker<'a> {
     }
 
     fn get(&self, field: &str) -> Option<&'a Value> {
+        let mut asked = self.asked.borrow_mut();
+        if !asked.iter().any(|a| a == field) {
+            asked.push(field.to_owned());
+        }
+        drop(asked);
         match self.record?.get(field) {
             None | Some(Value::Null) => None,
             Some(v) => Some(v),
@@ -345,6 +376,46 @@ impl<'a> Checker<'a> {
                 );
                 &[]
             }
+        }
+    }
+
+    /// The fields asked for so far, in order.
+    pub fn asked(&self) -> Vec<String> {
+        self.asked.borrow().clone()
+    }
+
+    /// Fail each field of the record that nothing asked for and `also` does not
+    /// name: a misspelt field (`advertizer`) would otherwise be dropped without a
+    /// word, and the ad served without what it meant to say. `what` names the
+    /// record in the message ("candidate"); the closest known name is suggested.
+    /// Call it after every field was read.
+    pub fn refuse_unknown(&mut self, what: &str, also: &[&str]) {
+        let Some(record) = self.record else {
+            return;
+        };
+        let known: Vec<String> = self
+            .asked
+            .borrow()
+            .iter()
+            .cloned()
+            .chain(also.iter().map(|f| (*f).to_owned()))
+            .collect();
+        for name in record.keys().filter(|k| !known.contains(k)) {
+            let shown: String = name.chars().take(MAX_NAME_SHOWN).collect();
+            let nearest = known
+                .iter()
+                .map(|k| (likeness(name, k), k))
+                .filter(|(l, _)| *l >= 0.7)
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            let reason = match nearest {
+                Some((_, k)) => format!("is not a {what} field; did you mean `{k}`?"),
+                None => {
+                    let mut fields: Vec<&str> = known.iter().map(String::as_str).collect();
+                    fields.sort_unstable();
+                    format!("is not a {what} field (they are {})", fields.join(", "))
+                }
+            };
+            self.fail(&shown, reason);
         }
     }
 

@@ -103,6 +103,7 @@ pub fn read(c: &mut Checker<'_>, field: &str, dim: usize) -> Option<Vec<f32>> {
     let mut nested = Checker::new(0, value);
     let int8 = nested.text("int8", true, usize::MAX);
     let scale = nested.number("scale", true, f64::NEG_INFINITY, f64::INFINITY);
+    nested.refuse_unknown("packed embedding", &[]);
     let vector = match (int8, scale, nested.errors.is_empty()) {
         (Some(int8), Some(scale), true) => match unpack(&int8, scale, dim) {
             Ok(v) => Some(v),

@@ -398,6 +398,18 @@ async fn bad_inputs_are_typed_errors_and_history_survives() {
     .await;
     assert_eq!(code(&e), "BadCandidate");
 
+    // A misspelt field is named, not dropped; a page's own data under `extras` passes.
+    let e = rank_err(
+        js(
+            &json!([{"id": "m", "title": "Heat (1995)", "advertizer": "acme",
+                    "extras": {"price": 3}}]),
+        ),
+        JsValue::UNDEFINED,
+    )
+    .await;
+    assert_eq!(code(&e), "BadCandidate");
+    assert_eq!(details(&e), [(0, "advertizer".to_owned())]);
+
     // 10,000 candidates.
     let many: Vec<Value> = (0..10_000)
         .map(|i| json!({"id": i, "title": format!("item {i}")}))
@@ -418,6 +430,12 @@ async fn bad_inputs_are_typed_errors_and_history_survives() {
     let e = wait(ranker.record(js(&json!({"kind": "teleport", "title": "?"}))))
         .await
         .unwrap_err();
+    assert_eq!(code(&e), "BadEvent");
+    let e = wait(ranker.record(js(
+        &json!({"kind": "view", "itemId": "x", "title": "?", "price": 3}),
+    )))
+    .await
+    .unwrap_err();
     assert_eq!(code(&e), "BadEvent");
 
     // The ranker still works, and the history is intact.

@@ -57,6 +57,7 @@ export interface ShopperEvent {
   campaign?: string;
   /** ms since the epoch; default now. */
   ts?: number;
+  // No other field: an unknown one is a `BadEvent` naming it.
 }
 
 export interface Candidate {
@@ -93,6 +94,12 @@ export interface Candidate {
   encoder?: string;
   /** The embedding of the title (with its category), as the device would make it. */
   embedding?: PackedEmbedding;
+  /**
+   * The page's own data about the ad (price, image, link): any JSON, never read.
+   * Every other field must be one of the above; an unknown one (`advertizer`) is
+   * a `BadCandidate` naming it, with the field it was likely meant to be.
+   */
+  extras?: unknown;
 }
 
 export interface Related { itemId: string; weight: number; }
@@ -154,6 +161,10 @@ export interface DebugCounters {
   textsEncoded: number;
 }
 
+/**
+ * A history event behind an ad: `weight` is how much more this ad attended to it than
+ * the request's ads did on average, as a share (the weights sum to 1 over the history).
+ */
 export interface Reason { itemId: string; title: string; kind: EventKind; weight: number; }
 export interface Ranked {
   id: string; score: number; ctr: number; reasons?: Reason[];
@@ -490,7 +501,7 @@ impl Embedder {
         })
     }
 
-    /// `[{id, title, category?}]` (other fields ignored) → one line per item, in
+    /// `[{id, title, category?, creatives?}]` (other fields ignored) → one line per item, in
     /// order; every bad field is reported at once (`BadCandidate` with `details`).
     #[wasm_bindgen(js_name = embedCatalog, unchecked_return_type = "Promise<ItemEmbedding[]>")]
     pub fn embed_catalog(
@@ -616,7 +627,8 @@ fn catalog_items(
 ) -> Result<(Vec<Value>, Vec<crate::catalog::CatalogItem>), JsValue> {
     let max = candidates::DEFAULT_MAX_CANDIDATES;
     let values = list(items, "candidates", max)?;
-    let checked = crate::catalog::parse(&values, max).map_err(error::to_js)?;
+    let checked = crate::catalog::parse(&values, max, crate::catalog::Purpose::Candidates)
+        .map_err(error::to_js)?;
     Ok((values, checked))
 }
 

@@ -68,7 +68,10 @@ pub fn embed_catalog(args: &EmbedCatalogArgs, encoder: &SentenceEncoder) -> Resu
     }
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut reader = CatalogReader::default();
+    let mut reader = CatalogReader::new(match args.format {
+        Format::Lines => catalog::Purpose::Lines,
+        Format::Candidates => catalog::Purpose::Candidates,
+    });
     let mut batch: Vec<(CatalogItem, Value)> = Vec::new();
     let mut written = 0usize;
     let format = args.format;
