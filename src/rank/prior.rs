@@ -50,9 +50,9 @@ fn standardized(values: Tensor<1>) -> Tensor<1> {
     centred * (varies / spread.clamp_min(1e-6)).expand([b])
 }
 
-/// The served logit: the model's, plus `strength` × the standardized sum of two
-/// things the request carries: the candidate's mean encoder cosine to the attended
-/// events, and the share of their category tags its category covers (the
+/// The served logit: the model's, plus `strength` × the sum of two things the
+/// request carries, each standardized: the candidate's mean encoder cosine to the
+/// attended events, and the share of their category tags its category covers (the
 /// ranker's own category match). An empty history has no focus, so a stranger gets
 /// the model's order.
 pub fn blend(scored: &Scored, strength: f32) -> Tensor<1> {
