@@ -37,6 +37,12 @@ pub struct ModelFiles {
 pub struct FileSpec {
     pub name: String,
     pub sha256: String,
+    /// The file's length, when the manifest states it: the browser's loader refuses
+    /// a download whose server announces another length and cuts one off past it,
+    /// so a wrong URL cannot stream an unbounded body into memory before the hash
+    /// check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +217,22 @@ impl RankerConfig {
 }
 
 impl RankerManifest {
+    /// The ranker reads the embeddings of the encoder it was trained on: another
+    /// encoder's (`encoder_hash`, its weights' SHA-256) live in a different space.
+    pub fn check_encoder(&self, encoder_hash: &str) -> Result<()> {
+        if self.encoder.model_hash == encoder_hash {
+            return Ok(());
+        }
+        Err(Error::RankerMismatch {
+            file: self.weights.name.clone(),
+            reason: format!(
+                "it was trained on encoder `{}` with weights sha256 {}, but the encoder in \
+                 use has {encoder_hash}; retrain it (`privrank train`)",
+                self.encoder.name, self.encoder.model_hash
+            ),
+        })
+    }
+
     pub fn from_json(file: &str, bytes: &[u8]) -> Result<Self> {
         let manifest: Self = serde_json::from_slice(bytes).map_err(|e| Error::BadManifest {
             file: file.to_owned(),

@@ -445,6 +445,7 @@ mod tests {
         let spec = FileSpec {
             name: "model.safetensors".into(),
             sha256: sha256_hex(b"good"),
+            bytes: None,
         };
         assert!(verify(&spec, b"good").is_ok());
         let msg = verify(&spec, b"bad").unwrap_err().to_string();

@@ -345,3 +345,54 @@ fn a_factorised_vocabulary_needs_its_projection_and_narrow_rows() {
         "{err:?}"
     );
 }
+
+/// Every committed manifest states each file's length (the browser's loader bounds
+/// downloads by it), and it is the file's: the project's own files always, the
+/// fetched ones once `scripts/setup` has them.
+#[test]
+fn committed_manifests_declare_each_files_length() {
+    let root = common::root();
+    let mut checked = 0;
+    let mut specs: Vec<(std::path::PathBuf, privrank::config::FileSpec)> = Vec::new();
+    for name in [
+        "models/student/student.json",
+        "models/all-minilm-l6-v2.json",
+        "models/paraphrase-minilm-l3-v2.json",
+        "models/paraphrase-minilm-l3-v2-int8.json",
+    ] {
+        let path = root.join(name);
+        let manifest = ModelManifest::from_json(name, &std::fs::read(&path).unwrap()).unwrap();
+        let dir = privrank::config::default_model_dir(&path);
+        let files = manifest.files;
+        for spec in [files.config, files.tokenizer, files.weights] {
+            specs.push((dir.join(&spec.name), spec));
+        }
+    }
+    for name in [
+        "models/student/ranker/ranker.json",
+        "models/ranker/ranker.json",
+    ] {
+        let path = root.join(name);
+        let manifest =
+            privrank::RankerManifest::from_json(name, &std::fs::read(&path).unwrap()).unwrap();
+        specs.push((
+            path.with_file_name(&manifest.weights.name),
+            manifest.weights,
+        ));
+    }
+    for (path, spec) in specs {
+        let declared = spec
+            .bytes
+            .unwrap_or_else(|| panic!("{} declares no length", spec.name));
+        let committed = path.starts_with(root.join("models"));
+        match std::fs::metadata(&path) {
+            Ok(meta) => {
+                assert_eq!(meta.len(), declared, "{}", path.display());
+                checked += 1;
+            }
+            Err(e) if !committed => println!("{}: not fetched ({e})", path.display()),
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
+    }
+    assert!(checked >= 5, "only {checked} files checked");
+}

@@ -606,6 +606,7 @@ fn manifest_for(ranker: &Ranker, config: RankerConfig) -> (RankerManifest, Vec<u
         weights: FileSpec {
             name: "ranker.safetensors".into(),
             sha256: sha256_hex(&weights),
+            bytes: Some(weights.len() as u64),
         },
         training: serde_json::Value::Null,
     };

@@ -91,6 +91,7 @@ pub fn manifest_for(
     let spec = |name: &str, bytes: &[u8]| FileSpec {
         name: name.to_owned(),
         sha256: sha256_hex(bytes),
+        bytes: Some(bytes.len() as u64),
     };
     ModelManifest {
         name: name.to_owned(),

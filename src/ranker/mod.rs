@@ -35,16 +35,7 @@ impl Ranker {
         device: &Device,
     ) -> Result<Self> {
         let file = &manifest.weights.name;
-        if manifest.encoder.model_hash != encoder_hash {
-            return Err(Error::RankerMismatch {
-                file: file.clone(),
-                reason: format!(
-                    "it was trained on encoder `{}` with weights sha256 {}, but the encoder \
-                     in use has {encoder_hash}; retrain it (`privrank train`)",
-                    manifest.encoder.name, manifest.encoder.model_hash
-                ),
-            });
-        }
+        manifest.check_encoder(encoder_hash)?;
         verify(&manifest.weights, weights)?;
         let mut ranker = manifest.config.init(device);
         let mut store = SafetensorsStore::from_bytes(Some(weights.to_vec()));

@@ -30,6 +30,9 @@ pub struct LoadOptions {
     pub max_candidates: usize,
     /// Re-fetch manifests instead of using the Cache API's copies.
     pub refresh: bool,
+    /// How long a model download may go without a response or new bytes
+    /// (`models::DEFAULT_STALL_MS`).
+    pub fetch_timeout_ms: u32,
 }
 
 impl Default for LoadOptions {
@@ -41,6 +44,7 @@ impl Default for LoadOptions {
             retention: Retention::default(),
             max_candidates: DEFAULT_MAX_CANDIDATES,
             refresh: false,
+            fetch_timeout_ms: super::models::DEFAULT_STALL_MS,
         }
     }
 }
@@ -174,9 +178,16 @@ impl Engine {
         if options.max_candidates == 0 {
             return Err(Error::BadOptions("maxCandidates must be at least 1".into()));
         }
+        let max_stall = super::models::MAX_STALL_MS;
+        if !(1..=max_stall).contains(&options.fetch_timeout_ms) {
+            return Err(Error::BadOptions(format!(
+                "fetchTimeoutMs must be within [1, {max_stall}], got {}",
+                options.fetch_timeout_ms
+            )));
+        }
         let store = Store::open(&options.store_name).await?;
         let url = options.model_url.unwrap_or(default_url);
-        let models = Loader::new(progress, options.refresh)
+        let models = Loader::new(progress, options.refresh, options.fetch_timeout_ms)
             .await
             .load(&url)
             .await?;

@@ -32,6 +32,21 @@ pub fn origin() -> String {
         .unwrap_or_default()
 }
 
+/// `setTimeout(callback, ms, argument)` on this global; its id, or `None` where
+/// there is no timer (then nothing fires).
+pub fn set_timeout(callback: &Function, argument: &JsValue, ms: u32) -> Option<f64> {
+    let set = get("setTimeout")?.dyn_into::<Function>().ok()?;
+    let args = js_sys::Array::of3(callback, &ms.into(), argument);
+    set.apply(&js_sys::global(), &args).ok()?.as_f64()
+}
+
+/// `clearTimeout(id)`.
+pub fn clear_timeout(id: f64) {
+    if let Some(clear) = get("clearTimeout").and_then(|f| f.dyn_into::<Function>().ok()) {
+        let _ = clear.call1(&js_sys::global(), &id.into());
+    }
+}
+
 pub fn warn(message: &str) {
     web_sys::console::warn_1(&format!("privrank: {message}").into());
 }

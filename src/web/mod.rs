@@ -44,6 +44,11 @@ export interface LoadOptions {
   maxCandidates?: number;
   /** Re-fetch the manifests instead of using cached copies. */
   refresh?: boolean;
+  /**
+   * How long a model download may wait for a response, or for its next bytes,
+   * before it fails with `ModelFetch` (ms; default 30000, at most 600000).
+   */
+  fetchTimeoutMs?: number;
 }
 
 export interface ShopperEvent {
@@ -179,8 +184,11 @@ export interface Ranked {
 export interface ModelInfo {
   encoder: string; encoderHash: string; ranker: string; dim: number; maxHistory: number;
   candidateFeatures: string[]; storeName: string; modelUrl: string;
-  backend: 'webgpu' | 'cpu'; adapter: string; fallbackReason?: string;
-  parityCosine?: number; cpuMs?: number; gpuMs?: number;
+  backend: 'webgpu' | 'cpu'; adapter: string;
+  /** Why WebGPU is not in use, when it was asked for or tried; else null. */
+  fallbackReason: string | null;
+  /** The parity check, when WebGPU was tried; else null. */
+  parityCosine: number | null; cpuMs: number | null; gpuMs: number | null;
 }
 
 export interface Interest { tag: string; weight: number; }
@@ -295,7 +303,7 @@ impl Ranker {
     /// Fetch (or take from the Cache API) and verify the models, open the history
     /// store, and pick the backend.
     pub async fn load(
-        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: JsValue,
     ) -> Result<Ranker, JsValue> {
         start::start();
         let mut progress = None;
@@ -338,7 +346,7 @@ impl Ranker {
     pub fn rank(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Candidate[]")] candidates: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "RankOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "RankOptions")] options: JsValue,
     ) -> Promise {
         let engine = self.engine.clone();
         run(async move {
@@ -389,7 +397,7 @@ impl Ranker {
     #[wasm_bindgen(unchecked_return_type = "Promise<Interest[]>")]
     pub fn interests(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "InterestOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "InterestOptions")] options: JsValue,
     ) -> Promise {
         let engine = self.engine.clone();
         run(async move {
@@ -418,7 +426,7 @@ impl Ranker {
     pub fn report(
         &self,
         clicked: bool,
-        #[wasm_bindgen(unchecked_param_type = "ReportOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ReportOptions")] options: JsValue,
     ) -> Promise {
         let engine = self.engine.clone();
         run(async move {
@@ -432,7 +440,6 @@ impl Ranker {
         })
     }
 
-    /// `'webgpu'` or `'cpu'`.
     /// Work counted since load, for tests and benchmarks (not timing).
     #[wasm_bindgen(js_name = debugCounters, unchecked_return_type = "DebugCounters")]
     pub fn debug_counters(&self) -> JsValue {
@@ -440,6 +447,7 @@ impl Ranker {
         to_js(&counters).unwrap_or(JsValue::UNDEFINED)
     }
 
+    /// `'webgpu'` or `'cpu'`.
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
         self.engine.info.backend.backend.clone()
@@ -486,7 +494,7 @@ impl Embedder {
         manifest: JsValue,
         #[wasm_bindgen(unchecked_param_type = "Record<string, ArrayBuffer | Uint8Array>")]
         files: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "EmbedderOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "EmbedderOptions")] options: JsValue,
     ) -> Promise {
         start::start();
         let bundle = bundle_from_files(&manifest, &files);

@@ -2,8 +2,15 @@
 //! only fetches model files (the import audit in `tests/import_audit.rs` holds it to
 //! that). Files are fetched manifest first, checked against the manifest's SHA-256
 //! before use, and kept in the Cache API, so a second page load downloads nothing.
+//!
+//! A load is a transaction: manifests are parsed and files hashed first, and only a
+//! set that verified whole goes into the cache, so one bad response (an HTML
+//! fallback page, a captive portal, a truncated body) costs one failed load, not
+//! every later one. A cached entry that no longer parses or verifies is a miss.
 
-use js_sys::{Function, Object, Reflect, Uint8Array};
+use std::cell::RefCell;
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, CacheStorage, ReadableStreamDefaultReader, Response};
@@ -21,6 +28,13 @@ pub const CACHE_NAME: &str = "privrank-models-v1";
 /// (the teacher's 90 MB weights) fits, a lying Content-Length does not.
 const PREALLOCATE_MAX: usize = 128 << 20;
 
+/// How long a download may wait for its response, or for its next bytes, before it
+/// fails (`fetchTimeoutMs`): a stalled server must not leave `Ranker.load` pending
+/// for ever. Only silence counts, so a slow network that keeps streaming is fine.
+pub const DEFAULT_STALL_MS: u32 = 30_000;
+/// The longest `fetchTimeoutMs` accepted: ten minutes of silence.
+pub const MAX_STALL_MS: u32 = 600_000;
+
 /// Everything a [`super::engine::Engine`] is built from, verified.
 pub struct Models {
     pub encoder: ModelBundle,
@@ -34,10 +48,15 @@ pub struct Loader {
     /// Re-fetch manifests instead of using cached copies (files are addressed by
     /// hash, so they are only fetched when a manifest names new ones).
     refresh: bool,
+    /// See [`DEFAULT_STALL_MS`].
+    stall_ms: u32,
+    /// What this load downloaded and checked, by cache key: written to the cache
+    /// only once the whole set verified ([`Loader::load`]).
+    fetched: RefCell<Vec<(String, Vec<u8>)>>,
 }
 
 impl Loader {
-    pub async fn new(progress: Option<Function>, refresh: bool) -> Self {
+    pub async fn new(progress: Option<Function>, refresh: bool, stall_ms: u32) -> Self {
         // No Cache API (insecure context, some private modes): load without caching.
         let cache = match global::get("caches").and_then(|c| c.dyn_into::<CacheStorage>().ok()) {
             Some(caches) => match JsFuture::from(caches.open(CACHE_NAME)).await {
@@ -56,17 +75,24 @@ impl Loader {
             cache,
             progress,
             refresh,
+            stall_ms,
+            fetched: RefCell::new(Vec::new()),
         }
     }
 
-    /// Fetch the model set at `url` and every file it names.
+    /// Fetch the model set at `url` and every file it names; cache what was
+    /// downloaded once all of it verified.
     pub async fn load(&self, url: &str) -> Result<Models> {
         let base = global::base_url();
         let set_url = resolve(url, &base)?;
-        let set = ModelSet::from_json(&set_url, &self.manifest(&set_url).await?)?;
+        let set = self
+            .manifest(&set_url, |b| ModelSet::from_json(&set_url, b))
+            .await?;
 
         let enc_url = resolve(&set.encoder.manifest, &set_url)?;
-        let encoder = ModelManifest::from_json(&enc_url, &self.manifest(&enc_url).await?)?;
+        let encoder = self
+            .manifest(&enc_url, |b| ModelManifest::from_json(&enc_url, b))
+            .await?;
         let enc_files = resolve(&set.encoder.files, &set_url)?;
         let files = encoder.files.clone();
         let config = self.file(&enc_files, &files.config).await?;
@@ -75,9 +101,13 @@ impl Loader {
         let encoder = ModelBundle::from_bytes(encoder, &config, tokenizer, weights)?;
 
         let rank_url = resolve(&set.ranker.manifest, &set_url)?;
-        let ranker = RankerManifest::from_json(&rank_url, &self.manifest(&rank_url).await?)?;
+        let ranker = self
+            .manifest(&rank_url, |b| RankerManifest::from_json(&rank_url, b))
+            .await?;
+        ranker.check_encoder(encoder.model_hash())?;
         let rank_files = resolve(&set.ranker.files, &set_url)?;
         let ranker_weights = self.file(&rank_files, &ranker.weights).await?;
+        self.commit().await;
         Ok(Models {
             encoder,
             ranker,
@@ -85,15 +115,31 @@ impl Loader {
         })
     }
 
-    async fn manifest(&self, url: &str) -> Result<Vec<u8>> {
+    /// A manifest, parsed: the cached copy when it parses (a copy that does not is
+    /// a miss), else a download, kept for [`Loader::commit`] once it parsed.
+    async fn manifest<T>(&self, url: &str, parse: impl Fn(&[u8]) -> Result<T>) -> Result<T> {
         if !self.refresh
             && let Some(bytes) = self.cached(url).await
         {
-            return Ok(bytes);
+            match parse(&bytes) {
+                Ok(parsed) => return Ok(parsed),
+                Err(e) => global::warn(&format!(
+                    "cached {url} is unusable ({e}); fetching it again"
+                )),
+            }
         }
-        let bytes = self.download(url, url).await?;
-        self.store(url, &bytes).await;
-        Ok(bytes)
+        let bytes = self.download(url, url, None).await?;
+        let parsed = parse(&bytes)?;
+        self.fetched.borrow_mut().push((url.to_owned(), bytes));
+        Ok(parsed)
+    }
+
+    /// Write what this load downloaded into the cache.
+    async fn commit(&self) {
+        let fetched = std::mem::take(&mut *self.fetched.borrow_mut());
+        for (key, bytes) in fetched {
+            self.store(&key, &bytes).await;
+        }
     }
 
     /// A file named by a manifest, keyed in the cache by its hash: a cached copy that
@@ -115,9 +161,9 @@ impl Loader {
                 spec.name
             ));
         }
-        let bytes = self.download(&url, &spec.name).await?;
+        let bytes = self.download(&url, &spec.name, spec.bytes).await?;
         verify(spec, &bytes)?;
-        self.store(&key, &bytes).await;
+        self.fetched.borrow_mut().push((key, bytes.clone()));
         Ok(bytes)
     }
 
@@ -145,16 +191,23 @@ impl Loader {
         }
     }
 
-    /// GET `url`, reading the body in chunks to report progress.
-    async fn download(&self, url: &str, name: &str) -> Result<Vec<u8>> {
+    /// GET `url`, reading the body in chunks to report progress. `declared`: the
+    /// length the manifest states, if it does.
+    async fn download(&self, url: &str, name: &str, declared: Option<u64>) -> Result<Vec<u8>> {
         let fail = |reason: String| Error::Fetch {
             url: url.to_owned(),
             reason,
         };
+        let stalled = || {
+            fail(format!(
+                "nothing arrived for {} s (fetchTimeoutMs)",
+                f64::from(self.stall_ms) / 1000.0
+            ))
+        };
         let promise = start_fetch(url).map_err(|e| fail(describe(&e)))?;
-        let response: Response = JsFuture::from(promise)
+        let response: Response = within(promise, self.stall_ms)
             .await
-            .map_err(|e| fail(describe(&e)))?
+            .map_err(|e| e.map_or_else(stalled, |e| fail(describe(&e))))?
             .dyn_into()
             .map_err(|_| fail("fetch did not return a Response".into()))?;
         if !response.ok() {
@@ -167,10 +220,17 @@ impl Loader {
         let header = |name: &str| headers.get(name).ok().flatten();
         let encoded =
             header("content-encoding").is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
-        let total = header("content-length")
+        let announced = header("content-length")
             .filter(|_| !encoded)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(f64::NAN);
+            .and_then(|v| v.parse::<f64>().ok());
+        if let (Some(announced), Some(declared)) = (announced, declared)
+            && announced != declared as f64
+        {
+            return Err(fail(format!(
+                "the server announces {announced} bytes; the manifest declares {declared}"
+            )));
+        }
+        let total = announced.or(declared.map(|d| d as f64)).unwrap_or(f64::NAN);
         let Some(body) = response.body() else {
             return Ok(Vec::new());
         };
@@ -187,9 +247,14 @@ impl Loader {
         };
         let mut bytes = Vec::with_capacity(reserve);
         loop {
-            let chunk = JsFuture::from(reader.read())
-                .await
-                .map_err(|e| fail(describe(&e)))?;
+            let chunk = match within(reader.read(), self.stall_ms).await {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    // Stop the stream; the error below is what the caller sees.
+                    let _ = reader.cancel();
+                    return Err(e.map_or_else(stalled, |e| fail(describe(&e))));
+                }
+            };
             if Reflect::get(&chunk, &"done".into())
                 .ok()
                 .and_then(|d| d.as_bool())
@@ -199,6 +264,14 @@ impl Loader {
             }
             let value = Reflect::get(&chunk, &"value".into()).map_err(|e| fail(describe(&e)))?;
             bytes.extend(Uint8Array::new(&value).to_vec());
+            if let Some(declared) = declared
+                && bytes.len() as u64 > declared
+            {
+                let _ = reader.cancel();
+                return Err(fail(format!(
+                    "the body runs past the {declared} bytes the manifest declares"
+                )));
+            }
             self.report(name, bytes.len() as f64, total, false);
         }
         Ok(bytes)
@@ -222,6 +295,26 @@ impl Loader {
         if let Err(e) = callback.call1(&JsValue::NULL, &info) {
             global::warn(&format!("onProgress threw: {}", describe(&e)));
         }
+    }
+}
+
+/// `promise`'s value, or its rejection (`Some`), or `None` when it has not settled
+/// within `ms`.
+async fn within(promise: Promise, ms: u32) -> std::result::Result<JsValue, Option<JsValue>> {
+    let timed_out = JsValue::from(Object::new());
+    let mut timer = None;
+    let sentinel = timed_out.clone();
+    let deadline = Promise::new(&mut |resolve, _| {
+        timer = global::set_timeout(&resolve, &sentinel, ms);
+    });
+    let winner = JsFuture::from(Promise::race(&Array::of2(&promise, &deadline))).await;
+    if let Some(id) = timer {
+        global::clear_timeout(id);
+    }
+    match winner {
+        Ok(value) if js_sys::Object::is(&value, &timed_out) => Err(None),
+        Ok(value) => Ok(value),
+        Err(e) => Err(Some(e)),
     }
 }
 

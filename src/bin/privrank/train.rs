@@ -245,6 +245,7 @@ pub fn train(
         weights: FileSpec {
             name: WEIGHTS.into(),
             sha256: sha256_hex(&weights),
+            bytes: Some(weights.len() as u64),
         },
         training: serde_json::json!({
             "data": "MovieLens-100k (recbole==1.2.1)",
