@@ -288,6 +288,140 @@ async fn retention_limits_drop_the_oldest_events() {
     assert_eq!(titles, [json!("B"), json!("C")]);
 }
 
+/// Run a JavaScript snippet (an async function body over `name`) and await it.
+async fn js_async(name: &str, body: &str) -> Result<JsValue, JsValue> {
+    let f =
+        js_sys::Function::new_with_args("name", &format!("return (async () => {{ {body} }})();"));
+    let promise: Promise = f.call1(&JsValue::NULL, &name.into())?.unchecked_into();
+    JsFuture::from(promise).await
+}
+
+/// Entries in a store's `embeddings` object store, read through a connection of
+/// its own as another tab would.
+async fn count_embeddings(store: &str) -> f64 {
+    js_async(
+        store,
+        "const db = await new Promise((ok, no) => { const r = indexedDB.open(name); \
+         r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); }); \
+         const n = await new Promise((ok, no) => { const c = db.transaction('embeddings') \
+         .objectStore('embeddings').count(); c.onsuccess = () => ok(c.result); \
+         c.onerror = () => no(c.error); }); db.close(); return n;",
+    )
+    .await
+    .unwrap()
+    .as_f64()
+    .unwrap()
+}
+
+async fn sleep_ms(ms: u32) {
+    js_async(
+        "",
+        &format!("await new Promise((ok) => setTimeout(ok, {ms}));"),
+    )
+    .await
+    .unwrap();
+}
+
+/// Retention holds on every read, not only on `record`, and an item's cached
+/// embedding leaves the disk with its last event.
+#[wasm_bindgen_test]
+async fn retention_applies_on_every_read_and_trims_embeddings() {
+    let store = "test-retention-read";
+    // 1e-5 days: 0.864 s.
+    let ranker = load(
+        json!({"modelUrl": MODELS, "backend": "cpu", "storeName": store,
+                             "retention": {"maxEvents": 2, "maxAgeDays": 1e-5}}),
+    )
+    .await
+    .unwrap();
+    wait(ranker.forget()).await.unwrap();
+    for title in ["Heat (1995)", "Fargo (1996)", "Casino (1995)"] {
+        let e = json!({"kind": "view", "itemId": title, "title": title});
+        wait(ranker.record(js(&e))).await.unwrap();
+    }
+    assert_eq!(history(&ranker).await.len(), 2);
+    assert_eq!(
+        count_embeddings(store).await,
+        2.0,
+        "the dropped item's embedding stayed"
+    );
+    sleep_ms(1_200).await;
+    assert!(
+        history(&ranker).await.is_empty(),
+        "expired events were read back"
+    );
+    assert_eq!(count_embeddings(store).await, 0.0);
+}
+
+/// `forget()` called while a `record()` is in flight: when both have resolved,
+/// nothing of the event is stored, not even the embedding the record computed
+/// after the forget began.
+#[wasm_bindgen_test]
+async fn forget_is_ordered_after_work_in_flight() {
+    let store = "test-forget-race";
+    let ranker = load_cpu(store).await;
+    wait(ranker.forget()).await.unwrap();
+    let e = json!({"kind": "view", "itemId": "x", "title": "Sense and Sensibility (1995)"});
+    let recording = ranker.record(js(&e));
+    let forgetting = ranker.forget();
+    wait(recording).await.unwrap();
+    wait(forgetting).await.unwrap();
+    assert!(history(&ranker).await.is_empty());
+    assert_eq!(
+        count_embeddings(store).await,
+        0.0,
+        "an embedding was written after forget"
+    );
+}
+
+/// Another tab opening the database at a newer version is let in at once (this
+/// connection closes), and this ranker's calls then fail with a typed error.
+#[wasm_bindgen_test]
+async fn a_newer_version_in_another_tab_is_let_in_and_calls_fail_typed() {
+    let store = "test-upgrade";
+    let ranker = load_cpu(store).await;
+    let outcome = js_async(
+        store,
+        "return await new Promise((ok, no) => { const r = indexedDB.open(name, 3); \
+         r.onsuccess = () => { r.result.close(); ok('opened'); }; \
+         r.onblocked = () => setTimeout(() => ok('blocked'), 3000); \
+         r.onerror = () => no(r.error); });",
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.as_string().as_deref(), Some("opened"));
+    let e = wait(ranker.history()).await.unwrap_err();
+    assert_eq!(code(&e), "StorageError");
+    assert!(describe(&e).contains("newer version"), "{}", describe(&e));
+}
+
+/// A tab holding an older version that never lets go makes `Ranker.load` fail
+/// after a bounded wait instead of leaving its promise pending.
+#[wasm_bindgen_test]
+async fn an_older_tab_that_never_lets_go_fails_the_load() {
+    let store = "test-blocked";
+    js_async(
+        store,
+        "globalThis.heldOpen = await new Promise((ok, no) => { \
+         const r = indexedDB.open(name, 1); r.onsuccess = () => ok(r.result); \
+         r.onerror = () => no(r.error); });",
+    )
+    .await
+    .unwrap();
+    let started = js_sys::Date::now();
+    let e = load(json!({"modelUrl": MODELS, "backend": "cpu", "storeName": store}))
+        .await
+        .err()
+        .expect("the load must fail while the old connection is held");
+    let seconds = (js_sys::Date::now() - started) / 1000.0;
+    js_async(store, "globalThis.heldOpen.close();")
+        .await
+        .unwrap();
+    assert_eq!(code(&e), "StorageError");
+    assert!(describe(&e).contains("older version"), "{}", describe(&e));
+    assert!(seconds < 30.0, "took {seconds} s");
+}
+
 /// Same request as `privrank rank tests/fixtures/rank_request.json` natively; the
 /// CLI's output is the committed fixture (tests/cli.rs keeps it current).
 #[wasm_bindgen_test]

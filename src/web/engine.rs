@@ -156,7 +156,17 @@ pub struct Engine {
     /// Texts this engine's encoder has embedded (`Ranker.debugCounters()`), so tests
     /// can tell a cached or attached embedding from a computed one.
     pub texts_encoded: std::cell::Cell<u64>,
+    /// Counts `forget()` calls. Work that began before one writes nothing after it:
+    /// embeddings it computed are neither stored nor remembered.
+    epoch: std::cell::Cell<u64>,
     pub info: Info,
+}
+
+/// One call's view of the engine: the embedder `rank::rank` uses, tied to the
+/// [`Engine::epoch`] the call began in.
+struct Session<'a> {
+    engine: &'a Engine,
+    epoch: u64,
 }
 
 impl Engine {
@@ -213,6 +223,7 @@ impl Engine {
             max_candidates: options.max_candidates,
             memo: RefCell::new(HashMap::new()),
             texts_encoded: std::cell::Cell::new(0),
+            epoch: std::cell::Cell::new(0),
             info,
         })
     }
@@ -223,21 +234,38 @@ impl Engine {
     pub async fn record(&self, value: Value) -> Result<Event> {
         let now = js_sys::Date::now();
         let event = Event::parse(&value, now)?;
+        let session = self.session();
         self.store.add_event(&event).await?;
-        self.store.apply(&self.retention, now).await?;
+        self.events(now).await?;
         // Impressions only feed frequency caps; the ranker never reads their text.
         if event.kind.is_signal()
-            && let Err(e) = self.embeddings(&[event.text()], true).await
+            && let Err(e) = session.embeddings(&[event.text()], true).await
         {
             global::warn(&format!("event stored; its embedding was not cached: {e}"));
         }
         Ok(event)
     }
 
+    fn session(&self) -> Session<'_> {
+        Session {
+            engine: self,
+            epoch: self.epoch.get(),
+        }
+    }
+
+    /// The history as retention keeps it (applied on every read).
+    async fn events(&self, now: f64) -> Result<Vec<Event>> {
+        self.store
+            .events(&self.retention, now, &self.info.encoder_hash)
+            .await
+    }
+
     pub async fn rank(&self, values: Vec<Value>, options: RankOptions) -> Result<Vec<Ranked>> {
         let config = &self.manifest.config;
         let candidates = candidates::parse(&values, config, self.max_candidates)?;
-        let events = self.store.events().await?;
+        let session = self.session();
+        let now = js_sys::Date::now();
+        let events = self.events(now).await?;
         let model = rank::Model {
             ranker: &self.ranker,
             config,
@@ -248,19 +276,22 @@ impl Engine {
             events: &events,
             candidates: &candidates,
             options: &options,
-            clock_ms: js_sys::Date::now(),
+            clock_ms: now,
         };
-        rank::rank(model, request, self).await
+        rank::rank(model, request, &session).await
     }
 
     pub async fn history(&self) -> Result<Vec<Event>> {
-        self.store.events().await
+        self.events(js_sys::Date::now()).await
     }
 
     /// Erases the history, the embedding cache and the device id (so experiment
     /// arms are drawn afresh). Privacy budgets stay spent: forgetting must not buy
     /// a site new reports.
     pub async fn forget(&self) -> Result<()> {
+        // Before the clear's transaction exists: a write begun earlier either lands
+        // before it (and is cleared) or sees the new epoch and is skipped.
+        self.epoch.set(self.epoch.get() + 1);
         self.memo.borrow_mut().clear();
         self.store.clear().await?;
         self.store.delete_meta(DEVICE_ID).await
@@ -271,13 +302,9 @@ impl Engine {
         &self,
         options: InterestOptions,
     ) -> Result<Vec<crate::interests::Interest>> {
-        let events = self.store.events().await?;
-        crate::interests::interests(
-            &events,
-            js_sys::Date::now(),
-            options.half_life_days,
-            options.k,
-        )
+        let now = js_sys::Date::now();
+        let events = self.events(now).await?;
+        crate::interests::interests(&events, now, options.half_life_days, options.k)
     }
 
     /// This device's arm of an experiment. The device id is random, made here on
@@ -327,51 +354,63 @@ impl Engine {
             .set(self.texts_encoded.get() + texts.len() as u64);
         Ok(out)
     }
+}
+
+impl Session<'_> {
+    /// Whether no `forget()` came since this call began.
+    fn current(&self) -> bool {
+        self.engine.epoch.get() == self.epoch
+    }
 
     /// Embeddings for `texts`, from memory, then IndexedDB (when `persist`), then
     /// the encoder; new ones are written back to the same places. A failed cache
     /// write (full quota) costs a recomputation later, so it is only a warning.
     async fn embeddings(&self, texts: &[String], persist: bool) -> Result<Vec<Vec<f32>>> {
-        let hash = self.info.encoder_hash.clone();
+        let engine = self.engine;
+        let hash = engine.info.encoder_hash.clone();
         let mut out: Vec<Option<Vec<f32>>> = {
-            let memo = self.memo.borrow();
+            let memo = engine.memo.borrow();
             texts.iter().map(|t| memo.get(t).cloned()).collect()
         };
         if persist {
             let missing: Vec<String> = missing(texts, &out);
             if !missing.is_empty() {
-                let stored = self.store.embeddings(&hash, &missing).await?;
+                let stored = engine.store.embeddings(&hash, &missing).await?;
                 let found: HashMap<&String, Vec<f32>> = missing
                     .iter()
                     .zip(stored)
                     .filter_map(|(t, v)| Some((t, v?)))
-                    .filter(|(_, v)| v.len() == self.encoder.dim())
+                    .filter(|(_, v)| v.len() == engine.encoder.dim())
                     .collect();
                 fill(texts, &mut out, |t| found.get(t).cloned());
             }
         }
         let missing = missing(texts, &out);
         if !missing.is_empty() {
-            let computed = self.encoder.embed_async(&missing).await?;
-            self.texts_encoded
-                .set(self.texts_encoded.get() + missing.len() as u64);
+            let computed = engine.encoder.embed_async(&missing).await?;
+            engine
+                .texts_encoded
+                .set(engine.texts_encoded.get() + missing.len() as u64);
             let fresh: HashMap<&String, Vec<f32>> = missing.iter().zip(computed).collect();
-            if persist {
+            if persist && self.current() {
                 let items: Vec<(String, Vec<f32>)> = fresh
                     .iter()
                     .map(|(t, v)| ((*t).clone(), v.clone()))
                     .collect();
-                if let Err(e) = self.store.put_embeddings(&hash, &items).await {
+                if let Err(e) = engine.store.put_embeddings(&hash, &items).await {
                     global::warn(&format!("embedding cache not updated: {e}"));
                 }
             }
             fill(texts, &mut out, |t| fresh.get(t).cloned());
         }
-        let mut memo = self.memo.borrow_mut();
+        let out: Vec<Vec<f32>> = out.into_iter().map(Option::unwrap_or_default).collect();
+        if !self.current() {
+            return Ok(out);
+        }
+        let mut memo = engine.memo.borrow_mut();
         if memo.len() + texts.len() > MEMO_MAX {
             memo.clear();
         }
-        let out: Vec<Vec<f32>> = out.into_iter().map(Option::unwrap_or_default).collect();
         for (t, v) in texts.iter().zip(&out) {
             memo.insert(t.clone(), v.clone());
         }
@@ -381,7 +420,7 @@ impl Engine {
 
 /// History items come from memory, then IndexedDB, then the encoder, and are kept;
 /// candidates' texts from memory, then the encoder.
-impl rank::Embedder for Engine {
+impl rank::Embedder for Session<'_> {
     async fn embed(&self, texts: &[String], whose: rank::Texts) -> Result<Vec<Vec<f32>>> {
         self.embeddings(texts, whose == rank::Texts::History).await
     }

@@ -47,6 +47,32 @@ pub fn clear_timeout(id: f64) {
     }
 }
 
+/// `promise`'s value, or its rejection (`Some`), or `None` when it has not settled
+/// within `ms`.
+pub async fn within(
+    promise: js_sys::Promise,
+    ms: u32,
+) -> std::result::Result<JsValue, Option<JsValue>> {
+    let timed_out = JsValue::from(js_sys::Object::new());
+    let mut timer = None;
+    let sentinel = timed_out.clone();
+    let deadline = js_sys::Promise::new(&mut |resolve, _| {
+        timer = set_timeout(&resolve, &sentinel, ms);
+    });
+    let winner = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::race(&js_sys::Array::of2(
+        &promise, &deadline,
+    )))
+    .await;
+    if let Some(id) = timer {
+        clear_timeout(id);
+    }
+    match winner {
+        Ok(value) if js_sys::Object::is(&value, &timed_out) => Err(None),
+        Ok(value) => Ok(value),
+        Err(e) => Err(Some(e)),
+    }
+}
+
 pub fn warn(message: &str) {
     web_sys::console::warn_1(&format!("privrank: {message}").into());
 }

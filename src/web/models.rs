@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, CacheStorage, ReadableStreamDefaultReader, Response};
@@ -205,7 +205,7 @@ impl Loader {
             ))
         };
         let promise = start_fetch(url).map_err(|e| fail(describe(&e)))?;
-        let response: Response = within(promise, self.stall_ms)
+        let response: Response = global::within(promise, self.stall_ms)
             .await
             .map_err(|e| e.map_or_else(stalled, |e| fail(describe(&e))))?
             .dyn_into()
@@ -247,7 +247,7 @@ impl Loader {
         };
         let mut bytes = Vec::with_capacity(reserve);
         loop {
-            let chunk = match within(reader.read(), self.stall_ms).await {
+            let chunk = match global::within(reader.read(), self.stall_ms).await {
                 Ok(chunk) => chunk,
                 Err(e) => {
                     // Stop the stream; the error below is what the caller sees.
@@ -295,26 +295,6 @@ impl Loader {
         if let Err(e) = callback.call1(&JsValue::NULL, &info) {
             global::warn(&format!("onProgress threw: {}", describe(&e)));
         }
-    }
-}
-
-/// `promise`'s value, or its rejection (`Some`), or `None` when it has not settled
-/// within `ms`.
-async fn within(promise: Promise, ms: u32) -> std::result::Result<JsValue, Option<JsValue>> {
-    let timed_out = JsValue::from(Object::new());
-    let mut timer = None;
-    let sentinel = timed_out.clone();
-    let deadline = Promise::new(&mut |resolve, _| {
-        timer = global::set_timeout(&resolve, &sentinel, ms);
-    });
-    let winner = JsFuture::from(Promise::race(&Array::of2(&promise, &deadline))).await;
-    if let Some(id) = timer {
-        global::clear_timeout(id);
-    }
-    match winner {
-        Ok(value) if js_sys::Object::is(&value, &timed_out) => Err(None),
-        Ok(value) => Ok(value),
-        Err(e) => Err(Some(e)),
     }
 }
 

@@ -3,8 +3,19 @@
 //! (the random device id experiments hash, privacy budgets per site).
 //! Every write waits for its transaction to commit, so a failed write (full quota)
 //! is reported and leaves what was stored before untouched.
+//!
+//! What is read is what retention keeps: every read of the history deletes the
+//! expired events first, with the embeddings of items no kept event names, in one
+//! transaction, so an item the shopper browsed months ago leaves the disk with its
+//! event. A newer version opening the database in another tab closes this
+//! connection instead of waiting on it; calls made after that fail with a typed
+//! error.
 
-use js_sys::{Float32Array, Function, Promise};
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use js_sys::{Array, Float32Array, Promise};
 use serde::Serialize;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -28,7 +39,16 @@ const VERSION: u32 = 2;
 
 pub struct Store {
     db: IdbDatabase,
+    /// Set when another tab's newer version asked for the database and this
+    /// connection was closed for it.
+    closed: Rc<Cell<bool>>,
+    /// Keeps the `versionchange` handler alive as long as the connection.
+    _on_version_change: Closure<dyn FnMut(JsValue)>,
 }
+
+/// How long opening may wait on another tab that holds the database at an older
+/// version and does not let go: then `Ranker.load` fails instead of hanging.
+const BLOCKED_MS: u32 = 10_000;
 
 /// An event as stored, with the key IndexedDB gave it (its `id` property).
 struct Stored {
@@ -36,47 +56,87 @@ struct Stored {
     event: Event,
 }
 
-/// A callback that resolves or rejects a promise once, from a request or transaction
-/// event. Leaked if never called, which is a few bytes per failed request.
-fn once(f: impl FnOnce() + 'static) -> Function {
-    Closure::once_into_js(move |_: JsValue| f()).unchecked_into()
+/// A promise with its two settling functions, and the handlers that settle it,
+/// dropped (and so freed) once it has settled: a handler IndexedDB never calls (the
+/// `onerror` of a request that succeeded) must not keep the request, and the
+/// history it read, alive.
+struct Pending {
+    promise: Promise,
+    handlers: Vec<Closure<dyn FnMut(JsValue)>>,
 }
 
-async fn request(req: &IdbRequest) -> Result<JsValue> {
-    let promise = Promise::new(&mut |resolve, reject| {
+impl Pending {
+    /// `arm(resolve, reject)` makes the handlers and installs them.
+    fn new(
+        arm: impl FnOnce(js_sys::Function, js_sys::Function) -> Vec<Closure<dyn FnMut(JsValue)>>,
+    ) -> Self {
+        let mut settle = None;
+        let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+        // The executor runs before `Promise::new` returns.
+        let (resolve, reject) = settle.expect("the promise executor ran");
+        Self {
+            promise,
+            handlers: arm(resolve, reject),
+        }
+    }
+
+    async fn settled(self) -> std::result::Result<JsValue, JsValue> {
+        let out = JsFuture::from(self.promise).await;
+        drop(self.handlers);
+        out
+    }
+}
+
+/// The request's outcome as a promise, its handlers held until it settles.
+fn watch(req: &IdbRequest) -> Pending {
+    Pending::new(|resolve, reject| {
         let r = req.clone();
-        req.set_onsuccess(Some(&once(move || {
+        let success = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             let _ = resolve.call1(&JsValue::NULL, &r.result().unwrap_or(JsValue::UNDEFINED));
-        })));
+        });
         let r = req.clone();
-        req.set_onerror(Some(&once(move || {
+        let failure = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             let error = r
                 .error()
                 .ok()
                 .flatten()
                 .map_or(JsValue::UNDEFINED, JsValue::from);
             let _ = reject.call1(&JsValue::NULL, &error);
-        })));
-    });
-    JsFuture::from(promise).await.map_err(storage)
+        });
+        req.set_onsuccess(Some(success.as_ref().unchecked_ref()));
+        req.set_onerror(Some(failure.as_ref().unchecked_ref()));
+        vec![success, failure]
+    })
+}
+
+async fn request(req: &IdbRequest) -> Result<JsValue> {
+    let out = watch(req).settled().await;
+    req.set_onsuccess(None);
+    req.set_onerror(None);
+    out.map_err(storage)
 }
 
 /// Wait until `tx` commits; an abort (quota, constraint) is the error.
 async fn commit(tx: &IdbTransaction) -> Result<()> {
-    let promise = Promise::new(&mut |resolve, reject| {
-        tx.set_oncomplete(Some(&once(move || {
+    let pending = Pending::new(|resolve, reject| {
+        let complete = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             let _ = resolve.call0(&JsValue::NULL);
-        })));
+        });
         let t = tx.clone();
-        let reject2 = reject.clone();
-        tx.set_onabort(Some(&once(move || {
+        let abort = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             let error = t
                 .error()
                 .map_or(JsValue::from_str("transaction aborted"), JsValue::from);
-            let _ = reject2.call1(&JsValue::NULL, &error);
-        })));
+            let _ = reject.call1(&JsValue::NULL, &error);
+        });
+        tx.set_oncomplete(Some(complete.as_ref().unchecked_ref()));
+        tx.set_onabort(Some(abort.as_ref().unchecked_ref()));
+        vec![complete, abort]
     });
-    JsFuture::from(promise).await.map(|_| ()).map_err(storage)
+    let out = pending.settled().await;
+    tx.set_oncomplete(None);
+    tx.set_onabort(None);
+    out.map(|_| ()).map_err(storage)
 }
 
 fn js(e: JsValue) -> Error {
@@ -90,7 +150,7 @@ impl Store {
             .ok_or_else(|| Error::Storage("IndexedDB is not available in this context".into()))?;
         let open: IdbOpenDbRequest = factory.open_with_u32(name, VERSION).map_err(js)?;
         let req = open.clone();
-        open.set_onupgradeneeded(Some(&once(move || {
+        let upgrade = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             if let Ok(db) = req.result().and_then(|d| d.dyn_into::<IdbDatabase>()) {
                 // Creating a store that exists throws (ConstraintError) and changes
                 // nothing, so an upgrade only adds what is missing.
@@ -101,18 +161,82 @@ impl Store {
                 let _ = db.create_object_store(EMBEDDINGS);
                 let _ = db.create_object_store(META);
             }
-        })));
-        let db = request(&open)
-            .await?
-            .dyn_into::<IdbDatabase>()
-            .map_err(js)?;
-        Ok(Self { db })
+        });
+        open.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
+        // Another tab holds an older version and does not close it: give up after
+        // BLOCKED_MS. The open request itself cannot be cancelled; if it succeeds
+        // later, the connection is dropped with the request.
+        let blocked = Rc::new(Cell::new(false));
+        let flag = blocked.clone();
+        let on_blocked = Closure::<dyn FnMut(JsValue)>::new(move |_| flag.set(true));
+        open.set_onblocked(Some(on_blocked.as_ref().unchecked_ref()));
+        let pending = watch(&open);
+        let opened = global::within(pending.promise.clone(), BLOCKED_MS).await;
+        open.set_onsuccess(None);
+        open.set_onerror(None);
+        open.set_onupgradeneeded(None);
+        open.set_onblocked(None);
+        drop(pending);
+        if opened.is_err() {
+            // Should the other tab let go after all, close what the open request
+            // then gets, rather than hold the database with nobody using it.
+            let r = open.clone();
+            open.set_onsuccess(Some(
+                Closure::once_into_js(move |_: JsValue| {
+                    if let Ok(db) = r.result().and_then(|d| d.dyn_into::<IdbDatabase>()) {
+                        db.close();
+                    }
+                })
+                .unchecked_ref(),
+            ));
+        }
+        let db = match opened {
+            Ok(db) => db.dyn_into::<IdbDatabase>().map_err(js)?,
+            Err(Some(e)) => return Err(storage(e)),
+            Err(None) => {
+                let why = if blocked.get() {
+                    "another tab keeps an older version of the database open; close it or reload it"
+                } else {
+                    "opening IndexedDB did not finish"
+                };
+                return Err(Error::Storage(format!(
+                    "database `{name}`: {why} ({} s)",
+                    BLOCKED_MS / 1000
+                )));
+            }
+        };
+        let closed = Rc::new(Cell::new(false));
+        let flag = closed.clone();
+        let handle = db.clone();
+        let on_version_change = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            // Let the newer version in; this connection is done.
+            flag.set(true);
+            handle.close();
+        });
+        db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+        Ok(Self {
+            db,
+            closed,
+            _on_version_change: on_version_change,
+        })
     }
 
     fn tx(&self, store: &str, mode: IdbTransactionMode) -> Result<IdbTransaction> {
+        self.check_open()?;
         self.db
             .transaction_with_str_and_mode(store, mode)
             .map_err(js)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.get() {
+            return Err(Error::Storage(
+                "a newer version of privrank opened this database in another tab; load \
+                 the Ranker again (reload the page)"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     pub async fn add_event(&self, event: &Event) -> Result<()> {
@@ -143,27 +267,61 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn events(&self) -> Result<Vec<Event>> {
-        let mut events: Vec<Event> = self.stored().await?.into_iter().map(|s| s.event).collect();
+    /// The history as `retention` keeps it, oldest first: expired events are
+    /// deleted first, and with them every cached embedding that is not of a kept
+    /// event's item under `model` (the encoder in use), all in one transaction.
+    pub async fn events(
+        &self,
+        retention: &crate::history::Retention,
+        now_ms: f64,
+        model: &str,
+    ) -> Result<Vec<Event>> {
+        let stored = self.stored().await?;
+        let ts: Vec<f64> = stored.iter().map(|s| s.event.ts).collect();
+        let expired: HashSet<usize> = retention.expired(&ts, now_ms).into_iter().collect();
+        if !expired.is_empty() {
+            let kept = stored
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !expired.contains(i))
+                .map(|(_, s)| key(model, &s.event.text()).as_string().unwrap_or_default())
+                .collect();
+            let stale: Vec<&JsValue> = expired.iter().map(|&i| &stored[i].id).collect();
+            self.delete(&stale, &kept).await?;
+        }
+        let mut events: Vec<Event> = stored
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !expired.contains(i))
+            .map(|(_, s)| s.event)
+            .collect();
         events.sort_by(|a, b| a.ts.total_cmp(&b.ts));
         Ok(events)
     }
 
-    /// Delete what `retention` says is too old or too much; returns how many.
-    pub async fn apply(&self, retention: &crate::history::Retention, now_ms: f64) -> Result<usize> {
-        let stored = self.stored().await?;
-        let ts: Vec<f64> = stored.iter().map(|s| s.event.ts).collect();
-        let expired = retention.expired(&ts, now_ms);
-        if expired.is_empty() {
-            return Ok(0);
-        }
-        let tx = self.tx(EVENTS, IdbTransactionMode::Readwrite)?;
+    /// Delete the events `ids` and every embedding whose key is not in `kept`.
+    async fn delete(&self, ids: &[&JsValue], kept: &HashSet<String>) -> Result<()> {
+        self.check_open()?;
+        let stores = Array::of2(&EVENTS.into(), &EMBEDDINGS.into());
+        let tx = self
+            .db
+            .transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readwrite)
+            .map_err(js)?;
         let events = tx.object_store(EVENTS).map_err(js)?;
-        for &i in &expired {
-            events.delete(&stored[i].id).map_err(js)?;
+        for id in ids {
+            events.delete(id).map_err(js)?;
         }
-        commit(&tx).await?;
-        Ok(expired.len())
+        let embeddings = tx.object_store(EMBEDDINGS).map_err(js)?;
+        let keys: Array = request(&embeddings.get_all_keys().map_err(js)?)
+            .await?
+            .dyn_into()
+            .map_err(js)?;
+        for k in keys.iter() {
+            if !k.as_string().is_some_and(|k| kept.contains(&k)) {
+                embeddings.delete(&k).map_err(js)?;
+            }
+        }
+        commit(&tx).await
     }
 
     /// Cached embeddings for `texts` (None where missing), in order.
@@ -227,7 +385,8 @@ impl Store {
 
     /// Erase the history and every cached embedding.
     pub async fn clear(&self) -> Result<()> {
-        let stores = js_sys::Array::of2(&EVENTS.into(), &EMBEDDINGS.into());
+        self.check_open()?;
+        let stores = Array::of2(&EVENTS.into(), &EMBEDDINGS.into());
         let tx = self
             .db
             .transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readwrite)

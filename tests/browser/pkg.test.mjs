@@ -257,6 +257,40 @@ test('Cache API: a second load in the same profile fetches no model file', TEST,
   await result.page.close();
 });
 
+test('storage calls leave no JS heap behind (IndexedDB handlers are freed after use)', TEST, async () => {
+  const context = launches.cpu ?? assert.fail('no CPU browser');
+  const result = await openDemo(context, '/www/minimal.html');
+  assertDone(result, 'minimal.html');
+  const { page } = result;
+  // A history of 20 events with 1,000-character titles: about 40 KB read per call,
+  // which a handler left behind would keep alive.
+  await page.evaluate(async () => {
+    const { Ranker } = await import('../pkg/privrank.js');
+    const ranker = await Ranker.load({ backend: 'cpu', storeName: 'heap' });
+    await ranker.forget();
+    for (let i = 0; i < 20; i++) {
+      await ranker.record({ kind: 'view', itemId: `item-${i}`, title: `item ${i} ${'x'.repeat(1000)}`, ts: Date.now() - i });
+    }
+    globalThis.heapRanker = ranker;
+  });
+  const cdp = await context.newCDPSession(page);
+  const used = async () => {
+    await cdp.send('HeapProfiler.collectGarbage');
+    return (await cdp.send('Runtime.getHeapUsage')).usedSize;
+  };
+  const calls = (n) => page.evaluate(async (n) => {
+    for (let i = 0; i < n; i++) await globalThis.heapRanker.history();
+  }, n);
+  await calls(100);
+  const before = await used();
+  await calls(1000);
+  const after = await used();
+  console.log(`JS heap over 1,000 history() calls: ${(before / 1e6).toFixed(2)} MB → ${(after / 1e6).toFixed(2)} MB`);
+  // Leaking what each call read would add about 40 MB.
+  assert.ok(after - before < 4e6, `the JS heap grew by ${((after - before) / 1e6).toFixed(1)} MB`);
+  await page.close();
+});
+
 test("backend: 'webgpu' without an adapter throws BackendUnavailable", TEST, async () => {
   const context = launches.cpu ?? assert.fail('no CPU browser');
   const result = await openDemo(context, '/www/minimal.html?backend=webgpu');
