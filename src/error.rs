@@ -98,8 +98,20 @@ pub enum Error {
     #[error("bad options: {0}")]
     BadOptions(String),
 
-    #[error("the privacy budget is spent: {spent} of {total} used, a report needs {asked} more")]
+    #[error(
+        "the privacy budget is spent: {spent} of the {total} ε a rolling day allows used, a \
+         report needs {asked} more"
+    )]
     BudgetSpent { spent: f64, total: f64, asked: f64 },
+
+    #[error("experiment limit: {0}")]
+    ArmLimit(String),
+
+    #[error(
+        "report not sent to {url}: {reason} (its ε is spent all the same: a report that \
+         may have left the device counts)"
+    )]
+    ReportNotSent { url: String, reason: String },
 
     #[error("could not fetch model file {url}: {reason}")]
     Fetch { url: String, reason: String },
@@ -162,6 +174,8 @@ impl Error {
             Error::BadOptions(_) => "BadOptions",
             Error::EncoderMismatch { .. } => "EncoderMismatch",
             Error::BudgetSpent { .. } => "PrivacyBudgetSpent",
+            Error::ArmLimit(_) => "ArmLimit",
+            Error::ReportNotSent { .. } => "ReportNotSent",
             Error::EmptyBatch | Error::BadInput(_) => "BadInput",
             Error::BadData { .. } => "BadData",
             Error::Io { .. } => "Io",

@@ -56,8 +56,13 @@ pub mod policy;
 /// The shopper's interest tags, computed from the history on the device.
 pub mod interests;
 
-/// Private reports: randomized response under a per-site privacy budget.
+/// Private reports: randomized response under the origin's rolling-day ε budget,
+/// the report that leaves the device, and the bounds on experiment arms.
 pub mod privacy;
+
+/// The collector's side: per-arm click rates and campaign spend from counts of
+/// noised reports.
+pub mod estimate;
 
 /// The JavaScript API: the `Ranker` class of the npm package (wasm32 only).
 #[cfg(target_arch = "wasm32")]

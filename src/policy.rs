@@ -438,6 +438,14 @@ fn one() -> f64 {
 /// random id that never leaves the device, mapped onto the arms' weights. Stable for
 /// a device and salt; independent across salts. Only the label reaches the page.
 pub fn assign_arm<'a>(device_id: &str, salt: &str, arms: &'a [Arm]) -> Result<&'a str> {
+    let max = crate::privacy::MAX_ARMS;
+    if arms.len() > max {
+        return Err(Error::BadOptions(format!(
+            "an experiment has at most {max} arms (an arm must not say more than 4 bits of \
+             a device), got {}",
+            arms.len()
+        )));
+    }
     let total: f64 = arms.iter().map(|a| a.weight).sum();
     if arms.is_empty()
         || arms
@@ -753,6 +761,18 @@ mod tests {
             "{both} of {treated}"
         );
         assert!(assign_arm("d", "s", &[]).is_err());
+        // At most 16 arms: 17 would say more than 4 bits of the device.
+        let many = |n: usize| -> Vec<Arm> {
+            (0..n)
+                .map(|i| Arm {
+                    label: format!("a{i}"),
+                    weight: 1.0,
+                })
+                .collect()
+        };
+        assert!(assign_arm("d", "s", &many(16)).is_ok());
+        let err = assign_arm("d", "s", &many(17)).unwrap_err();
+        assert!(err.to_string().contains("at most 16 arms"), "{err}");
         assert!(
             assign_arm(
                 "d",

@@ -6,8 +6,10 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Options for `new Miniflare(...)`; `port: 0` picks a free port on 127.0.0.1.
  * `candidates`: the catalog `POST /candidates {"ids"}` looks ids up in (the
- * `CANDIDATES` binding; a deployment sets it as a JSON variable). */
-export function options({ port = 0, outboundService, candidates } = {}) {
+ * `CANDIDATES` binding; a deployment sets it as a JSON variable); its bids price
+ * the collector's campaigns. `persist`: a folder for the collector's SQLite files
+ * (default: memory only). */
+export function options({ port = 0, outboundService, candidates, persist } = {}) {
   return {
     modules: true,
     modulesRoot: ROOT,
@@ -20,6 +22,10 @@ export function options({ port = 0, outboundService, candidates } = {}) {
       { type: 'Data', include: ['**/*.json', '**/*.safetensors'] },
     ],
     compatibilityDate: '2026-04-01',
+    // The collector: one Durable Object per experiment, with SQLite storage, as
+    // wrangler.toml declares it for a deployment.
+    durableObjects: { COLLECTOR: { className: 'Collector', useSQLite: true } },
+    ...(persist ? { durableObjectsPersist: persist } : {}),
     host: '127.0.0.1',
     port,
     ...(outboundService ? { outboundService } : {}),

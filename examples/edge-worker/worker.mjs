@@ -12,11 +12,24 @@
 //     embeds none of them. Embeddings are kept in the Cache API, keyed by encoder
 //     hash and text: a text is embedded once per edge node. The response header
 //     `x-privrank-embedded` counts the texts this request had to embed.
-//   Either route:
+//   POST /report   body: one noised report as `ranker.report()` sends it (JSON or
+//     text/plain, at most 4 KiB): {experiment, arm, creative?, campaign?, day,
+//     epsilon, clicked}
+//   → 202 {"counted": true}: added to the experiment's tallies in its Durable Object
+//     (SQLite): per experiment, arm, creative, campaign, day and ε, a count of
+//     reports and of noised clicks. Nothing else is stored: no IP, no header, no
+//     time. More than RATE.burst reports from one client address in a short while
+//     → 429 RateLimited (the address is held in this isolate's memory only).
+//   GET /estimates?experiment=NAME
+//   → 200 application/json: per arm and creative the debiased click rate with its
+//     95% interval, reports and ε; per campaign the clicks they imply and, at the
+//     campaign's bid in the bound catalog, its spend (`privrank::estimate`).
+//   Every route:
 //   → 400 {"error": {code, message, details?}} for bad JSON or bad items,
 //     413 for a body over the limit or more than 1000 items, 405/404/415 otherwise.
 // The model files travel with the worker as Data modules; it makes no request.
-import { initSync, Embedder } from '../../pkg/privrank.js';
+import { DurableObject } from 'cloudflare:workers';
+import { initSync, Embedder, checkReport, estimates } from '../../pkg/privrank.js';
 import wasm from '../../pkg/privrank_bg.wasm';
 // The package's default encoder, the distilled student (4 MB of weights). Module
 // imports are static, so its file names appear here once; `fromFiles` checks each
@@ -29,12 +42,21 @@ import weights from '../../pkg/models/student/model.quantized.safetensors';
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 let embedder;
+let initialised = false;
 
-/** Built on the first request, not at module scope: workerd forbids drawing random
- * numbers there, and the tokenizer's hash maps seed themselves from crypto. */
+/** The wasm, instantiated on the first request that needs it: workerd forbids
+ * drawing random numbers at module scope, and the tokenizer's hash maps seed
+ * themselves from crypto. */
+function wasmReady() {
+  if (!initialised) {
+    initSync({ module: wasm });
+    initialised = true;
+  }
+}
+
 function getEmbedder() {
   if (!embedder) {
-    initSync({ module: wasm });
+    wasmReady();
     embedder = Embedder.fromFiles(manifest, {
       'config.json': config,
       'tokenizer.json': tokenizer,
@@ -80,10 +102,19 @@ async function readBody(request, limit) {
 }
 
 const STATUS = {
-  BadCandidate: 400, BadInput: 400, TooManyInputs: 413, TooManyCandidates: 413,
+  BadCandidate: 400, BadInput: 400, BadOptions: 400, TooManyInputs: 413, TooManyCandidates: 413,
 };
 
-const ROUTES = ['/embed', '/candidates'];
+/** Each route's method. */
+const ROUTES = { '/embed': 'POST', '/candidates': 'POST', '/report': 'POST', '/estimates': 'GET' };
+/** A report is a few labels and a bit; nothing honest comes near this. */
+const MAX_REPORT_BYTES = 4 * 1024;
+/** Reports one client address may send: a burst, then a steady rate. A device's
+ * budget allows a few a day (privacyBudget / ε), so only floods meet it. */
+const RATE = { burst: 30, perSecond: 0.5 };
+/** Client address → {tokens, at}; memory only, cleared when it grows past this. */
+const MAX_CLIENTS = 10_000;
+const buckets = new Map();
 /** As many ids as `rank()` takes candidates. */
 const MAX_IDS = 1000;
 
@@ -167,18 +198,125 @@ async function readyCandidates(items) {
   return [e.attachEmbeddings(items, packed), missing.length];
 }
 
+/** Whether `client` may send another report now (a token bucket per address). */
+function admit(client, now = Date.now()) {
+  if (buckets.size > MAX_CLIENTS) buckets.clear();
+  const bucket = buckets.get(client) ?? { tokens: RATE.burst, at: now };
+  bucket.tokens = Math.min(RATE.burst, bucket.tokens + ((now - bucket.at) / 1000) * RATE.perSecond);
+  bucket.at = now;
+  buckets.set(client, bucket);
+  if (bucket.tokens < 1) return false;
+  bucket.tokens -= 1;
+  return true;
+}
+
+/** One experiment's tallies, in SQLite: the unit a deployment scales by (one
+ * object per experiment, each on its own thread and storage). */
+export class Collector extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS tallies (
+      experiment TEXT NOT NULL, arm TEXT NOT NULL, creative TEXT NOT NULL,
+      campaign TEXT NOT NULL, day TEXT NOT NULL, epsilon REAL NOT NULL,
+      reports INTEGER NOT NULL, clicked INTEGER NOT NULL,
+      PRIMARY KEY (experiment, arm, creative, campaign, day, epsilon))`);
+  }
+
+  /** Adds one report's tally (as `checkReport` made it). */
+  add(t) {
+    this.ctx.storage.sql.exec(
+      `INSERT INTO tallies VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (experiment, arm, creative, campaign, day, epsilon) DO UPDATE
+       SET reports = reports + excluded.reports, clicked = clicked + excluded.clicked`,
+      t.experiment, t.arm, t.creative, t.campaign, t.day, t.epsilon, t.reports, t.clicked,
+    );
+  }
+
+  tallies() {
+    return this.ctx.storage.sql.exec(
+      'SELECT experiment, arm, creative, campaign, day, epsilon, reports, clicked FROM tallies',
+    ).toArray();
+  }
+}
+
+const collector = (env, experiment) => {
+  if (!env?.COLLECTOR) {
+    throw new RequestError(404, 'NotFound', 'this worker has no collector (the COLLECTOR Durable Object binding)');
+  }
+  return env.COLLECTOR.get(env.COLLECTOR.idFromName(experiment));
+};
+
+/** A campaign's cost per click: the bid of its candidates in the bound catalog (a
+ * candidate names its campaign, or is its own; the highest bid if they differ). */
+function bids(bound) {
+  const out = {};
+  for (const c of Array.isArray(bound) ? bound : []) {
+    const campaign = c?.campaign ?? c?.id;
+    if (typeof campaign === 'string' && Number.isFinite(c?.bid)) {
+      out[campaign] = Math.max(out[campaign] ?? 0, c.bid);
+    }
+  }
+  return out;
+}
+
+async function report(request, env) {
+  const client = request.headers.get('cf-connecting-ip') ?? 'unknown';
+  if (!admit(client)) {
+    return problem(429, 'RateLimited', 'too many reports from this address; try again later', undefined, { 'retry-after': String(Math.ceil(1 / RATE.perSecond)) });
+  }
+  const body = await readBody(request, MAX_REPORT_BYTES);
+  if (body === null) {
+    return problem(413, 'TooLarge', `a report is at most ${MAX_REPORT_BYTES} bytes`);
+  }
+  let value;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch (e) {
+    return problem(400, 'BadJson', `the body is not JSON: ${e.message}`);
+  }
+  wasmReady();
+  const tally = checkReport(value);
+  await collector(env, tally.experiment).add(tally);
+  return new Response(JSON.stringify({ counted: true }) + '\n', {
+    status: 202,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'access-control-allow-origin': '*' },
+  });
+}
+
+async function answerEstimates(url, env) {
+  const experiment = url.searchParams.get('experiment');
+  if (!experiment) {
+    throw new RequestError(400, 'BadInput', 'name the experiment: GET /estimates?experiment=NAME');
+  }
+  wasmReady();
+  const tallies = await collector(env, experiment).tallies();
+  const out = estimates(experiment, tallies, bids(env?.CANDIDATES));
+  return new Response(JSON.stringify(out) + '\n', {
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+  });
+}
+
 export default {
   async fetch(request, env) {
-    const { pathname } = new URL(request.url);
-    if (!ROUTES.includes(pathname)) {
-      return problem(404, 'NotFound', 'the routes are POST /embed and POST /candidates');
+    const url = new URL(request.url);
+    const { pathname } = url;
+    const method = ROUTES[pathname];
+    if (!method) {
+      return problem(404, 'NotFound', `the routes are ${Object.entries(ROUTES).map(([p, m]) => `${m} ${p}`).join(', ')}`);
     }
-    if (request.method !== 'POST') {
-      return problem(405, 'MethodNotAllowed', `use POST ${pathname}`, undefined, { allow: 'POST' });
+    if (request.method !== method) {
+      return problem(405, 'MethodNotAllowed', `use ${method} ${pathname}`, undefined, { allow: method });
     }
     const type = request.headers.get('content-type');
-    if (type && !/^application\/json\b/i.test(type)) {
+    const types = pathname === '/report' ? /^(application\/json|text\/plain)\b/i : /^application\/json\b/i;
+    if (method === 'POST' && type && !types.test(type)) {
       return problem(415, 'UnsupportedMediaType', `expected application/json, got ${type}`);
+    }
+    try {
+      if (pathname === '/report') return await report(request, env);
+      if (pathname === '/estimates') return await answerEstimates(url, env);
+    } catch (e) {
+      return failure(e);
     }
     const body = await readBody(request, MAX_BODY_BYTES);
     if (body === null) {
@@ -205,8 +343,13 @@ export default {
       const text = lines.map((line) => JSON.stringify(line)).join('\n') + '\n';
       return new Response(text, { headers: { 'content-type': 'application/x-ndjson' } });
     } catch (e) {
-      const status = e instanceof RequestError ? e.status : STATUS[e?.code] ?? 500;
-      return problem(status, e?.code ?? 'Internal', e?.message ?? String(e), e?.details);
+      return failure(e);
     }
   },
 };
+
+/** A thrown error as its JSON answer: privrank's codes and RequestErrors keep theirs. */
+function failure(e) {
+  const status = e instanceof RequestError ? e.status : STATUS[e?.code] ?? 500;
+  return problem(status, e?.code ?? 'Internal', e?.message ?? String(e), e?.details);
+}

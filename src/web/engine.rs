@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::device::{self, Report};
 use super::global;
 use super::models::Loader;
-use super::store::Store;
+use super::store::{Ledger, Store};
 use crate::candidates::{self, DEFAULT_MAX_CANDIDATES};
 use crate::history::{Event, Retention};
 use crate::input::Value;
@@ -33,6 +33,12 @@ pub struct LoadOptions {
     /// How long a model download may go without a response or new bytes
     /// (`models::DEFAULT_STALL_MS`).
     pub fetch_timeout_ms: u32,
+    /// The ε this origin's reports may spend on this device in a rolling day
+    /// (`privacy::DEFAULT_DAILY_EPSILON`, at most `privacy::MAX_DAILY_EPSILON`).
+    pub privacy_budget: f64,
+    /// Where `report()` sends its reports (the edge worker's `/report`); none:
+    /// reports are returned and not sent.
+    pub collector: Option<String>,
 }
 
 impl Default for LoadOptions {
@@ -45,6 +51,8 @@ impl Default for LoadOptions {
             max_candidates: DEFAULT_MAX_CANDIDATES,
             refresh: false,
             fetch_timeout_ms: super::models::DEFAULT_STALL_MS,
+            privacy_budget: crate::privacy::DEFAULT_DAILY_EPSILON,
+            collector: None,
         }
     }
 }
@@ -74,23 +82,26 @@ pub struct Experiment {
     pub arms: Vec<crate::policy::Arm>,
 }
 
-/// `ranker.report(clicked, options)`.
+/// `ranker.report(clicked, options)`: what was shown, and ε. No field names whose
+/// budget pays: it is the origin's, on this device ([`super::store::Ledger`]).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ReportOptions {
     pub epsilon: f64,
-    /// Whose budget pays: one per reporting site (default this origin).
-    pub site: String,
-    /// The site's lifetime ε budget on this device, fixed at its first report.
-    pub budget: f64,
+    pub experiment: String,
+    pub arm: String,
+    pub creative: Option<String>,
+    pub campaign: Option<String>,
 }
 
 impl Default for ReportOptions {
     fn default() -> Self {
         Self {
             epsilon: 1.0,
-            site: global::origin(),
-            budget: 4.0,
+            experiment: String::new(),
+            arm: String::new(),
+            creative: None,
+            campaign: None,
         }
     }
 }
@@ -98,9 +109,10 @@ impl Default for ReportOptions {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportOut {
-    /// The randomized answer: the truth with probability e^ε / (1 + e^ε).
-    pub report: bool,
-    pub epsilon: f64,
+    /// Everything that leaves the device, exactly as sent.
+    pub report: crate::privacy::NoisedReport,
+    /// Whether it went to the collector (`collector` at load).
+    pub sent: bool,
     pub spent: f64,
     pub total: f64,
 }
@@ -150,6 +162,12 @@ pub struct Engine {
     ranker: Ranker,
     manifest: RankerManifest,
     store: Store,
+    /// The origin's privacy ledger, shared by every `storeName`.
+    ledger: Ledger,
+    /// See [`LoadOptions::privacy_budget`].
+    privacy_budget: f64,
+    /// The collector's absolute URL; see [`LoadOptions::collector`].
+    collector: Option<String>,
     retention: Retention,
     pub max_candidates: usize,
     memo: RefCell<HashMap<String, Vec<f32>>>,
@@ -195,7 +213,14 @@ impl Engine {
                 options.fetch_timeout_ms
             )));
         }
+        let privacy_budget = crate::privacy::check_daily_epsilon(options.privacy_budget)?;
+        let collector = options
+            .collector
+            .as_deref()
+            .map(super::reports::collector_url)
+            .transpose()?;
         let store = Store::open(&options.store_name).await?;
+        let ledger = Ledger::open().await?;
         let url = options.model_url.unwrap_or(default_url);
         let models = Loader::new(progress, options.refresh, options.fetch_timeout_ms)
             .await
@@ -219,6 +244,9 @@ impl Engine {
             ranker: loaded.ranker,
             manifest: models.ranker,
             store,
+            ledger,
+            privacy_budget,
+            collector,
             retention: options.retention,
             max_candidates: options.max_candidates,
             memo: RefCell::new(HashMap::new()),
@@ -286,8 +314,8 @@ impl Engine {
     }
 
     /// Erases the history, the embedding cache and the device id (so experiment
-    /// arms are drawn afresh). Privacy budgets stay spent: forgetting must not buy
-    /// a site new reports.
+    /// arms are drawn afresh). The privacy ledger stays: forgetting must not buy
+    /// the origin new reports or experiments.
     pub async fn forget(&self) -> Result<()> {
         // Before the clear's transaction exists: a write begun earlier either lands
         // before it (and is cleared) or sees the new epoch and is skipped.
@@ -308,8 +336,21 @@ impl Engine {
     }
 
     /// This device's arm of an experiment. The device id is random, made here on
-    /// first use, and never leaves IndexedDB; only the arm's label is returned.
+    /// first use, and never leaves IndexedDB; only the arm's label is returned. At
+    /// most `privacy::MAX_ARMS` arms and `privacy::MAX_SALTS_PER_DAY` experiments a
+    /// rolling day (counted in the origin's ledger), so arms say at most 16 bits of
+    /// a device a day.
     pub async fn arm(&self, experiment: Experiment) -> Result<String> {
+        // Checked before the ledger counts the salt: a refused experiment costs
+        // nothing.
+        crate::policy::assign_arm("", &experiment.salt, &experiment.arms)?;
+        let salt = experiment.salt.clone();
+        let now = js_sys::Date::now();
+        self.ledger
+            .update("salts", move |salts: &mut crate::privacy::Salts| {
+                salts.admit(&salt, now)
+            })
+            .await?;
         let stored = self.store.meta(DEVICE_ID).await?;
         let id = match stored.as_string() {
             Some(id) => id,
@@ -322,27 +363,38 @@ impl Engine {
         crate::policy::assign_arm(&id, &experiment.salt, &experiment.arms).map(str::to_owned)
     }
 
-    /// A randomized-response report of `clicked`, charged to the site's budget
-    /// (stored; refused with `PrivacyBudgetSpent` once spent). Never sent anywhere.
+    /// A randomized-response report of `clicked` for one impression, charged to
+    /// the origin's budget for the rolling day (refused with `PrivacyBudgetSpent`
+    /// once spent), read and charged in one ledger transaction, so concurrent
+    /// calls and other tabs cannot overspend; then sent to the collector, when
+    /// the load named one.
     pub async fn report(&self, clicked: bool, options: ReportOptions) -> Result<ReportOut> {
         let rr = crate::privacy::RandomizedResponse::new(options.epsilon)?;
-        let key = format!("budget:{}", options.site);
-        let stored = self.store.meta(&key).await?;
-        let mut budget: crate::privacy::Budget = if stored.is_undefined() || stored.is_null() {
-            crate::privacy::Budget::new(options.budget)?
-        } else {
-            serde_wasm_bindgen::from_value(stored).map_err(|e| Error::Storage(e.to_string()))?
+        let labels = crate::privacy::Labels {
+            experiment: options.experiment,
+            arm: options.arm,
+            creative: options.creative,
+            campaign: options.campaign,
         };
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_seed(random_seed()?);
-        let answer = crate::privacy::report(clicked, rr, &mut budget, &mut rng)?;
-        let value =
-            serde_wasm_bindgen::to_value(&budget).map_err(|e| Error::Storage(e.to_string()))?;
-        self.store.put_meta(&key, &value).await?;
+        let (total, now) = (self.privacy_budget, js_sys::Date::now());
+        let (report, spent) = self
+            .ledger
+            .update("epsilon", move |budget: &mut crate::privacy::Budget| {
+                let report = crate::privacy::noised_report(
+                    clicked, labels, rr, budget, total, now, &mut rng,
+                )?;
+                Ok((report, budget.spent(now)))
+            })
+            .await?;
+        if let Some(url) = &self.collector {
+            super::reports::send(url, &report).await?;
+        }
         Ok(ReportOut {
-            report: answer,
-            epsilon: rr.epsilon,
-            spent: budget.spent,
-            total: budget.total,
+            report,
+            sent: self.collector.is_some(),
+            spent,
+            total,
         })
     }
 
@@ -428,8 +480,9 @@ impl rank::Embedder for Session<'_> {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        // Let another Ranker (or a version upgrade) open the database at once.
+        // Let another Ranker (or a version upgrade) open the databases at once.
         self.store.close();
+        self.ledger.close();
     }
 }
 

@@ -25,13 +25,6 @@ pub fn base_url() -> String {
         .unwrap_or_default()
 }
 
-/// `self.origin`: the page's or worker's origin, e.g. `https://shop.example`.
-pub fn origin() -> String {
-    get("origin")
-        .and_then(|o| o.as_string())
-        .unwrap_or_default()
-}
-
 /// `setTimeout(callback, ms, argument)` on this global; its id, or `None` where
 /// there is no timer (then nothing fires).
 pub fn set_timeout(callback: &Function, argument: &JsValue, ms: u32) -> Option<f64> {

@@ -8,6 +8,7 @@ mod engine;
 mod error;
 mod global;
 mod models;
+mod reports;
 mod start;
 mod store;
 
@@ -49,6 +50,18 @@ export interface LoadOptions {
    * before it fails with `ModelFetch` (ms; default 30000, at most 600000).
    */
   fetchTimeoutMs?: number;
+  /**
+   * The ε this origin's `report()`s may spend on this device in a rolling day
+   * (default 4, at most 8). The budget is the origin's, whatever `storeName`.
+   */
+  privacyBudget?: number;
+  /**
+   * Where `report()` sends each report (the edge worker's `/report`), relative to
+   * the page or absolute; none: reports are returned, not sent. The report is the
+   * library's only request besides model files: a `NoisedReport` as text/plain,
+   * keepalive, without cookies or referrer.
+   */
+  collector?: string;
 }
 
 export interface ShopperEvent {
@@ -194,15 +207,50 @@ export interface ModelInfo {
 export interface Interest { tag: string; weight: number; }
 export interface InterestOptions { halfLifeDays?: number; k?: number; }
 export interface Experiment { salt: string; arms: { label: string; weight?: number }[]; }
+/**
+ * What one impression's report is about. Labels are 1 to 64 letters, digits or
+ * `_-.:` (no free text). The budget that pays is this origin's on this device
+ * (`privacyBudget` at load).
+ */
 export interface ReportOptions {
+  experiment: string;
+  /** The arm this device was assigned (`arm()`). */
+  arm: string;
+  creative?: string;
+  campaign?: string;
   /** Privacy parameter of this report (default 1). */
   epsilon?: number;
-  /** Whose budget pays (default this origin). */
-  site?: string;
-  /** The site's lifetime ε budget on this device, fixed at its first report (default 4). */
-  budget?: number;
 }
-export interface Report { report: boolean; epsilon: number; spent: number; total: number; }
+/**
+ * Everything that leaves the device for one impression: the labels, the UTC day,
+ * ε and the noised click bit (the truth with probability e^ε / (1 + e^ε)).
+ */
+export interface NoisedReport {
+  experiment: string; arm: string; creative?: string; campaign?: string;
+  /** `YYYY-MM-DD`, UTC. */
+  day: string;
+  epsilon: number;
+  clicked: boolean;
+}
+/** `sent`: whether it went to the collector; `spent`, `total`: ε over the rolling day. */
+export interface Report { report: NoisedReport; sent: boolean; spent: number; total: number; }
+/** A collector's count of the reports with one set of labels, day and ε. */
+export interface Tally {
+  experiment: string; arm: string; creative: string; campaign: string; day: string;
+  epsilon: number; reports: number; clicked: number;
+}
+export interface RateEstimate {
+  /** The debiased click rate (unbiased, so it may leave [0, 1] on few reports). */
+  ctr: number;
+  /** The 95% interval, clipped to [0, 1]. */
+  low: number; high: number; stderr: number; reports: number; epsilon: number[];
+}
+export interface Estimates {
+  experiment: string;
+  arms: ({ arm: string; creative: string | null } & RateEstimate)[];
+  campaigns: { campaign: string; reports: number; clicks: number; clicksLow: number;
+    clicksHigh: number; bid: number | null; spend: number | null }[];
+}
 
 /** `Embedder.load` options; the default backend is 'cpu'. */
 export interface EmbedderOptions { backend?: 'cpu' | 'webgpu'; }
@@ -221,7 +269,7 @@ export interface PrivrankError extends Error {
   code: 'BadCandidate' | 'BadEvent' | 'BadInput' | 'BadOptions' | 'TooManyCandidates'
     | 'TooManyInputs' | 'ModelHashMismatch' | 'ModelFetch' | 'BadModel' | 'ModelMismatch'
     | 'BackendUnavailable' | 'BackendError' | 'StorageQuota' | 'StorageError'
-    | 'PrivacyBudgetSpent' | 'BadData' | 'EncoderMismatch';
+    | 'PrivacyBudgetSpent' | 'ArmLimit' | 'ReportNotSent' | 'BadData' | 'EncoderMismatch';
   details?: { index: number; field: string; reason: string }[];
 }
 "#;
@@ -250,7 +298,17 @@ fn from_js<T: serde::de::DeserializeOwned + Default>(
     if value.is_undefined() || value.is_null() {
         return Ok(T::default());
     }
-    let bad = |e: String| error::to_js(crate::Error::BadOptions(format!("{what}: {e}")));
+    read(value, what, crate::Error::BadOptions)
+}
+
+/// A value read as [`from_js`] reads options, where there is no default (so
+/// `undefined` is an error too), failing as `kind`.
+fn read<T: serde::de::DeserializeOwned>(
+    value: JsValue,
+    what: &str,
+    kind: fn(String) -> crate::Error,
+) -> Result<T, JsValue> {
+    let bad = |e: String| error::to_js(kind(format!("{what}: {e}")));
     let loose: Value = serde_wasm_bindgen::from_value(value).map_err(|e| bad(e.to_string()))?;
     serde_json::from_value(loose.to_json().map_err(bad)?).map_err(|e| bad(e.to_string()))
 }
@@ -420,13 +478,14 @@ impl Ranker {
         })
     }
 
-    /// A randomized-response report of whether the shopper clicked, charged to the
-    /// site's privacy budget on this device. The library never sends it.
+    /// A randomized-response report of whether the shopper clicked an impression,
+    /// charged to the origin's privacy budget on this device and sent to the
+    /// collector named at load.
     #[wasm_bindgen(unchecked_return_type = "Promise<Report>")]
     pub fn report(
         &self,
         clicked: bool,
-        #[wasm_bindgen(unchecked_optional_param_type = "ReportOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ReportOptions")] options: JsValue,
     ) -> Promise {
         let engine = self.engine.clone();
         run(async move {
@@ -672,4 +731,28 @@ fn bytes(value: &JsValue) -> Vec<u8> {
         Some(text) => text.into_bytes(),
         None => js_sys::Uint8Array::new(value).to_vec(),
     }
+}
+
+/// The collector's check of one received report (`POST /report`): the tally it
+/// adds to, or a `BadInput` error naming what is wrong.
+#[wasm_bindgen(js_name = checkReport, unchecked_return_type = "Tally")]
+pub fn check_report(
+    #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
+) -> Result<JsValue, JsValue> {
+    let report: crate::privacy::NoisedReport = read(value, "report", crate::Error::BadInput)?;
+    report.check().map_err(error::to_js)?;
+    to_js(&crate::estimate::tally_of(&report))
+}
+
+/// Per-arm rates and per-campaign spend of one experiment from the collector's
+/// tallies; `bids`: campaign → cost per click.
+#[wasm_bindgen(unchecked_return_type = "Estimates")]
+pub fn estimates(
+    experiment: String,
+    #[wasm_bindgen(unchecked_param_type = "Tally[]")] tallies: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Record<string, number>")] bids: JsValue,
+) -> Result<JsValue, JsValue> {
+    let tallies: Vec<crate::estimate::Tally> = read(tallies, "tallies", crate::Error::BadInput)?;
+    let bids: std::collections::BTreeMap<String, f64> = read(bids, "bids", crate::Error::BadInput)?;
+    to_js(&crate::estimate::estimates(&experiment, &tallies, &bids).map_err(error::to_js)?)
 }

@@ -1,6 +1,7 @@
 //! On-device storage in IndexedDB (this origin only): the shopper's events, item
 //! embeddings keyed by encoder hash + text so each item is embedded once, and `meta`
-//! (the random device id experiments hash, privacy budgets per site).
+//! (the random device id experiments hash); and the origin's privacy ledger
+//! ([`Ledger`]), a database of its own.
 //! Every write waits for its transaction to commit, so a failed write (full quota)
 //! is reported and leaves what was stored before untouched.
 //!
@@ -37,7 +38,8 @@ const META: &str = "meta";
 /// version 1 databases gain `meta` and keep their history.
 const VERSION: u32 = 2;
 
-pub struct Store {
+/// An open database, closed for good when another tab's newer version asks for it.
+struct Connection {
     db: IdbDatabase,
     /// Set when another tab's newer version asked for the database and this
     /// connection was closed for it.
@@ -45,6 +47,23 @@ pub struct Store {
     /// Keeps the `versionchange` handler alive as long as the connection.
     _on_version_change: Closure<dyn FnMut(JsValue)>,
 }
+
+/// The history database of one `storeName`.
+pub struct Store {
+    conn: Connection,
+}
+
+/// The origin's privacy ledger ([`LEDGER_DB`]): what reports spent and which
+/// experiments this device joined. One database per origin whatever `storeName`
+/// a page passes, and `forget()` does not touch it, so no page can choose or reset
+/// the budget through the API.
+pub struct Ledger {
+    conn: Connection,
+}
+
+/// The ledger's database name, fixed: not the page's to choose.
+pub const LEDGER_DB: &str = "privrank-privacy";
+const LEDGER: &str = "ledger";
 
 /// How long opening may wait on another tab that holds the database at an older
 /// version and does not let go: then `Ranker.load` fails instead of hanging.
@@ -143,23 +162,17 @@ fn js(e: JsValue) -> Error {
     storage(e)
 }
 
-impl Store {
-    pub async fn open(name: &str) -> Result<Self> {
+impl Connection {
+    /// Open `name` at `version`; `create` makes its object stores on an upgrade.
+    async fn open(name: &str, version: u32, create: fn(&IdbDatabase)) -> Result<Self> {
         let factory: IdbFactory = global::get("indexedDB")
             .and_then(|f| f.dyn_into().ok())
             .ok_or_else(|| Error::Storage("IndexedDB is not available in this context".into()))?;
-        let open: IdbOpenDbRequest = factory.open_with_u32(name, VERSION).map_err(js)?;
+        let open: IdbOpenDbRequest = factory.open_with_u32(name, version).map_err(js)?;
         let req = open.clone();
         let upgrade = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             if let Ok(db) = req.result().and_then(|d| d.dyn_into::<IdbDatabase>()) {
-                // Creating a store that exists throws (ConstraintError) and changes
-                // nothing, so an upgrade only adds what is missing.
-                let params = IdbObjectStoreParameters::new();
-                params.set_key_path_opt_str(Some("id"));
-                params.set_auto_increment(true);
-                let _ = db.create_object_store_with_optional_parameters(EVENTS, &params);
-                let _ = db.create_object_store(EMBEDDINGS);
-                let _ = db.create_object_store(META);
+                create(&db);
             }
         });
         open.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
@@ -238,6 +251,28 @@ impl Store {
         }
         Ok(())
     }
+}
+
+impl Store {
+    pub async fn open(name: &str) -> Result<Self> {
+        let create = |db: &IdbDatabase| {
+            // Creating a store that exists throws (ConstraintError) and changes
+            // nothing, so an upgrade only adds what is missing.
+            let params = IdbObjectStoreParameters::new();
+            params.set_key_path_opt_str(Some("id"));
+            params.set_auto_increment(true);
+            let _ = db.create_object_store_with_optional_parameters(EVENTS, &params);
+            let _ = db.create_object_store(EMBEDDINGS);
+            let _ = db.create_object_store(META);
+        };
+        Ok(Self {
+            conn: Connection::open(name, VERSION, create).await?,
+        })
+    }
+
+    fn tx(&self, store: &str, mode: IdbTransactionMode) -> Result<IdbTransaction> {
+        self.conn.tx(store, mode)
+    }
 
     pub async fn add_event(&self, event: &Event) -> Result<()> {
         let value = to_js(event)?;
@@ -301,9 +336,10 @@ impl Store {
 
     /// Delete the events `ids` and every embedding whose key is not in `kept`.
     async fn delete(&self, ids: &[&JsValue], kept: &HashSet<String>) -> Result<()> {
-        self.check_open()?;
+        self.conn.check_open()?;
         let stores = Array::of2(&EVENTS.into(), &EMBEDDINGS.into());
         let tx = self
+            .conn
             .db
             .transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readwrite)
             .map_err(js)?;
@@ -385,9 +421,10 @@ impl Store {
 
     /// Erase the history and every cached embedding.
     pub async fn clear(&self) -> Result<()> {
-        self.check_open()?;
+        self.conn.check_open()?;
         let stores = Array::of2(&EVENTS.into(), &EMBEDDINGS.into());
         let tx = self
+            .conn
             .db
             .transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readwrite)
             .map_err(js)?;
@@ -400,7 +437,75 @@ impl Store {
     }
 
     pub fn close(&self) {
-        self.db.close();
+        self.conn.db.close();
+    }
+}
+
+impl Ledger {
+    pub fn close(&self) {
+        self.conn.db.close();
+    }
+
+    pub async fn open() -> Result<Self> {
+        let create = |db: &IdbDatabase| {
+            let _ = db.create_object_store(LEDGER);
+        };
+        Ok(Self {
+            conn: Connection::open(LEDGER_DB, 1, create).await?,
+        })
+    }
+
+    /// Read the entry `key` (a default when absent), let `decide` change it, and
+    /// write it back, atomically: one readwrite transaction, which IndexedDB runs
+    /// alone among those on the ledger in every tab of the origin, with the write
+    /// issued from the read's own success handler, so nothing runs between them.
+    /// `decide`'s error leaves the entry as it was and is the result.
+    pub async fn update<T, R>(
+        &self,
+        key: &str,
+        decide: impl FnOnce(&mut T) -> Result<R> + 'static,
+    ) -> Result<R>
+    where
+        T: Serialize + serde::de::DeserializeOwned + Default + 'static,
+        R: 'static,
+    {
+        let tx = self.conn.tx(LEDGER, IdbTransactionMode::Readwrite)?;
+        let store = tx.object_store(LEDGER).map_err(js)?;
+        let read = store.get(&key.into()).map_err(js)?;
+        let outcome: Rc<std::cell::RefCell<Option<Result<R>>>> = Rc::default();
+        let out = outcome.clone();
+        let (r, key) = (read.clone(), JsValue::from_str(key));
+        let on_read = Closure::once(move |_: JsValue| {
+            let stored = r.result().unwrap_or(JsValue::UNDEFINED);
+            let mut entry: T = if stored.is_undefined() || stored.is_null() {
+                T::default()
+            } else {
+                match serde_wasm_bindgen::from_value(stored) {
+                    Ok(entry) => entry,
+                    Err(e) => {
+                        *out.borrow_mut() =
+                            Some(Err(Error::Storage(format!("unreadable ledger entry: {e}"))));
+                        return;
+                    }
+                }
+            };
+            let decided = decide(&mut entry).and_then(|r| {
+                let value = to_js(&entry)?;
+                store.put_with_key(&value, &key).map_err(js)?;
+                Ok(r)
+            });
+            *out.borrow_mut() = Some(decided);
+        });
+        read.set_onsuccess(Some(on_read.as_ref().unchecked_ref()));
+        let committed = commit(&tx).await;
+        read.set_onsuccess(None);
+        drop(on_read);
+        let decided = outcome
+            .borrow_mut()
+            .take()
+            .unwrap_or_else(|| Err(Error::Storage("the ledger was not read".into())));
+        committed?;
+        decided
     }
 }
 

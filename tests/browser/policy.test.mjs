@@ -104,17 +104,21 @@ test('interests, experiment arms and private reports stay on the device', T, asy
     const interests = await r.interests({ k: 3 });
     const experiment = { salt: 'checkout-2026', arms: [{ label: 'control' }, { label: 'new' }] };
     const arms = [await r.arm(experiment), await r.arm(experiment)];
+    // The budget is configured at load (ε per rolling day) and belongs to the
+    // origin: this page's first reports.
+    const { Ranker } = await import('../pkg/privrank.js');
+    const reporter = await Ranker.load({ backend: 'cpu', storeName: 'reports', privacyBudget: 3 });
     const reports = [];
     let refused = null;
     try {
-      for (let i = 0; i < 5; i++) reports.push(await r.report(true, { epsilon: 1, site: 'test-site', budget: 3 }));
+      for (let i = 0; i < 5; i++) reports.push(await reporter.report(true, { epsilon: 1, experiment: 'e', arm: 'a' }));
     } catch (e) {
       refused = { code: e.code, message: e.message };
     }
-    await r.forget();
+    await reporter.forget();
     let afterForget = null;
     try {
-      await r.report(true, { epsilon: 1, site: 'test-site', budget: 3 });
+      await reporter.report(true, { epsilon: 1, experiment: 'e', arm: 'a' });
     } catch (e) {
       afterForget = e.code;
     }
@@ -133,7 +137,15 @@ test('interests, experiment arms and private reports stay on the device', T, asy
   assert.ok(['control', 'new'].includes(out.arms[0]) && out.arms[0] === out.arms[1], out.arms.join());
   assert.equal(out.reports.length, 3, 'a budget of 3 pays for three reports of ε = 1');
   assert.deepEqual(out.reports.map((x) => x.spent), [1, 2, 3]);
-  assert.ok(out.reports.every((x) => typeof x.report === 'boolean'));
+  assert.ok(out.reports.every((x) => x.total === 3));
+  // No collector at load: each report is returned, exactly what would be sent, and
+  // not sent.
+  for (const { report, sent } of out.reports) {
+    assert.equal(sent, false);
+    assert.deepEqual(Object.keys(report).sort(), ['arm', 'clicked', 'day', 'epsilon', 'experiment']);
+    assert.equal(typeof report.clicked, 'boolean');
+    assert.equal(report.day, new Date().toISOString().slice(0, 10));
+  }
   assert.equal(out.refused?.code, 'PrivacyBudgetSpent', JSON.stringify(out.refused));
   assert.equal(out.afterForget, 'PrivacyBudgetSpent', 'forget() does not refill the budget');
   assert.equal(out.bad, 'BadOptions');

@@ -4,14 +4,17 @@
 // (scripts/test). Each `@ts-expect-error` line is a misuse the declarations must
 // refuse; tsc fails if one of them stops being an error.
 import init, {
+  checkReport,
   demoData,
   Embedder,
+  estimates,
   initSync,
   Ranker,
   type Backend,
   type Candidate,
   type Creative,
   type DemoData,
+  type Estimates,
   type EventKind,
   type Exploration,
   type FrequencyCap,
@@ -19,6 +22,7 @@ import init, {
   type ItemEmbedding,
   type LoadOptions,
   type ModelInfo,
+  type NoisedReport,
   type PackedEmbedding,
   type Policy,
   type PrivrankError,
@@ -28,6 +32,7 @@ import init, {
   type Related,
   type Report,
   type ShopperEvent,
+  type Tally,
 } from '../../pkg/privrank.js';
 
 // --- init ---------------------------------------------------------------------------
@@ -48,6 +53,8 @@ const loadOptions: LoadOptions = {
   maxCandidates: 1000,
   refresh: false,
   fetchTimeoutMs: 30_000,
+  privacyBudget: 4,
+  collector: '/edge/report',
 };
 const ranker: Ranker = await Ranker.load(loadOptions);
 await Ranker.load();
@@ -160,9 +167,17 @@ const interests: Interest[] = await ranker.interests();
 await ranker.interests({ halfLifeDays: 7, k: 5 });
 const tags: string[] = interests.map(({ tag, weight }) => `${tag}: ${weight}`);
 const arm: string = await ranker.arm({ salt: 'exp-1', arms: [{ label: 'a' }, { label: 'b', weight: 2 }] });
-const report: Report = await ranker.report(true);
-await ranker.report(false, { epsilon: 1, site: 'https://shop.example', budget: 4 });
-const { report: answer, epsilon, spent, total }: { report: boolean; epsilon: number; spent: number; total: number } = report;
+const report: Report = await ranker.report(true, { experiment: 'headline', arm });
+await ranker.report(false, { experiment: 'headline', arm, creative: 'tagline', campaign: 'spring', epsilon: 1 });
+// @ts-expect-error: a report says what it is about
+await ranker.report(false);
+// @ts-expect-error: the budget is the origin's; a page cannot name another
+await ranker.report(false, { experiment: 'headline', arm, epsilon: 1, site: 'https://shop.example' });
+const { report: sentBody, sent, spent, total }: { report: NoisedReport; sent: boolean; spent: number; total: number } = report;
+const { clicked, day, epsilon }: { clicked: boolean; day: string; epsilon: number } = sentBody;
+const counted: Tally = checkReport(sentBody);
+const summary: Estimates = estimates('headline', [counted], { spring: 0.5 });
+const first: number = summary.arms[0].ctr + summary.arms[0].low + summary.campaigns[0].clicks;
 const textsEncoded: number = ranker.debugCounters().textsEncoded;
 const backend: string = ranker.backend;
 const info: ModelInfo = ranker.modelInfo;
@@ -232,6 +247,7 @@ const codes: Record<PrivrankError['code'], true> = {
   TooManyInputs: true, ModelFetch: true, ModelHashMismatch: true, BadModel: true,
   ModelMismatch: true, BackendUnavailable: true, BackendError: true, StorageQuota: true,
   StorageError: true, BadData: true, EncoderMismatch: true, PrivacyBudgetSpent: true,
+  ArmLimit: true,
 };
 const details: { index: number; field: string; reason: string }[] | undefined = thrown.details;
 // @ts-expect-error: no such code (the comparison can never be true)
