@@ -2,7 +2,7 @@
 // only to Host 127.0.0.1 or localhost), no caching, cross-origin isolated, the CSP the
 // npm package documents on every response. No npm deps.
 //   node scripts/serve.mjs [--root DIR] [--port N] [--log FILE] [--edge URL]
-// --edge: POST /edge/<route> is forwarded to <URL>/<route> (the edge worker,
+// --edge: POST /edge/<route> (and GET /edge/estimates) is forwarded to <URL>/<route> (the edge worker,
 // examples/edge-worker), as a CDN routes a path of the shop's own site to its
 // worker: the page reaches the worker from its own origin, under connect-src 'self'.
 // Prints `privrank: serving <root> at http://127.0.0.1:<port>/` once listening.
@@ -226,16 +226,21 @@ async function readBody(req, limit) {
   return Buffer.concat(chunks);
 }
 
-/** POST /edge/<route> → the edge worker's /<route>; its answer relayed as it is. */
+/** The worker's routes read with GET (its answers only); every other is a POST. */
+const EDGE_GETS = new Set(['/edge/estimates']);
+
+/** POST /edge/<route> (GET /edge/estimates) → the edge worker's /<route>; its answer
+ * relayed as it is. */
 async function forward(req, res, url, send) {
-  if (req.method !== 'POST') return send(405, { Allow: 'POST' }, 'method not allowed\n');
-  const body = await readBody(req, EDGE_BODY_LIMIT);
+  const method = EDGE_GETS.has(url.split('?')[0]) ? 'GET' : 'POST';
+  if (req.method !== method) return send(405, { Allow: method }, 'method not allowed\n');
+  const body = method === 'POST' ? await readBody(req, EDGE_BODY_LIMIT) : undefined;
   if (body === null) return send(413, {}, 'request body too large\n');
   const target = new URL(url.slice('/edge'.length), edge);
   let answer;
   try {
-    answer = await fetch(target, {
-      method: 'POST', body,
+    answer = await fetch(target, method === 'GET' ? {} : {
+      method, body,
       headers: { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' },
     });
   } catch (e) {

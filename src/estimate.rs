@@ -110,7 +110,10 @@ pub fn rate<'a>(tallies: impl IntoIterator<Item = &'a Tally>) -> Result<Rate> {
         let reported = yes as f64 / n;
         let gain = 2.0 * rr.truth() - 1.0;
         ctr += share * rr.estimate(reported);
-        variance += share * share * reported * (1.0 - reported) / (n * gain * gain);
+        // The variance at a rate nudged off 0 and 1 (by half a report each way), so
+        // that a handful of identical reports does not claim certainty.
+        let nudged = (yes as f64 + 0.5) / (n + 1.0);
+        variance += share * share * nudged * (1.0 - nudged) / (n * gain * gain);
     }
     let stderr = variance.sqrt();
     let half = Z95 * stderr;
@@ -170,8 +173,8 @@ pub fn estimates(
                 campaign: campaign.to_owned(),
                 reports: rate.reports,
                 clicks,
-                clicks_low: ((rate.ctr - half) * n).max(0.0),
-                clicks_high: ((rate.ctr + half) * n).min(n),
+                clicks_low: ((rate.ctr - half) * n).clamp(0.0, n),
+                clicks_high: ((rate.ctr + half) * n).clamp(0.0, n),
                 bid,
                 spend: bid.map(|b| clicks * b),
             })
@@ -265,6 +268,23 @@ mod tests {
             "{} vs {}",
             pooled.stderr,
             a.stderr
+        );
+    }
+
+    #[test]
+    fn a_few_identical_reports_get_a_wide_interval_not_a_point() {
+        let one = rate(&[tally("a", 0.5, 1, 1)]).unwrap();
+        assert!(one.ctr > 1.0, "unbiased, so beyond 1 here: {}", one.ctr);
+        assert!(
+            one.stderr > 0.5 && one.low == 0.0 && one.high == 1.0,
+            "{one:?}"
+        );
+        let bids = BTreeMap::from([("c".to_owned(), 1.0)]);
+        let out = estimates("x", &[tally("a", 0.5, 1, 1)], &bids).unwrap();
+        let c = &out.campaigns[0];
+        assert!(
+            c.clicks_low <= c.clicks_high && c.clicks_high <= 1.0,
+            "{c:?}"
         );
     }
 

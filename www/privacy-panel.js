@@ -17,8 +17,9 @@ export function formatBytes(n) {
   return `${(n / 1e6).toFixed(1)} MB`;
 }
 
-/** What a request was for, by its path: the page's files, the demo data, the model
- *  and the ranker's code are expected; anything else is flagged. */
+/** What a request was for, by its path: the page's files, the demo data, the model,
+ *  the ranker's code and the edge worker's routes are expected; anything else is
+ *  flagged. */
 export function classify(url) {
   const u = new URL(url, location.href);
   if (u.origin !== location.origin) return { what: 'OTHER ORIGIN', expected: false };
@@ -26,6 +27,9 @@ export function classify(url) {
   if (path.startsWith('/www/data/') && path.endsWith('.json')) return { what: 'demo data', expected: true };
   if (path.startsWith('/pkg/models/')) return { what: 'model', expected: true };
   if (path === '/edge/candidates') return { what: 'promotions (edge)', expected: true };
+  // A noised report's body is shown whole under "Reports sent"; the estimates are read.
+  if (path === '/edge/report') return { what: 'noised report (edge)', expected: true };
+  if (path === '/edge/estimates') return { what: 'experiment results (edge)', expected: true };
   if (/^\/pkg\/(privrank\.js|privrank_bg\.wasm|snippets\/)/.test(path)) return { what: 'ranker code', expected: true };
   if (path === '/www/' || /^\/www\/[\w-]+\.(html|js|css)$/.test(path)) return { what: 'page', expected: true };
   return { what: 'UNEXPECTED', expected: false };

@@ -7,6 +7,11 @@
 //   /www/?backend=cpu|webgpu|auto   (default auto)
 //   /www/?models=teacher              the all-MiniLM-L6-v2 teacher and its ranker instead of
 //                                     the package's default (the distilled student)
+// The first ad slot runs a two-arm creative experiment: this device's arm (ranker.arm)
+// shows either the film's title or a tagline; each impression of that slot, clicked or
+// not, becomes one noised report (ranker.report) that the library posts to the edge
+// worker's collector (POST /edge/report), and the results box shows the collector's
+// estimates (GET /edge/estimates). The privacy panel shows every report's whole body.
 // For tests and the console: globalThis.privrank = { ranker }; document.body.dataset.status
 // is loading → ranking → ready (ranking again after each event), or error.
 import {
@@ -16,6 +21,13 @@ import {
 const $ = (id) => document.getElementById(id);
 const PAGE = 24; // cards per "Show more"
 const AD_SLOTS = 3;
+/** The first slot's experiment: which headline an ad gets. */
+const EXPERIMENT = { salt: 'demo-headline', arms: [{ label: 'title' }, { label: 'tagline' }] };
+/** ε per report and per rolling day: 16 reports a day from this browser. */
+const REPORT_EPSILON = 0.5;
+const PRIVACY_BUDGET = 8;
+const COLLECTOR = '/edge/report';
+const ESTIMATES = `/edge/estimates?experiment=${EXPERIMENT.salt}`;
 
 // Start listing requests first (buffered: the ones already made are included).
 watchNetwork({ tbody: $('net').tBodies[0], summary: $('net-summary'), count: $('net-count') });
@@ -37,6 +49,9 @@ const state = {
   lastMs: null,
   openWhy: new Set(), // ad ids whose "why this ad" is open
   current: null, // the item in the product dialog
+  arm: null, // this device's arm of EXPERIMENT, or why there is none
+  impression: null, // the first slot's ad while it is shown: {id}
+  reports: [], // what report() returned or why it refused, newest last
 };
 
 function updateStatus() {
@@ -155,7 +170,19 @@ function genresOf(item) {
   return state.byId.get(String(item.id))?.genres ?? (item.category ?? '').split(/\s*,\s*/).filter(Boolean);
 }
 
+/** The first slot's headline in this device's arm: the title, or a tagline. */
+function headlineOf(ad) {
+  const title = ad.title ?? String(ad.id);
+  if (state.arm?.label !== 'tagline') return title;
+  const genre = genresOf(ad)[0];
+  return genre ? `Tonight's ${genre.toLowerCase()} pick: ${title}` : `Tonight's pick: ${title}`;
+}
+
 function renderAds(ranked) {
+  // The first slot's impression ends when another ad takes it: not clicked.
+  const top = ranked[0] ? String(ranked[0].id) : null;
+  if (state.impression && state.impression.id !== top) endImpression(false);
+  if (top && !state.impression) state.impression = { id: top };
   const cands = candidateById();
   $('ads').replaceChildren(...ranked.map((r, i) => {
     const c = cands.get(String(r.id));
@@ -179,7 +206,8 @@ function renderAds(ranked) {
     } else {
       why.append(el('p', { className: 'muted', textContent: 'No history yet: this ad is ranked on what it is alone (its title, genres, popularity and year).' }));
     }
-    const title = el('button', { type: 'button', className: 'link', textContent: c?.title ?? String(r.id) });
+    const headline = i === 0 ? headlineOf(c ?? item ?? { id: r.id }) : (c?.title ?? String(r.id));
+    const title = el('button', { type: 'button', className: 'link', textContent: headline });
     title.dataset.action = 'ad-click';
     const chips = el('p', { className: 'chips' }, ...genresOf(item ?? {}).map((g) => el('span', {
       className: `chip${g === state.genre ? ' hit' : ''}`, textContent: g,
@@ -206,11 +234,91 @@ $('ads').addEventListener('click', (event) => {
     if (why.hidden) state.openWhy.delete(id);
     else state.openWhy.add(id);
   } else if (button.dataset.action === 'ad-click') {
+    if (state.impression?.id === id) endImpression(true);
     const item = state.byId.get(id) ?? candidateById().get(id);
     record('click', item);
     openProduct(item, { recordView: false, note: 'You clicked an ad: recorded as a click, on this device only.' });
   }
 });
+
+// ---------------------------------------------------------------- the experiment
+
+/** Report the first slot's impression: clicked or not, noised on the device and sent
+ * by the library to the collector. A spent budget or an absent collector is shown in
+ * the panel; neither stops the shop. */
+function endImpression(clicked) {
+  const shown = state.impression;
+  state.impression = null;
+  if (!shown || !state.arm?.label) return;
+  const options = {
+    experiment: EXPERIMENT.salt, arm: state.arm.label, creative: state.arm.label,
+    campaign: shown.id, epsilon: REPORT_EPSILON,
+  };
+  serial(async () => {
+    try {
+      const out = await state.ranker.report(clicked, options);
+      state.reports.push({ ...out, ok: true });
+    } catch (e) {
+      if (!['PrivacyBudgetSpent', 'ReportNotSent'].includes(e?.code)) throw e;
+      state.reports.push({ ok: false, code: e.code, message: e.message });
+    }
+    renderReports();
+    await refreshEstimates();
+  }).catch(showError);
+}
+
+/** The privacy panel's reports: each one's whole body, as the collector got it. */
+function renderReports() {
+  const box = $('reports-box');
+  $('report-count').textContent = String(state.reports.filter((r) => r.ok).length);
+  $('arm').textContent = state.arm?.label
+    ? `${state.arm.label} (${state.arm.label === 'tagline' ? 'a tagline before the title' : 'the plain title'})`
+    : `none: ${state.arm?.why ?? 'not assigned yet'}`;
+  const last = state.reports.at(-1);
+  if (last) $('budget').textContent = last.ok ? `${last.spent} of ${last.total} ε spent today` : last.message;
+  $('reports').replaceChildren(...state.reports.slice().reverse().map((r) => {
+    const li = el('li', {}, r.ok
+      ? el('pre', { className: 'edge-body', textContent: JSON.stringify(r.report) })
+      : el('p', { className: 'muted', textContent: `not sent (${r.code})` }));
+    li.dataset.sent = String(r.ok);
+    return li;
+  }));
+  box.dataset.reports = String(state.reports.filter((r) => r.ok).length);
+}
+
+/** The results box: the collector's estimates for the experiment, as it answers them. */
+async function refreshEstimates() {
+  let got;
+  try {
+    const response = await fetch(ESTIMATES);
+    got = await response.json();
+    if (!response.ok) throw new Error(got?.error?.message ?? `HTTP ${response.status}`);
+  } catch (e) {
+    $('estimates-state').textContent = `No estimates: the collector did not answer (${e.message}).`;
+    return;
+  }
+  const pct = (x) => `${(x * 100).toFixed(1)}%`;
+  $('estimates').tBodies[0].replaceChildren(...got.arms.map((a) => {
+    const row = el('tr', {},
+      el('th', { scope: 'row', textContent: a.arm }),
+      // The estimate is unbiased, so on few reports it can leave [0, 1]; shown clipped.
+      el('td', { textContent: pct(Math.min(1, Math.max(0, a.ctr))) }),
+      el('td', { textContent: `${pct(a.low)} – ${pct(a.high)}` }),
+      el('td', { textContent: String(a.reports) }),
+      el('td', { textContent: a.epsilon.join(', ') }));
+    row.dataset.arm = a.arm;
+    row.dataset.reports = String(a.reports);
+    return row;
+  }));
+  const total = got.arms.reduce((n, a) => n + a.reports, 0);
+  $('estimates-state').textContent = total
+    ? `${total} reports from every browser that reported today and before; each said "clicked" truthfully only with probability ${(1 / (1 + Math.exp(-REPORT_EPSILON))).toFixed(2)}.`
+    : 'No reports yet.';
+}
+
+// The impression still shown when the page goes away: keepalive lets the report
+// outlive the page.
+addEventListener('pagehide', () => endImpression(false));
 
 // ---------------------------------------------------------------- privacy panel
 
@@ -467,10 +575,20 @@ async function main() {
   }
   await pkg.default();
   const modelUrl = MODEL_SETS[models];
-  const ranker = await pkg.Ranker.load({ backend, onProgress, ...(modelUrl ? { modelUrl } : {}) });
+  const ranker = await pkg.Ranker.load({
+    backend, onProgress, privacyBudget: PRIVACY_BUDGET, collector: COLLECTOR, ...(modelUrl ? { modelUrl } : {}),
+  });
   globalThis.privrank = { ranker }; // for the console (and the browser tests)
   await data;
   state.ranker = ranker;
+  try {
+    state.arm = { label: await ranker.arm(EXPERIMENT) };
+  } catch (e) {
+    if (e?.code !== 'ArmLimit') throw e;
+    state.arm = { why: e.message };
+  }
+  renderReports();
+  refreshEstimates();
   renderEngine(ranker, null);
   $('forget').disabled = false;
   $('load').hidden = true;

@@ -3,7 +3,8 @@
 // edge worker (workerd) behind POST /edge/*. The promotions arrive embedded, so the
 // first ranking embeds nothing on the device; browse ten Sci-Fi movies, watch the ad
 // slot move, open "why this ad", take screenshots, audit every request the browser made
-// (and prove the audit catches a deliberate leak), "Forget me", and rank with no edge.
+// (and prove the audit catches a deliberate leak), watch the first slot's experiment send
+// noised reports and get estimates back, "Forget me", and rank with no edge.
 //   node --test --test-concurrency=1 tests/browser/demo.test.mjs
 // Needs a built pkg/ and the generated demo data (www/data/catalog.json, candidates.json:
 // `node scripts/demo-data.mjs`). Without the data it skips, unless PRIVRANK_REQUIRE_DEMO
@@ -70,18 +71,40 @@ const edgeBody = () => JSON.stringify({ ids: candidates.map((c) => c.id) });
 const isEdgeRequest = (r, origin) => r.method === 'POST' && r.url === `${origin}${EDGE_PATH}` &&
   r.body?.toString('utf8') === edgeBody();
 
+/** The ad slot's experiment reports: POST /edge/report, whose body is a noised report
+ * of the demo's experiment about one of the ad server's promotions (its labels, the
+ * day, ε and the noised bit) and nothing else. */
+const REPORT_PATH = '/edge/report';
+const REPORT_KEYS = ['arm', 'campaign', 'clicked', 'creative', 'day', 'epsilon', 'experiment'];
+function reportBody(r, origin) {
+  if (r.method !== 'POST' || r.url !== `${origin}${REPORT_PATH}`) return null;
+  let body;
+  try {
+    body = JSON.parse(r.body?.toString('utf8'));
+  } catch {
+    return null;
+  }
+  const ok = body !== null && typeof body === 'object' && Object.keys(body).sort().join() === REPORT_KEYS.join() &&
+    body.experiment === 'demo-headline' && ['title', 'tagline'].includes(body.arm) && body.creative === body.arm &&
+    candidates.some((c) => String(c.id) === body.campaign) && /^\d{4}-\d{2}-\d{2}$/.test(body.day) &&
+    body.epsilon === 0.5 && typeof body.clicked === 'boolean';
+  return ok ? body : null;
+}
+
 /**
  * Audit the requests a browser made: `requests` are {url, method, headers, body (Buffer or
  * null)}, `secrets` strings that must not leave the page (item ids, titles, event JSON),
  * `origin` the local server's. Returns findings (strings); none means nothing leaked.
- * Checked: the origin; the method (GET/HEAD only, but for the candidate request) and the
- * absence of a body (the candidate request's must be its ids exactly); the URL (raw and
+ * Checked: the origin; the method (GET/HEAD only, but for the candidate request and the
+ * experiment's reports) and the absence of a body (the candidate request's must be its
+ * ids exactly, a report's a noised report of the demo's experiment); the URL (raw and
  * decoded), the header names and values and the body for every secret.
  */
 export function audit(requests, secrets, origin) {
   const findings = [];
   for (const raw of requests) {
-    const r = isEdgeRequest(raw, origin) ? { ...raw, method: 'GET', body: null } : raw;
+    const known = isEdgeRequest(raw, origin) || reportBody(raw, origin) !== null;
+    const r = known ? { ...raw, method: 'GET', body: null } : raw;
     const what = `${r.method} ${r.url}`;
     let url;
     try {
@@ -121,7 +144,7 @@ function auditLog(lines, secrets) {
   const findings = [];
   for (const line of lines) {
     const { method, url } = JSON.parse(line);
-    const edge = method === 'POST' && url === EDGE_PATH;
+    const edge = method === 'POST' && (url === EDGE_PATH || url === REPORT_PATH);
     if (method !== 'GET' && method !== 'HEAD' && !edge) findings.push(`server log: ${line}: method ${method}`);
     for (const secret of secrets) {
       if (contains(line, secret) || contains(decode(line), secret)) findings.push(`server log: ${line}: contains ${JSON.stringify(secret.slice(0, 80))}`);
@@ -451,6 +474,32 @@ test('clicking an ad records a click (on the device) and re-ranks', T, async () 
   console.log(`ad click recorded; ads now: ${showAds(await ads(page))}`);
 });
 
+test('the first slot\'s experiment: impressions leave as noised reports, and the collector\'s estimates come back', T, async () => {
+  assert.ok(shared.history, 'browsing did not run');
+  // The click above ended the first slot's impression: its report is in the panel.
+  await page.waitForSelector('#reports li[data-sent="true"]', { state: 'attached', timeout: 10_000 });
+  await waitReady(page, 'after the reports');
+  const panel = await page.evaluate(() => ({
+    arm: document.getElementById('arm').textContent,
+    bodies: [...document.querySelectorAll('#reports li[data-sent="true"] pre')].map((p) => p.textContent).reverse(),
+    count: document.getElementById('report-count').textContent,
+  }));
+  const sent = (await Promise.all(recorded)).filter((r) => new URL(r.url).pathname === REPORT_PATH);
+  const bodies = sent.map((r) => reportBody(r, server.origin));
+  console.log(`experiment: arm ${panel.arm}; ${sent.length} reports sent, e.g. ${sent[0]?.body}`);
+  assert.ok(sent.length >= 1, 'no report was sent');
+  assert.ok(bodies.every(Boolean), `a report request is not a noised report alone: ${sent.map((r) => r.body).join(' ')}`);
+  // The panel shows every report's whole body, as it went out.
+  assert.equal(panel.count, String(sent.length));
+  assert.deepEqual(panel.bodies.map((b) => JSON.parse(b)), bodies);
+  assert.ok(bodies.some((b) => b.campaign === shared.after[0].id), 'the clicked ad\'s impression was reported');
+  assert.ok(bodies.every((b) => b.arm === panel.arm.split(' ')[0]), 'every report names this browser\'s arm');
+  // The collector counted them all and answers estimates for the arm.
+  await page.waitForSelector(`#estimates tbody tr[data-reports="${sent.length}"]`, { state: 'attached', timeout: 10_000 });
+  const row = await page.evaluate(() => [...document.querySelectorAll('#estimates tbody tr')].map((tr) => tr.textContent));
+  console.log(`estimates shown: ${row.join(' | ')}`);
+});
+
 test('network audit: every request went to the local server, as GET, carrying nothing of the history', T, async () => {
   assert.ok(shared.history, 'browsing did not run');
   const requests = await Promise.all(recorded);
@@ -474,8 +523,8 @@ test('network audit: every request went to the local server, as GET, carrying no
   // What was fetched: the page, its data, the package and the model: nothing else.
   const paths = [...new Set(requests.map((r) => new URL(r.url).pathname))].sort();
   const other = paths.filter((p) => !/^\/www\/([\w-]+\.(html|js|css))?$/.test(p) && !/^\/www\/data\/[\w-]+\.json$/.test(p) &&
-    !p.startsWith('/pkg/') && p !== EDGE_PATH);
-  assert.deepEqual(other, [], 'requests for anything but page files, demo data, pkg/ and the candidate request');
+    !p.startsWith('/pkg/') && ![EDGE_PATH, REPORT_PATH, '/edge/estimates'].includes(p));
+  assert.deepEqual(other, [], 'requests for anything but page files, demo data, pkg/, the candidate request and the experiment');
   // The privacy panel lists the same requests and flags none of them.
   const panel = await page.locator('#net tbody tr').evaluateAll((rows) => rows.map((r) => ({
     url: r.dataset.url, what: r.dataset.what, unexpected: r.classList.contains('unexpected'),

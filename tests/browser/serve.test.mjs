@@ -270,7 +270,7 @@ test('--edge: POST /edge/<route> reaches the worker and its answer comes back as
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       seen.push({ method: req.method, url: req.url, type: req.headers['content-type'], body: Buffer.concat(chunks).toString() });
-      res.writeHead(req.url === '/candidates' ? 200 : 404,
+      res.writeHead(req.url === '/candidates' || req.url.startsWith('/estimates?') ? 200 : 404,
         { 'content-type': 'application/json', 'x-privrank-embedded': '3', 'set-cookie': 'tracker=1' });
       res.end(JSON.stringify({ answer: req.url }));
     });
@@ -292,9 +292,15 @@ test('--edge: POST /edge/<route> reaches the worker and its answer comes back as
     assert.equal((await get(proxy.url, '/edge/other', { method: 'POST', body: '{}' })).status, 404, "the worker's status");
     assert.equal((await get(proxy.url, '/edge/candidates')).status, 405, 'GET is not forwarded');
     assert.equal(seen.length, 2);
+    // The estimates are read with GET, query and all, and nothing else is.
+    const estimates = await get(proxy.url, '/edge/estimates?experiment=demo-headline');
+    assert.equal(estimates.status, 200);
+    assert.deepEqual(seen.at(-1), { method: 'GET', url: '/estimates?experiment=demo-headline', type: undefined, body: '' });
+    assert.equal((await get(proxy.url, '/edge/estimates', { method: 'POST', body: '{}' })).status, 405);
+    assert.equal(seen.length, 3);
     const big = 'x'.repeat(4 * 1024 * 1024 + 2);
     assert.equal((await get(proxy.url, '/edge/candidates', { method: 'POST', body: big })).status, 413, 'over the limit: not forwarded');
-    assert.equal(seen.length, 2);
+    assert.equal(seen.length, 3);
     await new Promise((resolve) => fake.close(resolve));
     assert.equal((await get(proxy.url, '/edge/candidates', { method: 'POST', body })).status, 502, 'no worker: 502');
   } finally {

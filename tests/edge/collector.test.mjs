@@ -73,7 +73,8 @@ const estimates = async (experiment) => {
 function debiased(yes, n, epsilon) {
   const p = Math.exp(epsilon) / (1 + Math.exp(epsilon));
   const r = yes / n;
-  return { ctr: (r - (1 - p)) / (2 * p - 1), se: Math.sqrt(r * (1 - r) / n) / (2 * p - 1) };
+  const q = (yes + 0.5) / (n + 1); // the rate the variance is taken at, off 0 and 1
+  return { ctr: (r - (1 - p)) / (2 * p - 1), se: Math.sqrt(q * (1 - q) / n) / (2 * p - 1) };
 }
 
 test('reports are counted per labels, day and ε, and estimated as randomized response debiases them', { skip }, async () => {
