@@ -33,7 +33,7 @@ pub const EXTRAS: &str = "extras";
 /// Every field of a candidate, for readers that pass candidates on without reading
 /// them all (an edge's `/candidates`, `embed-catalog --format candidates`). A test
 /// holds it to what [`parse`] reads.
-pub const FIELDS: [&str; 15] = [
+pub const FIELDS: [&str; 16] = [
     "id",
     "title",
     "category",
@@ -43,6 +43,7 @@ pub const FIELDS: [&str; 15] = [
     "advertiser",
     "kAnonymous",
     "prior",
+    "pacing",
     "fallback",
     "creatives",
     "related",
@@ -79,6 +80,9 @@ pub struct Candidate {
     pub k_anonymous: bool,
     /// The server's click-rate prior in `[0, 1]`, which cold start blends in.
     pub prior: Option<f64>,
+    /// The campaign's budget pacing multiplier in `[0, 1]` (`crate::pacing`, set
+    /// by the collector's `/candidates`); the `ecpm` objective multiplies by it.
+    pub pacing: Option<f64>,
     /// A house ad: shown only when no other candidate may be.
     pub fallback: bool,
     /// Alternatives to choose from by the shopper's interests; may be empty.
@@ -95,6 +99,12 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// What showing this ad is worth under the `ecpm` objective at click
+    /// probability `ctr`: ctr × bid × pacing (no bid: 0; no pacing: 1).
+    pub fn ecpm(&self, ctr: f64) -> f64 {
+        ctr * self.bid.unwrap_or(0.0) * self.pacing.unwrap_or(1.0)
+    }
+
     /// The text the encoder embeds: the title, with the category as context.
     pub fn text(&self) -> String {
         item_text(&self.title, self.category.as_deref())
@@ -178,6 +188,7 @@ fn read(
     let advertiser = c.text("advertiser", false, MAX_ID_CHARS);
     let k_anonymous = c.flag("kAnonymous");
     let prior = c.number("prior", false, 0.0, 1.0);
+    let pacing = c.number("pacing", false, 0.0, 1.0);
     let fallback = c.flag("fallback");
     let creatives = parse_creatives(c, Some(config.embedding_dim));
     let related = parse_related(c);
@@ -207,6 +218,7 @@ fn read(
         advertiser,
         k_anonymous,
         prior,
+        pacing,
         fallback,
         creatives,
         related,
@@ -365,7 +377,7 @@ mod tests {
         let full = serde_json::json!({
             "id": "a", "title": "t", "category": "c", "bid": 1.0,
             "features": {"popularity": 0.5}, "campaign": "k", "advertiser": "acme",
-            "kAnonymous": true, "prior": 0.1, "fallback": false,
+            "kAnonymous": true, "prior": 0.1, "pacing": 0.5, "fallback": false,
             "creatives": [{"id": "x", "text": "y", "embedding": g}],
             "related": [{"itemId": "b", "weight": 0.5}], "encoder": "h", "embedding": g,
             "extras": {"price": 9.99, "anything": [1, {"nested": null}]}

@@ -64,6 +64,10 @@ pub mod privacy;
 /// noised reports.
 pub mod estimate;
 
+/// Budget pacing: a PI controller from estimated spend to a multiplier the `ecpm`
+/// objective applies.
+pub mod pacing;
+
 /// The JavaScript API: the `Ranker` class of the npm package (wasm32 only).
 #[cfg(target_arch = "wasm32")]
 pub mod web;

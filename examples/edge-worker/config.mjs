@@ -7,9 +7,10 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Options for `new Miniflare(...)`; `port: 0` picks a free port on 127.0.0.1.
  * `candidates`: the catalog `POST /candidates {"ids"}` looks ids up in (the
  * `CANDIDATES` binding; a deployment sets it as a JSON variable); its bids price
- * the collector's campaigns. `persist`: a folder for the collector's SQLite files
- * (default: memory only). */
-export function options({ port = 0, outboundService, candidates, persist } = {}) {
+ * the collector's campaigns. `campaigns`: the paced campaigns (`CAMPAIGNS`,
+ * {"<campaign>": {"dailyBudget": N}}). `persist`: a folder for the collector's
+ * SQLite files (default: memory only). */
+export function options({ port = 0, outboundService, candidates, campaigns, persist } = {}) {
   return {
     modules: true,
     modulesRoot: ROOT,
@@ -29,6 +30,9 @@ export function options({ port = 0, outboundService, candidates, persist } = {})
     host: '127.0.0.1',
     port,
     ...(outboundService ? { outboundService } : {}),
-    ...(candidates ? { bindings: { CANDIDATES: candidates } } : {}),
+    bindings: {
+      ...(candidates ? { CANDIDATES: candidates } : {}),
+      ...(campaigns ? { CAMPAIGNS: campaigns } : {}),
+    },
   };
 }

@@ -24,12 +24,17 @@
 //   → 200 application/json: per arm and creative the debiased click rate with its
 //     95% interval, reports and ε; per campaign the clicks they imply and, at the
 //     campaign's bid in the bound catalog, its spend (`privrank::estimate`).
+//   Pacing: a campaign named in the `CAMPAIGNS` binding ({"<campaign>": {"dailyBudget":
+//     N}}) also has its reports counted in its own Durable Object, which keeps a PI
+//     controller's state (`privrank::pacing`); `/candidates` attaches its multiplier
+//     in [0, 1] to the campaign's candidates as `pacing`, and `rank()`'s 'ecpm'
+//     objective ranks by ctr × bid × pacing.
 //   Every route:
 //   → 400 {"error": {code, message, details?}} for bad JSON or bad items,
 //     413 for a body over the limit or more than 1000 items, 405/404/415 otherwise.
 // The model files travel with the worker as Data modules; it makes no request.
 import { DurableObject } from 'cloudflare:workers';
-import { initSync, Embedder, checkReport, estimates } from '../../pkg/privrank.js';
+import { initSync, Embedder, checkReport, estimates, pace } from '../../pkg/privrank.js';
 import wasm from '../../pkg/privrank_bg.wasm';
 // The package's default encoder, the distilled student (4 MB of weights). Module
 // imports are static, so its file names appear here once; `fromFiles` checks each
@@ -220,6 +225,21 @@ export class Collector extends DurableObject {
       campaign TEXT NOT NULL, day TEXT NOT NULL, epsilon REAL NOT NULL,
       reports INTEGER NOT NULL, clicked INTEGER NOT NULL,
       PRIMARY KEY (experiment, arm, creative, campaign, day, epsilon))`);
+    // A paced campaign's object: its controller's state (one row).
+    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS pacer (
+      id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL)`);
+  }
+
+  /** The campaign's pacing multiplier now, its controller moved on and stored
+   * (`pace`: at most one change per 5 minutes, a new state each UTC day). */
+  pacing(campaign) {
+    const sql = this.ctx.storage.sql;
+    const [row] = sql.exec('SELECT state FROM pacer').toArray();
+    wasmReady();
+    const state = pace(row ? JSON.parse(row.state) : null, this.tallies(), campaign, Date.now());
+    sql.exec('INSERT INTO pacer (id, state) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state',
+      JSON.stringify(state));
+    return state.multiplier;
   }
 
   /** Adds one report's tally (as `checkReport` made it). */
@@ -246,17 +266,44 @@ const collector = (env, experiment) => {
   return env.COLLECTOR.get(env.COLLECTOR.idFromName(experiment));
 };
 
-/** A campaign's cost per click: the bid of its candidates in the bound catalog (a
- * candidate names its campaign, or is its own; the highest bid if they differ). */
-function bids(bound) {
+/** A candidate's campaign: the one it names, or itself (its id). */
+const campaignOf = (c) => (c?.campaign ?? c?.id) == null ? null : String(c.campaign ?? c.id);
+
+/** A campaign's cost per click: the bid of its candidates in `list` (the bound
+ * catalog; the highest bid if they differ). */
+function bids(list) {
   const out = {};
-  for (const c of Array.isArray(bound) ? bound : []) {
-    const campaign = c?.campaign ?? c?.id;
-    if (typeof campaign === 'string' && Number.isFinite(c?.bid)) {
+  for (const c of Array.isArray(list) ? list : []) {
+    const campaign = campaignOf(c);
+    if (campaign !== null && Number.isFinite(c?.bid)) {
       out[campaign] = Math.max(out[campaign] ?? 0, c.bid);
     }
   }
   return out;
+}
+
+/** The paced campaigns (`CAMPAIGNS`: {"<campaign>": {"dailyBudget": N}}), checked. */
+function pacedCampaigns(env) {
+  const bound = env?.CAMPAIGNS ?? {};
+  for (const [name, c] of Object.entries(bound)) {
+    if (!(Number.isFinite(c?.dailyBudget) && c.dailyBudget > 0)) {
+      throw new RequestError(500, 'BadConfig', `CAMPAIGNS.${name}.dailyBudget must be a positive number`);
+    }
+  }
+  return bound;
+}
+
+/** Each candidate of a paced campaign with its campaign's multiplier as `pacing`.
+ * The bid that prices its clicks is the catalog's, else the highest in `list`; a
+ * paced campaign with no bid anywhere is not paced. */
+async function attachPacing(list, env) {
+  const paced = pacedCampaigns(env);
+  const prices = { ...bids(list), ...bids(env?.CANDIDATES) };
+  const names = [...new Set(list.map(campaignOf))].filter((c) => Object.hasOwn(paced, c) && c in prices);
+  if (!names.length) return list;
+  const multipliers = Object.fromEntries(await Promise.all(names.map(async (name) => [name,
+    await collector(env, `campaign/${name}`).pacing({ campaign: name, bid: prices[name], dailyBudget: paced[name].dailyBudget })])));
+  return list.map((c) => (campaignOf(c) in multipliers ? { ...c, pacing: multipliers[campaignOf(c)] } : c));
 }
 
 async function report(request, env) {
@@ -276,7 +323,12 @@ async function report(request, env) {
   }
   wasmReady();
   const tally = checkReport(value);
-  await collector(env, tally.experiment).add(tally);
+  const paced = tally.campaign && Object.hasOwn(pacedCampaigns(env), tally.campaign);
+  // Labels hold no '/', so a campaign's object never shares an experiment's name.
+  await Promise.all([
+    collector(env, tally.experiment).add(tally),
+    paced ? collector(env, `campaign/${tally.campaign}`).add(tally) : null,
+  ]);
   return new Response(JSON.stringify({ counted: true }) + '\n', {
     status: 202,
     headers: { 'content-type': 'application/json; charset=utf-8', 'access-control-allow-origin': '*' },
@@ -331,7 +383,8 @@ export default {
     try {
       if (pathname === '/candidates') {
         const named = items !== null && typeof items === 'object' && !Array.isArray(items) && 'ids' in items;
-        const [ready, embedded] = await readyCandidates(named ? candidatesById(items.ids, env?.CANDIDATES) : items);
+        const [embeddedList, embedded] = await readyCandidates(named ? candidatesById(items.ids, env?.CANDIDATES) : items);
+        const ready = await attachPacing(embeddedList, env);
         return new Response(JSON.stringify(ready), {
           headers: {
             'content-type': 'application/json; charset=utf-8',

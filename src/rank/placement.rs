@@ -94,7 +94,7 @@ impl Placement<'_> {
                 };
                 let score = match self.options.objective {
                     Objective::Ctr => blended,
-                    Objective::Ecpm => blended * c.bid.unwrap_or(0.0),
+                    Objective::Ecpm => c.ecpm(blended),
                 };
                 let reasons = self.options.explain.then(|| {
                     self.reasons(&lifts[i * l..(i + 1) * l], &weights[i * l..(i + 1) * l])

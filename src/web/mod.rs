@@ -92,6 +92,11 @@ export interface Candidate {
   kAnonymous?: boolean;
   /** Server click-rate prior in [0, 1], blended in during cold start. */
   prior?: number;
+  /**
+   * The campaign's budget pacing multiplier in [0, 1], set by the collector's
+   * `/candidates`: the 'ecpm' objective ranks by ctr × bid × pacing (default 1).
+   */
+  pacing?: number;
   /** A house ad, shown only when no other candidate may be. */
   fallback?: boolean;
   /** Up to 8 ways to present the ad; the one closest to the shopper's interests is picked. */
@@ -244,6 +249,17 @@ export interface RateEstimate {
   ctr: number;
   /** The 95% interval, clipped to [0, 1]. */
   low: number; high: number; stderr: number; reports: number; epsilon: number[];
+}
+/** A campaign the collector paces: its cost per click and budget for a UTC day. */
+export interface PacedCampaign { campaign: string; bid: number; dailyBudget: number; }
+/** A campaign's pacing state for one UTC day, as the collector stores it. */
+export interface Pacer {
+  day: string;
+  /** In [0, 1]: what `/candidates` attaches to the campaign's ads as `pacing`. */
+  multiplier: number;
+  integral: number; updatedMs: number;
+  /** The spend estimated at the last update, and the target then. */
+  spent: number; target: number;
 }
 export interface Estimates {
   experiment: string;
@@ -755,4 +771,25 @@ pub fn estimates(
     let tallies: Vec<crate::estimate::Tally> = read(tallies, "tallies", crate::Error::BadInput)?;
     let bids: std::collections::BTreeMap<String, f64> = read(bids, "bids", crate::Error::BadInput)?;
     to_js(&crate::estimate::estimates(&experiment, &tallies, &bids).map_err(error::to_js)?)
+}
+
+/// The collector's pacing update for one campaign: today's spend estimated from
+/// its tallies, and its pacer (`null` for a new one) moved on to `now`
+/// (`crate::pacing::step`, with the default controller).
+#[wasm_bindgen(unchecked_return_type = "Pacer")]
+pub fn pace(
+    #[wasm_bindgen(unchecked_param_type = "Pacer | null")] state: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Tally[]")] tallies: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "PacedCampaign")] campaign: JsValue,
+    now: f64,
+) -> Result<JsValue, JsValue> {
+    let state: Option<crate::pacing::Pacer> = if state.is_null() || state.is_undefined() {
+        None
+    } else {
+        Some(read(state, "pacer", crate::Error::BadInput)?)
+    };
+    let tallies: Vec<crate::estimate::Tally> = read(tallies, "tallies", crate::Error::BadInput)?;
+    let campaign: crate::pacing::Campaign = read(campaign, "campaign", crate::Error::BadInput)?;
+    let config = crate::pacing::PacingConfig::default();
+    to_js(&crate::pacing::step(state, &tallies, &campaign, &config, now).map_err(error::to_js)?)
 }

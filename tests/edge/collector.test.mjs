@@ -24,6 +24,9 @@ const CATALOG = [
   { id: 'ad-1', title: 'Star Wars (1977)', bid: 0.5, campaign: 'spring' },
   { id: 'ad-2', title: 'Fargo (1996)', bid: 0.25 },
 ];
+// Paced: `spring` (ad-1) on a budget its reports below overspend, ad-2 (its own
+// campaign) on one nothing has touched.
+const PACED = { spring: { dailyBudget: 1 }, 'ad-2': { dailyBudget: 1000 } };
 // What a client sends beside its reports: none of it may be stored.
 const SECRET = { ip: '203.0.113.77', agent: 'SecretAgent/9.9', cookie: 'sid=s3cr3t-c00kie' };
 
@@ -35,6 +38,7 @@ before(async () => {
   if (skip) return;
   mf = new Miniflare(options({
     candidates: CATALOG,
+    campaigns: PACED,
     persist,
     outboundService: (request) => {
       outbound.push(request.url);
@@ -154,6 +158,28 @@ test('a flood from one address is rate-limited; other addresses are not', { skip
   assert.equal((await send(report({ experiment: 'flood' }), { ip: '192.0.2.2' })).status, 202);
 });
 
+test('pacing: /candidates attaches each paced campaign\'s multiplier; past its budget it is 0', { skip }, async () => {
+  const today = new Date().toISOString().slice(0, 10);
+  // 40 of today's impressions of spring, each saying "clicked" at ε = 8 (almost
+  // always the truth): about 40 clicks at 0.5, against a budget of 1.
+  for (let i = 0; i < 40; i++) {
+    const res = await send(report({ experiment: 'pacing', day: today, epsilon: 8, clicked: true }));
+    assert.equal(res.status, 202);
+  }
+  const res = await mf.dispatchFetch(new URL('/candidates', base), {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ids: ['ad-1', 'ad-2'] }),
+  });
+  const got = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(got));
+  assert.equal(got[0].pacing, 0, 'spring spent its budget: paused for the day');
+  // ad-2 has spent nothing: behind its curve, so open (unless the day is under five
+  // minutes old, when the pacer has not moved yet and holds its start value of 1).
+  assert.ok(got[1].pacing > 0 && got[1].pacing <= 1, `ad-2: ${got[1].pacing}`);
+  // The same candidates rank by ctr × bid × pacing: spring's value is 0.
+  assert.deepEqual(Object.keys(got[0]).filter((k) => !['embedding', 'encoder'].includes(k)).sort(),
+    ['bid', 'campaign', 'id', 'pacing', 'title']);
+});
+
 test('the stored rows are labels and counts only: no address, no header, no time', { skip }, async () => {
   const res = await send(report({ experiment: 'audit', clicked: true }), {
     ip: SECRET.ip, headers: { 'user-agent': SECRET.agent, cookie: SECRET.cookie, referer: 'https://shop.example/p/1?u=42' },
@@ -186,14 +212,29 @@ tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 
 print(json.dumps({t: {"columns": [c[1] for c in db.execute(f"PRAGMA table_info('{t}')")],
                       "rows": db.execute(f"SELECT * FROM '{t}'").fetchall()} for t in tables}))
 `, file]));
-  const audited = databases.map(dump).find((d) => d.tallies?.rows.some((r) => r[0] === 'audit'));
-  assert.ok(audited, 'the audit report is in no database');
-  assert.deepEqual(audited.tallies.columns,
-    ['experiment', 'arm', 'creative', 'campaign', 'day', 'epsilon', 'reports', 'clicked']);
+  const dumps = databases.map(dump);
+  // The audit experiment's own object holds that one report's tally, and nothing else.
+  const audited = dumps.find((d) => d.tallies?.rows.length && d.tallies.rows.every((r) => r[0] === 'audit'));
+  assert.ok(audited, 'the audit report is in no experiment database of its own');
   assert.deepEqual(audited.tallies.rows, [['audit', 'a', 'title', 'spring', '2026-12-06', 1, 1, 1]]);
-  for (const [table, { rows }] of Object.entries(audited)) {
-    if (table === 'tallies') continue;
-    // workerd's own bookkeeping tables (e.g. _cf_KV) stay empty of anything sent.
-    assert.ok(!JSON.stringify(rows).includes(SECRET.ip), `${table}: ${JSON.stringify(rows)}`);
+  // Every object's tables: tallies and the pacer's state, with these columns only;
+  // workerd's own bookkeeping tables (e.g. _cf_KV) hold nothing that was sent.
+  for (const [i, d] of dumps.entries()) {
+    // miniflare's own metadata.sqlite (alarms) aside, each file is one object's.
+    if (databases[i].endsWith('metadata.sqlite')) {
+      assert.ok(!JSON.stringify(d).includes(SECRET.ip));
+      continue;
+    }
+    assert.deepEqual(Object.keys(d).filter((t) => !t.startsWith('_cf_')).sort(), ['pacer', 'tallies'], databases[i]);
+    assert.deepEqual(d.tallies.columns,
+      ['experiment', 'arm', 'creative', 'campaign', 'day', 'epsilon', 'reports', 'clicked']);
+    assert.deepEqual(d.pacer.columns, ['id', 'state']);
+    for (const { state } of d.pacer.rows.map(([, state]) => ({ state: JSON.parse(state) }))) {
+      assert.deepEqual(Object.keys(state).sort(), ['day', 'integral', 'multiplier', 'spent', 'target', 'updatedMs']);
+    }
+    const text = JSON.stringify(d);
+    for (const secret of [...Object.values(SECRET), '198.51.100.', '192.0.2.']) {
+      assert.ok(!text.includes(secret), `a table holds ${secret}`);
+    }
   }
 });

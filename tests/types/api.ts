@@ -8,6 +8,7 @@ import init, {
   demoData,
   Embedder,
   estimates,
+  pace,
   initSync,
   Ranker,
   type Backend,
@@ -23,6 +24,7 @@ import init, {
   type LoadOptions,
   type ModelInfo,
   type NoisedReport,
+  type Pacer,
   type PackedEmbedding,
   type Policy,
   type PrivrankError,
@@ -97,7 +99,7 @@ const candidates: Candidate[] = [
   {
     id: '588', title: 'Beauty and the Beast (1991)', category: 'Animation', bid: 1.2,
     features: { popularity: 0.5, release_year: 0.89 },
-    campaign: 'spring', advertiser: 'disney', kAnonymous: true, prior: 0.02,
+    campaign: 'spring', advertiser: 'disney', kAnonymous: true, prior: 0.02, pacing: 0.8,
     creatives, related,
     extras: { price: 9.99, image: '/img/588.jpg', link: '/item/588' },
   },
@@ -178,6 +180,10 @@ const { clicked, day, epsilon }: { clicked: boolean; day: string; epsilon: numbe
 const counted: Tally = checkReport(sentBody);
 const summary: Estimates = estimates('headline', [counted], { spring: 0.5 });
 const first: number = summary.arms[0].ctr + summary.arms[0].low + summary.campaigns[0].clicks;
+const pacer: Pacer = pace(null, [counted], { campaign: 'spring', bid: 0.5, dailyBudget: 100 }, Date.now());
+const next: number = pace(pacer, [counted], { campaign: 'spring', bid: 0.5, dailyBudget: 100 }, Date.now()).multiplier;
+// @ts-expect-error: a paced campaign has a daily budget
+pace(null, [], { campaign: 'spring', bid: 0.5 }, Date.now());
 const textsEncoded: number = ranker.debugCounters().textsEncoded;
 const backend: string = ranker.backend;
 const info: ModelInfo = ranker.modelInfo;
@@ -247,7 +253,7 @@ const codes: Record<PrivrankError['code'], true> = {
   TooManyInputs: true, ModelFetch: true, ModelHashMismatch: true, BadModel: true,
   ModelMismatch: true, BackendUnavailable: true, BackendError: true, StorageQuota: true,
   StorageError: true, BadData: true, EncoderMismatch: true, PrivacyBudgetSpent: true,
-  ArmLimit: true,
+  ArmLimit: true, ReportNotSent: true,
 };
 const details: { index: number; field: string; reason: string }[] | undefined = thrown.details;
 // @ts-expect-error: no such code (the comparison can never be true)
