@@ -121,6 +121,10 @@ pub enum Error {
 
     #[error("on-device storage failed: {0}")]
     Storage(String),
+
+    /// A panic reached the wasm boundary (a bug): the instance is closed.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// One invalid field of one input record; all of them are reported at once so the
@@ -181,6 +185,7 @@ impl Error {
             Error::Io { .. } => "Io",
             Error::StorageQuota(_) => "StorageQuota",
             Error::Storage(_) => "StorageError",
+            Error::Internal(_) => "Internal",
         }
     }
 }

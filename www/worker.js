@@ -5,7 +5,11 @@
 // Methods: load(options) → {backend, modelInfo} (Ranker.load's options less onProgress;
 // the first load wins); info(); record, rank, history, forget, embed (the Ranker's own,
 // same arguments; they load with default options if load was not called); free().
-// Calls run one at a time, in the order they arrive.
+// Calls run one at a time, in the order they arrive. A trap inside the package (a
+// panic: the package rejects what was pending with code 'Internal' and closes its
+// instance) is answered as {id, error: {code: 'Internal'}, closed: true} and this
+// worker closes: the page starts a new one, which loads afresh (the history is in
+// IndexedDB and survives). debugTrap() causes one, for the tests.
 let ranker = null;
 let loading = null;
 
@@ -27,6 +31,10 @@ const info = (r) => ({ backend: r.backend, modelInfo: r.modelInfo });
 
 const METHODS = {
   load: async (options) => info(await load(options)),
+  debugTrap: async () => {
+    await load();
+    (await import('../pkg/privrank.js')).__privrankPanicForTests('a deliberate panic (debugTrap)');
+  },
   info: async () => info(await load()),
   free: async () => {
     ranker?.free();
@@ -44,9 +52,13 @@ async function handle({ id, method, args = [] } = {}) {
     }
     self.postMessage({ id, result: await METHODS[method](...args) });
   } catch (e) {
-    const error = { code: e?.code ?? 'Error', message: String(e?.message ?? e) };
+    // A trap thrown straight out of wasm is a RuntimeError with no code.
+    const trapped = e instanceof WebAssembly.RuntimeError || e?.code === 'Internal';
+    const error = { code: trapped ? 'Internal' : e?.code ?? 'Error', message: String(e?.message ?? e) };
     if (e?.details !== undefined) error.details = e.details;
-    self.postMessage({ id, error });
+    // One message, so the page replaces this worker before its caller goes on.
+    self.postMessage(trapped ? { id, error, closed: true } : { id, error });
+    if (trapped) self.close();
   }
 }
 

@@ -18,6 +18,7 @@ pub fn demo_data(
     user: &str,
     per_genre: Option<usize>,
 ) -> Result<JsValue, JsValue> {
+    super::guard::check()?;
     let ml = MovieLens::parse(inter, item, user).map_err(error::to_js)?;
     let data = AdServer::new(&ml).data(per_genre.unwrap_or(PER_GENRE));
     data.serialize(&serde_wasm_bindgen::Serializer::json_compatible())

@@ -7,6 +7,7 @@ mod device;
 mod engine;
 mod error;
 mod global;
+mod guard;
 mod models;
 mod reports;
 mod start;
@@ -18,13 +19,13 @@ use std::rc::Rc;
 use js_sys::{Function, Promise, Reflect};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use crate::candidates;
 use crate::input::Value;
 use crate::rank::RankOptions;
 pub use device::PARITY;
 use engine::{Engine, Experiment, InterestOptions, LoadOptions, ReportOptions};
+use guard::run;
 pub use models::CACHE_NAME;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -285,7 +286,8 @@ export interface PrivrankError extends Error {
   code: 'BadCandidate' | 'BadEvent' | 'BadInput' | 'BadOptions' | 'TooManyCandidates'
     | 'TooManyInputs' | 'ModelHashMismatch' | 'ModelFetch' | 'BadModel' | 'ModelMismatch'
     | 'BackendUnavailable' | 'BackendError' | 'StorageQuota' | 'StorageError'
-    | 'PrivacyBudgetSpent' | 'ArmLimit' | 'ReportNotSent' | 'BadData' | 'EncoderMismatch';
+    | 'PrivacyBudgetSpent' | 'ArmLimit' | 'ReportNotSent' | 'BadData' | 'EncoderMismatch'
+    | 'Internal';
   details?: { index: number; field: string; reason: string }[];
 }
 "#;
@@ -364,21 +366,14 @@ fn list(value: JsValue, what: &'static str, max: usize) -> Result<Vec<Value>, Js
         .map_err(|e| error::to_js(crate::Error::BadInput(format!("{what}: {e}"))))
 }
 
-fn run<F, T>(f: F) -> Promise
-where
-    F: std::future::Future<Output = Result<T, JsValue>> + 'static,
-    T: Into<JsValue>,
-{
-    future_to_promise(async move { f.await.map(Into::into) })
-}
-
 #[wasm_bindgen]
 impl Ranker {
     /// Fetch (or take from the Cache API) and verify the models, open the history
     /// store, and pick the backend.
-    pub async fn load(
+    #[wasm_bindgen(unchecked_return_type = "Promise<Ranker>")]
+    pub fn load(
         #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: JsValue,
-    ) -> Result<Ranker, JsValue> {
+    ) -> Promise {
         start::start();
         let mut progress = None;
         let options = if options.is_object() {
@@ -392,12 +387,14 @@ impl Ranker {
         } else {
             options
         };
-        let options: LoadOptions = from_js(options, "Ranker.load options")?;
-        let engine = Engine::load(options, default_model_url(), progress)
-            .await
-            .map_err(error::to_js)?;
-        Ok(Ranker {
-            engine: Rc::new(engine),
+        let options: Result<LoadOptions, JsValue> = from_js(options, "Ranker.load options");
+        run(async move {
+            let engine = Engine::load(options?, default_model_url(), progress)
+                .await
+                .map_err(error::to_js)?;
+            Ok(Ranker {
+                engine: Rc::new(engine),
+            })
         })
     }
 
@@ -610,6 +607,7 @@ impl Embedder {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Candidate[]")] items: JsValue,
     ) -> Result<JsValue, JsValue> {
+        guard::check()?;
         let (_, items) = catalog_items(items)?;
         to_js(&crate::catalog::distinct_texts(&items))
     }
@@ -641,6 +639,7 @@ impl Embedder {
         #[wasm_bindgen(unchecked_param_type = "Candidate[]")] items: JsValue,
         #[wasm_bindgen(unchecked_param_type = "Record<string, PackedEmbedding>")] packed: JsValue,
     ) -> Result<JsValue, JsValue> {
+        guard::check()?;
         let (values, items) = catalog_items(items)?;
         let packed: HashMap<String, crate::packed::Packed> = serde_wasm_bindgen::from_value(packed)
             .map_err(|e| error::to_js(crate::Error::BadInput(format!("packed embeddings: {e}"))))?;
@@ -718,6 +717,7 @@ fn catalog_items(
 /// The encoder manifest and the bytes of each file it names, checked against the
 /// manifest's SHA-256s.
 fn bundle_from_files(manifest: &JsValue, files: &JsValue) -> Result<crate::ModelBundle, JsValue> {
+    guard::check()?;
     let manifest = crate::config::ModelManifest::from_json("manifest", &bytes(manifest))
         .map_err(error::to_js)?;
     let names = manifest.files.clone();
@@ -755,6 +755,7 @@ fn bytes(value: &JsValue) -> Vec<u8> {
 pub fn check_report(
     #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
 ) -> Result<JsValue, JsValue> {
+    guard::check()?;
     let report: crate::privacy::NoisedReport = read(value, "report", crate::Error::BadInput)?;
     report.check().map_err(error::to_js)?;
     to_js(&crate::estimate::tally_of(&report))
@@ -768,6 +769,7 @@ pub fn estimates(
     #[wasm_bindgen(unchecked_param_type = "Tally[]")] tallies: JsValue,
     #[wasm_bindgen(unchecked_param_type = "Record<string, number>")] bids: JsValue,
 ) -> Result<JsValue, JsValue> {
+    guard::check()?;
     let tallies: Vec<crate::estimate::Tally> = read(tallies, "tallies", crate::Error::BadInput)?;
     let bids: std::collections::BTreeMap<String, f64> = read(bids, "bids", crate::Error::BadInput)?;
     to_js(&crate::estimate::estimates(&experiment, &tallies, &bids).map_err(error::to_js)?)
@@ -783,6 +785,7 @@ pub fn pace(
     #[wasm_bindgen(unchecked_param_type = "PacedCampaign")] campaign: JsValue,
     now: f64,
 ) -> Result<JsValue, JsValue> {
+    guard::check()?;
     let state: Option<crate::pacing::Pacer> = if state.is_null() || state.is_undefined() {
         None
     } else {
@@ -792,4 +795,11 @@ pub fn pace(
     let campaign: crate::pacing::Campaign = read(campaign, "campaign", crate::Error::BadInput)?;
     let config = crate::pacing::PacingConfig::default();
     to_js(&crate::pacing::step(state, &tallies, &campaign, &config, now).map_err(error::to_js)?)
+}
+
+/// For tests of the trap guard only (not in the TypeScript declarations): panics,
+/// which closes this instance as any panic would.
+#[wasm_bindgen(js_name = __privrankPanicForTests, skip_typescript)]
+pub fn panic_for_tests(message: String) {
+    panic!("{message}");
 }

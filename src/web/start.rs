@@ -1,6 +1,7 @@
 //! Once per instance, before any model work: static constructors, gemm's SIMD, and
 //! the panic hook (a last resort: inputs are validated so that nothing panics, but if
-//! something does, the console says where instead of `unreachable`).
+//! something does, the console says where instead of `unreachable`, and
+//! `super::guard` settles the pending promises and closes the instance).
 //!
 //! burn's GPU stack (cubecl → pliron) registers its IR types with `inventory`, i.e.
 //! with wasm static constructors. When no exported function calls `__wasm_call_ctors`,
@@ -38,5 +39,5 @@ pub fn start() {
     // anything the constructors register.
     unsafe { __wasm_call_ctors() }
     gemm_common::set_wasm_simd128(cfg!(target_feature = "simd128"));
-    console_error_panic_hook::set_once();
+    super::guard::install();
 }

@@ -319,6 +319,65 @@ test('Web Worker: worker.html ranks through a module Worker', TEST, async () => 
   assert.deepEqual(got.bad.details.map((d) => [d.index, d.field]), [[0, 'title']]);
   assert.equal(got.unknown?.code, 'BadMethod');
   assert.ok(Array.isArray(got.history) && got.history.length >= TITLES.length);
+  // A trap in the package: the call is answered 'Internal', the worker closes, and the
+  // next call goes to a new one that loads afresh and finds the history intact.
+  const trap = await result.page.evaluate(async () => {
+    const { call } = globalThis.privrankWorker;
+    const before = (await call('history')).length;
+    const trapped = await call('debugTrap').then(() => null, (e) => ({ code: e.code, message: e.message }));
+    const after = (await call('history')).length;
+    const ranked = await call('rank', [{ id: 'x', title: 'Alien (1979)' }]);
+    return { before, trapped, after, ranked: ranked.length };
+  });
+  assert.equal(trap.trapped?.code, 'Internal', JSON.stringify(trap));
+  assert.equal(trap.after, trap.before, 'the history survived the trap');
+  assert.equal(trap.ranked, 1, 'the new worker ranks');
+  await result.page.close();
+});
+
+test('a panic settles every pending promise with Internal and closes the instance', TEST, async () => {
+  const context = launches.cpu ?? assert.fail('no CPU browser');
+  const result = await openDemo(context, '/www/minimal.html?backend=cpu');
+  assertDone(result, 'minimal.html');
+  const got = await result.page.evaluate(async () => {
+    const pkg = await import('../pkg/privrank.js');
+    const { ranker } = globalThis.privrank;
+    const settled = (p) => Promise.race([
+      p.then(() => ({ code: 'resolved' }), (e) => ({ code: e.code ?? e.name, message: e.message })),
+      new Promise((resolve) => setTimeout(() => resolve({ code: 'still pending after 10 s' }), 10_000)),
+    ]);
+    const code = async (p) => (await settled(p)).code;
+    // Started, not finished, when the panic comes.
+    const pending = ranker.history();
+    let thrown;
+    try {
+      pkg.__privrankPanicForTests('a deliberate panic');
+    } catch (e) {
+      thrown = e instanceof WebAssembly.RuntimeError ? 'RuntimeError' : String(e);
+    }
+    const sync = (() => {
+      try {
+        pkg.checkReport({});
+        return 'returned';
+      } catch (e) {
+        return e.code;
+      }
+    })();
+    const { code: pendingCode, message: pendingMessage } = await settled(pending);
+    return {
+      thrown,
+      pending: pendingCode,
+      pendingMessage,
+      later: await code(ranker.rank([{ id: 'x', title: 'Alien (1979)' }])),
+      load: await code(pkg.Ranker.load({ backend: 'cpu' })),
+      sync,
+    };
+  });
+  assert.deepEqual({ ...got, pendingMessage: undefined }, {
+    thrown: 'RuntimeError', pending: 'Internal', pendingMessage: undefined,
+    later: 'Internal', load: 'Internal', sync: 'Internal',
+  });
+  assert.match(got.pendingMessage ?? '', /a deliberate panic.*load the package again/s);
   await result.page.close();
 });
 

@@ -253,7 +253,7 @@ const codes: Record<PrivrankError['code'], true> = {
   TooManyInputs: true, ModelFetch: true, ModelHashMismatch: true, BadModel: true,
   ModelMismatch: true, BackendUnavailable: true, BackendError: true, StorageQuota: true,
   StorageError: true, BadData: true, EncoderMismatch: true, PrivacyBudgetSpent: true,
-  ArmLimit: true, ReportNotSent: true,
+  ArmLimit: true, ReportNotSent: true, Internal: true,
 };
 const details: { index: number; field: string; reason: string }[] | undefined = thrown.details;
 // @ts-expect-error: no such code (the comparison can never be true)
