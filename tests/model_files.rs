@@ -396,3 +396,30 @@ fn committed_manifests_declare_each_files_length() {
     }
     assert!(checked >= 5, "only {checked} files checked");
 }
+
+/// The package pins the manifests of its default set (`src/web/pins.rs` includes
+/// them in the wasm): the files it includes must be the ones `models/default.json`
+/// names, so that changing the default set cannot leave a stale pin behind.
+#[test]
+fn the_package_pins_the_manifests_models_default_json_names() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let set: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("models/default.json")).unwrap()).unwrap();
+    let pins = std::fs::read_to_string(root.join("src/web/pins.rs")).unwrap();
+    let included: Vec<std::path::PathBuf> = pins
+        .split("include_bytes!(\"")
+        .skip(1)
+        .map(|rest| {
+            let path = &rest[..rest.find('"').unwrap()];
+            std::fs::canonicalize(root.join("src/web").join(path)).unwrap()
+        })
+        .collect();
+    let named: Vec<std::path::PathBuf> = ["encoder", "ranker"]
+        .iter()
+        .map(|part| {
+            let manifest = set[part]["manifest"].as_str().unwrap();
+            std::fs::canonicalize(root.join("models").join(manifest)).unwrap()
+        })
+        .collect();
+    assert_eq!(included, named, "src/web/pins.rs vs models/default.json");
+}

@@ -54,7 +54,13 @@ fn web_sys_window() -> JsValue {
 }
 
 async fn load(options: Value) -> Result<Ranker, JsValue> {
-    Ranker::load(js(&options)).await
+    loaded(Ranker::load(js(&options))).await
+}
+
+/// The `Ranker` a `Ranker.load` promise resolves to.
+async fn loaded(promise: Promise) -> Result<Ranker, JsValue> {
+    use wasm_bindgen::convert::TryFromJsValue;
+    Ranker::try_from_js_value(JsFuture::from(promise).await?)
 }
 
 async fn load_cpu(store: &str) -> Ranker {
@@ -620,7 +626,7 @@ async fn second_load_uses_the_cache_api() {
     });
     let options = js(&json!({"modelUrl": MODELS, "backend": "cpu", "storeName": "test-cache"}));
     Reflect::set(&options, &"onProgress".into(), progress.as_ref()).unwrap();
-    let _ranker = Ranker::load(options).await.unwrap();
+    let _ranker = loaded(Ranker::load(options)).await.unwrap();
     let requested: Vec<String> = performance
         .get_entries_by_type("resource")
         .iter()

@@ -221,10 +221,12 @@ impl Engine {
             .transpose()?;
         let store = Store::open(&options.store_name).await?;
         let ledger = Ledger::open().await?;
+        // The package's own set is pinned; a page's own modelUrl is its business.
+        let pinned = options.model_url.is_none();
         let url = options.model_url.unwrap_or(default_url);
         let models = Loader::new(progress, options.refresh, options.fetch_timeout_ms)
             .await
-            .load(&url)
+            .load(&url, pinned)
             .await?;
         let loaded = device::choose(choice, &models).await?;
         let config = &models.ranker.config;

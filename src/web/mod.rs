@@ -9,6 +9,7 @@ mod error;
 mod global;
 mod guard;
 mod models;
+mod pins;
 mod reports;
 mod start;
 mod store;

@@ -81,17 +81,21 @@ impl Loader {
     }
 
     /// Fetch the model set at `url` and every file it names; cache what was
-    /// downloaded once all of it verified.
-    pub async fn load(&self, url: &str) -> Result<Models> {
+    /// downloaded once all of it verified. `pinned`: this is the package's own set,
+    /// whose manifests must be the ones it was built with ([`super::pins`]).
+    pub async fn load(&self, url: &str, pinned: bool) -> Result<Models> {
+        let pin = |bytes: &'static [u8]| pinned.then_some(bytes);
         let base = global::base_url();
         let set_url = resolve(url, &base)?;
         let set = self
-            .manifest(&set_url, |b| ModelSet::from_json(&set_url, b))
+            .manifest(&set_url, None, |b| ModelSet::from_json(&set_url, b))
             .await?;
 
         let enc_url = resolve(&set.encoder.manifest, &set_url)?;
         let encoder = self
-            .manifest(&enc_url, |b| ModelManifest::from_json(&enc_url, b))
+            .manifest(&enc_url, pin(super::pins::ENCODER_MANIFEST), |b| {
+                ModelManifest::from_json(&enc_url, b)
+            })
             .await?;
         let enc_files = resolve(&set.encoder.files, &set_url)?;
         let files = encoder.files.clone();
@@ -102,7 +106,9 @@ impl Loader {
 
         let rank_url = resolve(&set.ranker.manifest, &set_url)?;
         let ranker = self
-            .manifest(&rank_url, |b| RankerManifest::from_json(&rank_url, b))
+            .manifest(&rank_url, pin(super::pins::RANKER_MANIFEST), |b| {
+                RankerManifest::from_json(&rank_url, b)
+            })
             .await?;
         ranker.check_encoder(encoder.model_hash())?;
         let rank_files = resolve(&set.ranker.files, &set_url)?;
@@ -116,12 +122,27 @@ impl Loader {
     }
 
     /// A manifest, parsed: the cached copy when it parses (a copy that does not is
-    /// a miss), else a download, kept for [`Loader::commit`] once it parsed.
-    async fn manifest<T>(&self, url: &str, parse: impl Fn(&[u8]) -> Result<T>) -> Result<T> {
+    /// a miss), else a download, kept for [`Loader::commit`] once it parsed. With a
+    /// `pin`, only those exact bytes are accepted (a cached copy that differs is a
+    /// miss, a download that differs is `HashMismatch`).
+    async fn manifest<T>(
+        &self,
+        url: &str,
+        pin: Option<&[u8]>,
+        parse: impl Fn(&[u8]) -> Result<T>,
+    ) -> Result<T> {
+        let pinned = |bytes: &[u8]| match pin {
+            Some(pin) if pin != bytes => Err(Error::HashMismatch {
+                file: format!("{url} (the package's pinned default manifest)"),
+                expected: crate::weights::sha256_hex(pin),
+                actual: crate::weights::sha256_hex(bytes),
+            }),
+            _ => Ok(()),
+        };
         if !self.refresh
             && let Some(bytes) = self.cached(url).await
         {
-            match parse(&bytes) {
+            match pinned(&bytes).and_then(|()| parse(&bytes)) {
                 Ok(parsed) => return Ok(parsed),
                 Err(e) => global::warn(&format!(
                     "cached {url} is unusable ({e}); fetching it again"
@@ -129,6 +150,7 @@ impl Loader {
             }
         }
         let bytes = self.download(url, url, None).await?;
+        pinned(&bytes)?;
         let parsed = parse(&bytes)?;
         self.fetched.borrow_mut().push((url.to_owned(), bytes));
         Ok(parsed)

@@ -1,6 +1,7 @@
 // Model loading in the browser is a transaction with bounds: a bad response is never
 // cached, a stalled download fails within `fetchTimeoutMs`, a body whose length
-// disagrees with the manifest is refused — and a good load afterwards still works.
+// disagrees with the manifest is refused, the package's own manifests are pinned —
+// and a good load afterwards still works.
 //   node --test tests/browser/loading.test.mjs
 // Needs a built pkg/. Responses are replaced with Playwright routes; everything else
 // comes from scripts/serve.mjs on 127.0.0.1.
@@ -119,4 +120,23 @@ test('fetchTimeoutMs outside [1, 600000] is BadOptions', TEST, async () => {
     const got = await load({ fetchTimeoutMs });
     assert.equal(got.code, 'BadOptions', `${fetchTimeoutMs}: ${JSON.stringify(got)}`);
   }
+});
+
+test('the package\'s own set is pinned: another encoder manifest is refused, cached or downloaded', TEST, async () => {
+  await clearCache();
+  const path = '**/pkg/models/student/student.json';
+  const original = readFileSync(join(ROOT, 'pkg/models/student/student.json'), 'utf8');
+  // The same manifest, one byte longer: a server that changed it.
+  await context.route(path, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: `${original}\n` }));
+  const pinned = await load({});
+  assert.equal(pinned.code, 'ModelHashMismatch', JSON.stringify(pinned));
+  assert.match(pinned.message, /pinned default manifest/);
+  // Named by the page, the same set is the page's business: the changed manifest loads.
+  const named = await load({ modelUrl: '/pkg/models/default.json' });
+  assert.ok(named.ok, JSON.stringify(named));
+  await context.unroute(path);
+  // The changed copy is now in the cache under the same URL: for the default set it is
+  // a miss, and the real one is fetched.
+  const again = await load({});
+  assert.ok(again.ok, JSON.stringify(again));
 });
