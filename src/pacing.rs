@@ -12,7 +12,7 @@ use crate::history::DAY_MS;
 use crate::{Error, Result};
 
 /// How the controller reacts. The defaults were tuned on the simulated day of
-/// `tests/pacing.rs` (300,000 visits, ε = 1 reports).
+/// `simulation.rs` (ε = 1 reports).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct PacingConfig {
@@ -194,6 +194,10 @@ pub fn step(
     pacer.update(config, spent, campaign.daily_budget, now_ms)?;
     Ok(pacer)
 }
+
+/// A simulated day through the device's ranking and reports and this module.
+#[cfg(test)]
+mod simulation;
 
 #[cfg(test)]
 mod tests {

@@ -328,8 +328,80 @@ fn read<T: serde::de::DeserializeOwned>(
     kind: fn(String) -> crate::Error,
 ) -> Result<T, JsValue> {
     let bad = |e: String| error::to_js(kind(format!("{what}: {e}")));
-    let loose: Value = serde_wasm_bindgen::from_value(value).map_err(|e| bad(e.to_string()))?;
+    let loose = loose(&value, what, kind)?;
     serde_json::from_value(loose.to_json().map_err(bad)?).map_err(|e| bad(e.to_string()))
+}
+
+/// The longest JSON text one argument may make, in UTF-16 units: checked before the
+/// text is copied into wasm memory, whose pages never shrink.
+const MAX_INPUT_CHARS: u32 = 32 * 1024 * 1024;
+
+/// A JS value as loose data. The value is touched only by the engine's
+/// `JSON.stringify`, whose exceptions (a throwing getter or Proxy, a BigInt, a
+/// cycle, nesting deeper than the engine's stack) come back as errors: a JS
+/// exception must never unwind through wasm frames, which leaves the instance's
+/// stack pointer and borrows wrong and a pending promise unsettled. As in JSON,
+/// functions, Symbols and `undefined` fields are dropped; NaN and ±Infinity stay
+/// numbers (for the checks to refuse). The text's length is checked before it is
+/// copied into wasm memory, and its nesting by [`Value`]'s reader.
+fn loose(value: &JsValue, what: &str, kind: fn(String) -> crate::Error) -> Result<Value, JsValue> {
+    let bad = |e: String| error::to_js(kind(format!("{what}: {e}")));
+    let json = stringify(value).map_err(|e| {
+        bad(if e.is_instance_of::<js_sys::RangeError>() {
+            // The engine's own stack ran out: nesting far past what is read anyway.
+            format!(
+                "nested deeper than {} levels (JSON.stringify ran out of stack)",
+                crate::input::MAX_DEPTH
+            )
+        } else {
+            format!("not JSON data ({})", error::describe(&e))
+        })
+    })?;
+    let Some(json) = json.dyn_ref::<js_sys::JsString>() else {
+        return Ok(Value::Null); // undefined, or a function alone
+    };
+    let chars = json.length();
+    if chars > MAX_INPUT_CHARS {
+        return Err(bad(format!(
+            "{chars} characters of JSON, over the limit of {MAX_INPUT_CHARS}"
+        )));
+    }
+    let mut value: Value =
+        serde_json::from_str(&String::from(json)).map_err(|e| bad(e.to_string()))?;
+    restore_non_finite(&mut value);
+    Ok(value)
+}
+
+/// Marks a number JSON cannot hold, so that a NaN bid is refused as NaN rather
+/// than read as a missing field.
+const NON_FINITE: &str = "\u{0}privrank:";
+
+#[wasm_bindgen(inline_js = "export function stringify(value) { \
+    return JSON.stringify(value, (key, x) => \
+        typeof x === 'number' && !Number.isFinite(x) ? '\\u0000privrank:' + x : x); }")]
+extern "C" {
+    /// `JSON.stringify` with non-finite numbers kept as [`NON_FINITE`] strings; its
+    /// exceptions come back as `Err` (the only way the package touches an argument).
+    #[wasm_bindgen(catch)]
+    fn stringify(value: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+/// The [`NON_FINITE`] strings back into numbers.
+fn restore_non_finite(value: &mut Value) {
+    match value {
+        Value::Text(text) => {
+            let number = match text.strip_prefix(NON_FINITE) {
+                Some("NaN") => f64::NAN,
+                Some("Infinity") => f64::INFINITY,
+                Some("-Infinity") => f64::NEG_INFINITY,
+                _ => return,
+            };
+            *value = Value::Number(number);
+        }
+        Value::List(items) => items.iter_mut().for_each(restore_non_finite),
+        Value::Map(fields) => fields.values_mut().for_each(restore_non_finite),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
 }
 
 /// Vectors as an array of `Float32Array`s (copies, not views of wasm memory).
@@ -351,20 +423,20 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
         .map_err(|_| error::to_js(crate::Error::BadInput("result is not JSON".into())))
 }
 
-/// A JS array of anything, as loose values to be checked field by field. An
-/// oversized array is refused before it is converted, so it costs no time.
+/// A JS array of anything, as loose values to be checked field by field (read by
+/// [`loose`], so the array's size in bytes is bounded before it is copied).
 fn list(value: JsValue, what: &'static str, max: usize) -> Result<Vec<Value>, JsValue> {
-    if !js_sys::Array::is_array(&value) {
-        return Err(error::to_js(crate::Error::BadInput(format!(
+    match loose(&value, what, crate::Error::BadInput)? {
+        Value::List(items) if items.len() > max => Err(error::to_js(crate::Error::TooMany {
+            what,
+            count: items.len(),
+            max,
+        })),
+        Value::List(items) => Ok(items),
+        _ => Err(error::to_js(crate::Error::BadInput(format!(
             "{what} must be an array"
-        ))));
+        )))),
     }
-    let count = js_sys::Array::from(&value).length() as usize;
-    if count > max {
-        return Err(error::to_js(crate::Error::TooMany { what, count, max }));
-    }
-    serde_wasm_bindgen::from_value(value)
-        .map_err(|e| error::to_js(crate::Error::BadInput(format!("{what}: {e}"))))
 }
 
 #[wasm_bindgen]
@@ -376,18 +448,12 @@ impl Ranker {
         #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: JsValue,
     ) -> Promise {
         start::start();
-        let mut progress = None;
-        let options = if options.is_object() {
-            progress = Reflect::get(&options, &"onProgress".into())
-                .ok()
-                .and_then(|f| f.dyn_into::<Function>().ok());
-            // The callback is not data: take it out of a copy before parsing the rest.
-            let copy = js_sys::Object::assign(&js_sys::Object::new(), options.unchecked_ref());
-            let _ = Reflect::delete_property(&copy, &"onProgress".into());
-            copy.into()
-        } else {
-            options
-        };
+        // The callback is not data: JSON leaves it out of the options read below.
+        let progress = options
+            .is_object()
+            .then(|| Reflect::get(&options, &"onProgress".into()).ok())
+            .flatten()
+            .and_then(|f| f.dyn_into::<Function>().ok());
         let options: Result<LoadOptions, JsValue> = from_js(options, "Ranker.load options");
         run(async move {
             let engine = Engine::load(options?, default_model_url(), progress)
@@ -407,8 +473,7 @@ impl Ranker {
     ) -> Promise {
         let engine = self.engine.clone();
         run(async move {
-            let value: Value = serde_wasm_bindgen::from_value(event)
-                .map_err(|e| error::to_js(crate::Error::BadInput(format!("event: {e}"))))?;
+            let value = loose(&event, "event", crate::Error::BadInput)?;
             to_js(&engine.record(value).await.map_err(error::to_js)?)
         })
     }
@@ -642,8 +707,8 @@ impl Embedder {
     ) -> Result<JsValue, JsValue> {
         guard::check()?;
         let (values, items) = catalog_items(items)?;
-        let packed: HashMap<String, crate::packed::Packed> = serde_wasm_bindgen::from_value(packed)
-            .map_err(|e| error::to_js(crate::Error::BadInput(format!("packed embeddings: {e}"))))?;
+        let packed: HashMap<String, crate::packed::Packed> =
+            read(packed, "packed embeddings", crate::Error::BadInput)?;
         let out = crate::catalog::attach(&values, &items, self.encoder.model_hash(), |t| {
             packed.get(t).cloned()
         })
@@ -719,8 +784,9 @@ fn catalog_items(
 /// manifest's SHA-256s.
 fn bundle_from_files(manifest: &JsValue, files: &JsValue) -> Result<crate::ModelBundle, JsValue> {
     guard::check()?;
-    let manifest = crate::config::ModelManifest::from_json("manifest", &bytes(manifest))
-        .map_err(error::to_js)?;
+    let manifest =
+        crate::config::ModelManifest::from_json("manifest", &bytes(manifest, "manifest")?)
+            .map_err(error::to_js)?;
     let names = manifest.files.clone();
     let file = |name: &str| -> Result<Vec<u8>, JsValue> {
         let value = Reflect::get(files, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
@@ -729,7 +795,7 @@ fn bundle_from_files(manifest: &JsValue, files: &JsValue) -> Result<crate::Model
                 "files has no `{name}`, which the manifest names"
             ))));
         }
-        Ok(bytes(&value))
+        bytes(&value, name)
     };
     let config = file(&names.config.name)?;
     crate::ModelBundle::from_bytes(
@@ -741,12 +807,20 @@ fn bundle_from_files(manifest: &JsValue, files: &JsValue) -> Result<crate::Model
     .map_err(error::to_js)
 }
 
-/// Text or binary, as bytes (`new Uint8Array(x)` copies an ArrayBuffer's or a
-/// Uint8Array's contents).
-fn bytes(value: &JsValue) -> Vec<u8> {
-    match value.as_string() {
-        Some(text) => text.into_bytes(),
-        None => js_sys::Uint8Array::new(value).to_vec(),
+/// Text or binary, as bytes: a string, an ArrayBuffer or a Uint8Array (a Node
+/// Buffer is one). Anything else is refused before it is read: `new
+/// Uint8Array(x)` of an arbitrary object would run its getters inside a wasm call.
+fn bytes(value: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
+    if let Some(text) = value.as_string() {
+        Ok(text.into_bytes())
+    } else if let Some(buffer) = value.dyn_ref::<js_sys::ArrayBuffer>() {
+        Ok(js_sys::Uint8Array::new(buffer).to_vec())
+    } else if let Some(array) = value.dyn_ref::<js_sys::Uint8Array>() {
+        Ok(array.to_vec())
+    } else {
+        Err(error::to_js(crate::Error::BadInput(format!(
+            "{what} must be text, an ArrayBuffer or a Uint8Array"
+        ))))
     }
 }
 
@@ -766,11 +840,12 @@ pub fn check_report(
 /// tallies; `bids`: campaign → cost per click.
 #[wasm_bindgen(unchecked_return_type = "Estimates")]
 pub fn estimates(
-    experiment: String,
+    #[wasm_bindgen(unchecked_param_type = "string")] experiment: JsValue,
     #[wasm_bindgen(unchecked_param_type = "Tally[]")] tallies: JsValue,
     #[wasm_bindgen(unchecked_param_type = "Record<string, number>")] bids: JsValue,
 ) -> Result<JsValue, JsValue> {
     guard::check()?;
+    let experiment: String = read(experiment, "experiment", crate::Error::BadInput)?;
     let tallies: Vec<crate::estimate::Tally> = read(tallies, "tallies", crate::Error::BadInput)?;
     let bids: std::collections::BTreeMap<String, f64> = read(bids, "bids", crate::Error::BadInput)?;
     to_js(&crate::estimate::estimates(&experiment, &tallies, &bids).map_err(error::to_js)?)
@@ -784,7 +859,7 @@ pub fn pace(
     #[wasm_bindgen(unchecked_param_type = "Pacer | null")] state: JsValue,
     #[wasm_bindgen(unchecked_param_type = "Tally[]")] tallies: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PacedCampaign")] campaign: JsValue,
-    now: f64,
+    #[wasm_bindgen(unchecked_param_type = "number")] now: JsValue,
 ) -> Result<JsValue, JsValue> {
     guard::check()?;
     let state: Option<crate::pacing::Pacer> = if state.is_null() || state.is_undefined() {
@@ -794,6 +869,7 @@ pub fn pace(
     };
     let tallies: Vec<crate::estimate::Tally> = read(tallies, "tallies", crate::Error::BadInput)?;
     let campaign: crate::pacing::Campaign = read(campaign, "campaign", crate::Error::BadInput)?;
+    let now: f64 = read(now, "now", crate::Error::BadInput)?;
     let config = crate::pacing::PacingConfig::default();
     to_js(&crate::pacing::step(state, &tallies, &campaign, &config, now).map_err(error::to_js)?)
 }

@@ -460,6 +460,41 @@ test('main thread, WebGPU (--enable-unsafe-webgpu): minimal.html?backend=webgpu'
   assert.ok(worst <= 1e-4, `max |Δ|/‖ref‖ ${worst}`);
 });
 
+test('hostile inputs to rank(), record() and embed() settle, typed, and the ranker still works', TEST, async () => {
+  const context = launches.cpu ?? assert.fail('no CPU browser');
+  const result = await openDemo(context, '/www/minimal.html?backend=cpu');
+  assertDone(result, 'minimal.html');
+  const runs = Number(process.env.FUZZ_RUNS ?? 100);
+  const seed = Number(process.env.FUZZ_SEED ?? 20261206);
+  const got = await result.page.evaluate(async ({ runs, seed }) => {
+    const { rng, value, candidates, outcome } = await import('/tests/fuzz/values.mjs');
+    const r = rng(seed);
+    const { ranker } = globalThis.privrank;
+    const event = () => (r() < 0.5 ? value(r) : { kind: 'view', itemId: 'm-9', title: 'Alien (1979)', ts: value(r) });
+    const calls = {
+      rank: () => ranker.rank(candidates(r), r() < 0.5 ? undefined : value(r)),
+      record: () => ranker.record(event()),
+      embed: () => ranker.embed(value(r)),
+    };
+    const seen = {};
+    const bad = [];
+    for (const [name, call] of Object.entries(calls)) {
+      seen[name] = {};
+      for (let i = 0; i < runs && bad.length <= 10; i++) {
+        const out = await outcome(call, 10_000);
+        seen[name][out] = (seen[name][out] ?? 0) + 1;
+        if (!/^(ok|Bad\w+|TooMany\w+|EncoderMismatch)$/.test(out)) bad.push(`${name} #${i}: ${out}`);
+      }
+    }
+    const normal = await ranker.rank([{ id: 'x', title: 'Alien (1979)' }]);
+    return { seen, bad, normal: normal.map((n) => n.id) };
+  }, { runs, seed });
+  console.log(`browser fuzz (seed ${seed}, ${runs} per method): ${JSON.stringify(got.seen)}`);
+  assert.deepEqual(got.bad, [], 'calls that trapped, hung or threw untyped');
+  assert.deepEqual(got.normal, ['x'], 'a normal rank() afterwards');
+  await result.page.close();
+});
+
 test('network: every request went to the local server, none carried the history', TEST, () => {
   assert.ok(requests.length > 0, 'no requests were observed');
   const elsewhere = requests.filter((r) => !/^(data|blob):/.test(r.url) && new URL(r.url).origin !== server.origin);

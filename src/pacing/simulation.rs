@@ -6,17 +6,17 @@
 //! the edge worker's collector calls), whose multiplier the next visits rank with. The campaign must
 //! spend within ±10% of its budget and still be shown in the day's last hour;
 //! unpaced, the same campaign overspends.
-//!   cargo test --features cli,wgpu --test pacing -- --nocapture
+//!   cargo test --features cli,wgpu --lib pacing::simulation -- --nocapture
 
 use std::collections::HashMap;
 
-use privrank::RankerConfig;
-use privrank::candidates::{self, Candidate};
-use privrank::estimate::{self, Tally};
-use privrank::history::DAY_MS;
-use privrank::input::Value;
-use privrank::pacing::{self, Campaign, Pacer, PacingConfig};
-use privrank::privacy::{self, Budget, Labels, RandomizedResponse};
+use crate::RankerConfig;
+use crate::candidates::{self, Candidate};
+use crate::estimate::{self, Tally};
+use crate::history::DAY_MS;
+use crate::input::Value;
+use crate::pacing::{self, Campaign, Pacer, PacingConfig};
+use crate::privacy::{self, Budget, Labels, RandomizedResponse};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
