@@ -199,7 +199,9 @@ pub fn check_label(field: &str, value: &str) -> Result<()> {
 
 /// The whole of what leaves the device for one impression: the noised click bit,
 /// the labels of what was shown, the ε it was noised with and the UTC day. No id,
-/// no history, no time finer than the day.
+/// no history, no time finer than the day. It spells out [`Labels`]' fields rather
+/// than flattening them: serde cannot refuse unknown fields through `flatten`, and
+/// the collector must refuse them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NoisedReport {
