@@ -25,7 +25,7 @@ if (values.candidates) {
 }
 const mf = new Miniflare(options({ port: Number(values.port), candidates }));
 const url = await mf.ready;
-console.log(`privrank edge worker: ${url.origin}/ (POST /embed, POST /candidates${candidates ? `; ${candidates.length} candidates bound` : ''}; Ctrl-C to stop)`);
+console.log(`privrank edge worker: ${url.origin}/ (POST /embed, /candidates, /report; GET /estimates${candidates ? `; ${candidates.length} candidates bound` : ''}; Ctrl-C to stop)`);
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, async () => {
     await mf.dispose();
