@@ -46,6 +46,13 @@ pub struct Rate {
     pub epsilon: Vec<f64>,
 }
 
+impl Rate {
+    /// The clicks the reports imply: the rate times the impressions reported.
+    pub fn clicks(&self) -> f64 {
+        self.ctr * self.reports as f64
+    }
+}
+
 /// One arm × creative of an experiment.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -168,7 +175,7 @@ pub fn estimates(
             let bid = bids.get(campaign).copied();
             // Clicks are the rate times the impressions; so are the interval's ends.
             let half = Z95 * rate.stderr;
-            let clicks = rate.ctr * n;
+            let clicks = rate.clicks();
             Ok(CampaignEstimate {
                 campaign: campaign.to_owned(),
                 reports: rate.reports,

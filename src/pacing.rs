@@ -134,18 +134,19 @@ impl Pacer {
         let into_day = now_ms.rem_euclid(DAY_MS);
         let target = budget * config.target_share(into_day);
         let error = (target - spent) / budget;
-        let proposed = config.kp * error + config.ki * (self.integral + error * elapsed / DAY_MS);
+        let output = |integral: f64| config.kp * error + config.ki * integral;
+        let grown = self.integral + error * elapsed / DAY_MS;
         // Anti-windup: the integral grows only while the output is not pinned at a
         // bound it would push further past.
+        let proposed = output(grown);
         let pinned = (proposed > 1.0 && error > 0.0) || (proposed < 0.0 && error < 0.0);
         if !pinned {
-            self.integral += error * elapsed / DAY_MS;
+            self.integral = grown;
         }
-        let unpinned = config.kp * error + config.ki * self.integral;
         self.multiplier = if spent >= budget {
             0.0
         } else {
-            unpinned.clamp(0.0, 1.0)
+            output(self.integral).clamp(0.0, 1.0)
         };
         self.updated_ms = now_ms;
         self.spent = spent;
@@ -175,8 +176,7 @@ pub fn spend_today(tallies: &[Tally], campaign: &Campaign, now_ms: f64) -> Resul
     if mine.iter().all(|t| t.reports == 0) {
         return Ok(0.0);
     }
-    let rate = crate::estimate::rate(mine)?;
-    Ok(rate.ctr * rate.reports as f64 * campaign.bid)
+    Ok(crate::estimate::rate(mine)?.clicks() * campaign.bid)
 }
 
 /// One collector update: today's spend estimated from the tallies, and the

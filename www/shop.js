@@ -269,7 +269,6 @@ function endImpression(clicked) {
 
 /** The privacy panel's reports: each one's whole body, as the collector got it. */
 function renderReports() {
-  const box = $('reports-box');
   $('report-count').textContent = String(state.reports.filter((r) => r.ok).length);
   $('arm').textContent = state.arm?.label
     ? `${state.arm.label} (${state.arm.label === 'tagline' ? 'a tagline before the title' : 'the plain title'})`
@@ -283,7 +282,6 @@ function renderReports() {
     li.dataset.sent = String(r.ok);
     return li;
   }));
-  box.dataset.reports = String(state.reports.filter((r) => r.ok).length);
 }
 
 /** The results box: the collector's estimates for the experiment, as it answers them. */

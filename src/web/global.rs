@@ -94,7 +94,13 @@ pub async fn has_webgpu_adapter() -> bool {
     }
 }
 
-/// Resolve `url` against `base` (WHATWG URL rules).
+/// Resolve `url` against `base` (WHATWG URL rules). An empty base (a global with
+/// no `location`) leaves only absolute URLs resolvable.
 pub fn resolve(url: &str, base: &str) -> Result<String, JsValue> {
-    web_sys::Url::new_with_base(url, base).map(|u| u.href())
+    if base.is_empty() {
+        web_sys::Url::new(url)
+    } else {
+        web_sys::Url::new_with_base(url, base)
+    }
+    .map(|u| u.href())
 }

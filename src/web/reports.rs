@@ -21,21 +21,15 @@ pub const ANSWER_MS: u32 = 10_000;
 /// The collector's URL made absolute against the page's, which must be http(s).
 pub fn collector_url(url: &str) -> Result<String> {
     let bad = |reason: String| Error::BadOptions(format!("collector `{url}`: {reason}"));
-    let base = global::base_url();
-    let absolute = if base.is_empty() {
-        web_sys::Url::new(url).map(|u| u.href())
-    } else {
-        global::resolve(url, &base)
-    }
-    .map_err(|e| bad(describe(&e)))?;
+    let absolute = global::resolve(url, &global::base_url()).map_err(|e| bad(describe(&e)))?;
     if !(absolute.starts_with("https://") || absolute.starts_with("http://")) {
         return Err(bad("must be an http(s) URL".into()));
     }
     Ok(absolute)
 }
 
-/// POST `report` to `url`; the collector's status, or why it was not sent.
-pub async fn send(url: &str, report: &NoisedReport) -> Result<u16> {
+/// POST `report` to `url`, or say why it was not sent.
+pub async fn send(url: &str, report: &NoisedReport) -> Result<()> {
     let fail = |reason: String| Error::ReportNotSent {
         url: url.to_owned(),
         reason,
@@ -68,7 +62,7 @@ pub async fn send(url: &str, report: &NoisedReport) -> Result<u16> {
     if !response.ok() {
         return Err(fail(format!("HTTP {}", response.status())));
     }
-    Ok(response.status())
+    Ok(())
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen]

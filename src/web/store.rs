@@ -241,6 +241,16 @@ impl Connection {
             .map_err(js)
     }
 
+    /// One readwrite transaction over the events and their embeddings, so that the
+    /// two change together.
+    fn tx_history(&self) -> Result<IdbTransaction> {
+        self.check_open()?;
+        let stores = Array::of2(&EVENTS.into(), &EMBEDDINGS.into());
+        self.db
+            .transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readwrite)
+            .map_err(js)
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.closed.get() {
             return Err(Error::Storage(
@@ -336,13 +346,7 @@ impl Store {
 
     /// Delete the events `ids` and every embedding whose key is not in `kept`.
     async fn delete(&self, ids: &[&JsValue], kept: &HashSet<String>) -> Result<()> {
-        self.conn.check_open()?;
-        let stores = Array::of2(&EVENTS.into(), &EMBEDDINGS.into());
-        let tx = self
-            .conn
-            .db
-            .transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readwrite)
-            .map_err(js)?;
+        let tx = self.conn.tx_history()?;
         let events = tx.object_store(EVENTS).map_err(js)?;
         for id in ids {
             events.delete(id).map_err(js)?;
@@ -421,13 +425,7 @@ impl Store {
 
     /// Erase the history and every cached embedding.
     pub async fn clear(&self) -> Result<()> {
-        self.conn.check_open()?;
-        let stores = Array::of2(&EVENTS.into(), &EMBEDDINGS.into());
-        let tx = self
-            .conn
-            .db
-            .transaction_with_str_sequence_and_mode(&stores, IdbTransactionMode::Readwrite)
-            .map_err(js)?;
+        let tx = self.conn.tx_history()?;
         tx.object_store(EVENTS).map_err(js)?.clear().map_err(js)?;
         tx.object_store(EMBEDDINGS)
             .map_err(js)?
