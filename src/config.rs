@@ -347,22 +347,33 @@ impl BertConfig {
 
     /// Weights the encoder uses, as values: counted from the architecture rather than
     /// the file, because a file's int4 rows are packed two to a byte and a checkpoint
-    /// may carry tensors the encoder never reads (the teacher's pooler).
+    /// may carry tensors the encoder never reads (the teacher's pooler). Saturating:
+    /// a config may name any dims, and this count is what refuses absurd ones.
     pub fn parameter_count(&self) -> usize {
         let (d, f, e) = (
             self.hidden_size,
             self.intermediate_size,
             self.word_embedding_dim(),
         );
-        let linear = |d_in: usize, d_out: usize| d_in * d_out + d_out;
-        let norm = 2 * d;
+        let linear = |d_in: usize, d_out: usize| d_in.saturating_mul(d_out).saturating_add(d_out);
+        let norm = d.saturating_mul(2);
         let projection = self.embedding_size.map_or(0, |e| linear(e, d));
-        let embeddings = self.vocab_size * e
-            + projection
-            + (self.max_position_embeddings + self.type_vocab_size) * d
-            + norm;
-        let layer = 4 * linear(d, d) + linear(d, f) + linear(f, d) + 2 * norm;
-        embeddings + self.num_hidden_layers * layer
+        let embeddings = self
+            .vocab_size
+            .saturating_mul(e)
+            .saturating_add(projection)
+            .saturating_add(
+                self.max_position_embeddings
+                    .saturating_add(self.type_vocab_size)
+                    .saturating_mul(d),
+            )
+            .saturating_add(norm);
+        let layer = linear(d, d)
+            .saturating_mul(4)
+            .saturating_add(linear(d, f))
+            .saturating_add(linear(f, d))
+            .saturating_add(norm.saturating_mul(2));
+        embeddings.saturating_add(self.num_hidden_layers.saturating_mul(layer))
     }
 }
 

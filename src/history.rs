@@ -165,6 +165,22 @@ impl Event {
     }
 }
 
+/// Check a list of events; an error names each bad event's position in the list.
+pub fn parse_events(values: &[crate::input::Value], now_ms: f64) -> crate::Result<Vec<Event>> {
+    let mut events = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        match Event::parse(value, now_ms) {
+            Ok(e) => events.push(e),
+            Err(crate::Error::BadEvent(mut errors)) => {
+                errors.iter_mut().for_each(|e| e.index = i);
+                return Err(crate::Error::BadEvent(errors));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(events)
+}
+
 pub const DAY_MS: f64 = 86_400_000.0;
 
 /// How much history the device keeps. Older and surplus events are deleted, so the

@@ -14,7 +14,8 @@ pub mod config;
 /// Verified model files and safetensors weights turned into burn tensors.
 pub mod weights;
 
-/// Text to token ids and attention masks, with the manifest's truncation.
+/// Text to token ids and attention masks: BERT's WordPiece, read from the model's
+/// `tokenizer.json`, with the manifest's truncation.
 pub mod tokenize;
 
 /// The BERT sentence encoder (backend-agnostic burn modules).

@@ -193,37 +193,15 @@ impl DefaultSet {
         request: &serde_json::Value,
         embedder: &impl privrank::rank::Embedder,
     ) -> Result<Vec<serde_json::Value>, String> {
-        use privrank::input::Value;
-        let values = |v: &serde_json::Value| -> Vec<Value> {
-            serde_json::from_value(v.clone()).unwrap_or_default()
-        };
-        let options: privrank::rank::RankOptions =
-            serde_json::from_value(request.get("options").cloned().unwrap_or_default())
-                .map_err(|e| e.to_string())?;
-        let clock = 1.8e12;
-        let now = options.now.unwrap_or(clock);
-        let events = values(&request["history"])
-            .iter()
-            .map(|v| privrank::history::Event::parse(v, now))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        let candidates = privrank::candidates::parse(
-            &values(&request["candidates"]),
+        let parsed = privrank::rank::RequestFile::from_json(
+            "request",
+            &serde_json::to_vec(request).unwrap(),
             &self.manifest.config,
-            privrank::candidates::DEFAULT_MAX_CANDIDATES,
+            1.8e12,
         )
         .map_err(|e| e.to_string())?;
-        let ranked = privrank::rank::rank_blocking(
-            self.model(),
-            privrank::rank::Request {
-                events: &events,
-                candidates: &candidates,
-                options: &options,
-                clock_ms: clock,
-            },
-            embedder,
-        )
-        .map_err(|e| e.to_string())?;
+        let ranked = privrank::rank::rank_blocking(self.model(), parsed.request(), embedder)
+            .map_err(|e| e.to_string())?;
         Ok(ranked
             .iter()
             .map(|r| serde_json::to_value(r).unwrap())

@@ -423,3 +423,29 @@ fn the_package_pins_the_manifests_models_default_json_names() {
         .collect();
     assert_eq!(included, named, "src/web/pins.rs vs models/default.json");
 }
+
+/// `Ranker::load` builds the architecture before reading the file. burn 0.22 creates
+/// parameters lazily, so absurd dims did not allocate here, but the error came from
+/// deep inside the store; the config is now held to the file's size first, with a
+/// message that says so, whatever a later burn does at `init` (the fuzz target
+/// `ranker_weights` keeps such an input in fuzz/regressions/).
+#[test]
+fn a_ranker_config_larger_than_its_file_is_refused_by_its_size() {
+    use burn::module::Module;
+    use privrank::{Ranker, RankerManifest};
+    let dir = common::root().join("models/student/ranker");
+    let mut manifest = RankerManifest::from_json(
+        "ranker.json",
+        &std::fs::read(dir.join("ranker.json")).unwrap(),
+    )
+    .unwrap();
+    let weights = std::fs::read(dir.join(&manifest.weights.name)).unwrap();
+    let hash = manifest.encoder.model_hash.clone();
+    let device = Backend::cpu().device;
+    let ranker = Ranker::load(&manifest, &weights, &hash, &device).unwrap();
+    assert_eq!(ranker.num_params(), manifest.config.parameter_count());
+    manifest.config.embedding_dim = 1 << 40;
+    let err = Ranker::load(&manifest, &weights, &hash, &device).unwrap_err();
+    assert!(matches!(err, Error::BadWeights { .. }), "{err}");
+    assert!(err.to_string().contains("needs"), "{err}");
+}

@@ -8,6 +8,7 @@
 mod batch;
 mod check;
 mod creatives;
+mod file;
 mod placement;
 mod prior;
 mod supplied;
@@ -25,6 +26,8 @@ use crate::history::{self, Event, EventKind};
 use crate::policy::Policy;
 use crate::ranker::Ranker;
 use crate::{Error, Result};
+
+pub use file::RequestFile;
 
 pub use batch::build as build_batch;
 pub use check::validate;

@@ -37,6 +37,19 @@ impl Ranker {
         let file = &manifest.weights.name;
         manifest.check_encoder(encoder_hash)?;
         verify(&manifest.weights, weights)?;
+        // `init` builds every weight the config names before the file's are read
+        // (lazily in burn 0.22; not a promise burn makes): a config that needs more
+        // values than the file has bytes cannot match it, and is refused first.
+        let needed = manifest.config.parameter_count();
+        if needed > weights.len() {
+            return Err(Error::BadWeights {
+                file: file.clone(),
+                reason: format!(
+                    "the manifest's config needs {needed} weights; the file has {} bytes",
+                    weights.len()
+                ),
+            });
+        }
         let mut ranker = manifest.config.init(device);
         let mut store = SafetensorsStore::from_bytes(Some(weights.to_vec()));
         ranker

@@ -93,6 +93,30 @@ pub struct RankBatch {
 }
 
 impl RankerConfig {
+    /// Weights this architecture has, as values (saturating: a manifest may name
+    /// any dims, and the count is what refuses the absurd ones before
+    /// [`RankerConfig::init`] allocates them).
+    pub fn parameter_count(&self) -> usize {
+        let linear = |i: usize, o: usize| i.saturating_mul(o).saturating_add(o);
+        let d = self.projection_dim;
+        let mut count = linear(self.embedding_dim, d).saturating_add(self.kinds.saturating_mul(d));
+        if self.attention {
+            let pair = d.saturating_mul(4).saturating_add(PAIR_INPUTS);
+            count = count
+                .saturating_add(linear(pair, self.attention_hidden))
+                .saturating_add(linear(self.attention_hidden, 1));
+        }
+        let mut width = d
+            .saturating_mul(2)
+            .saturating_add(self.candidate_features.len())
+            .saturating_add(SUMMARIES);
+        for &next in &self.mlp {
+            count = count.saturating_add(linear(width, next));
+            width = next;
+        }
+        count.saturating_add(linear(width, 1))
+    }
+
     /// Fresh weights (burn's default initialisers, small kind vectors) for this
     /// architecture.
     pub fn init(&self, device: &Device) -> Ranker {

@@ -9,7 +9,7 @@ use privrank::input::Value;
 use privrank::interests::{DEFAULT_HALF_LIFE_DAYS, interests};
 use privrank::policy::{Arm, assign_arm};
 
-use crate::rank::{now_or, parse_events, read_input};
+use crate::rank::{now_or, read_input};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -47,7 +47,7 @@ pub fn interests_cmd(args: &InterestsArgs) -> Result<()> {
         ))
     })?;
     let now = now_or(args.now)?;
-    let events = parse_events(list, now)?;
+    let events = privrank::history::parse_events(list, now)?;
     let tags = interests(&events, now, args.half_life_days, args.k)?;
     println!("{}", serde_json::to_string_pretty(&tags)?);
     Ok(())

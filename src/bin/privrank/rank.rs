@@ -3,9 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use privrank::history::Event;
-use privrank::input::Value;
-use privrank::rank::{self, RankOptions};
+use privrank::rank::{self, RequestFile};
 use privrank::{Backend, Ranker, SentenceEncoder};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -17,17 +15,6 @@ pub struct RankArgs {
     /// The ranker's folder; default: the model set's (`--models`).
     #[arg(long)]
     pub ranker_dir: Option<PathBuf>,
-}
-
-/// A ranking request as the browser would make it, in one file.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RankRequest {
-    #[serde(default)]
-    history: Vec<Value>,
-    candidates: Vec<Value>,
-    #[serde(default)]
-    options: RankOptions,
 }
 
 /// A file's bytes, or standard input's for `-`.
@@ -54,22 +41,6 @@ pub fn now_or(given: Option<f64>) -> Result<f64> {
     }
 }
 
-/// Check history events; an error names the event's position in the list.
-pub fn parse_events(values: &[Value], now: f64) -> Result<Vec<Event>> {
-    let mut events = Vec::with_capacity(values.len());
-    for (i, value) in values.iter().enumerate() {
-        match Event::parse(value, now) {
-            Ok(e) => events.push(e),
-            Err(privrank::Error::BadEvent(mut errors)) => {
-                errors.iter_mut().for_each(|e| e.index = i);
-                return Err(privrank::Error::BadEvent(errors).into());
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(events)
-}
-
 pub fn rank(
     args: &RankArgs,
     encoder: &SentenceEncoder,
@@ -77,16 +48,13 @@ pub fn rank(
     ranker_dir: &Path,
 ) -> Result<()> {
     let bytes = read_input(&args.request)?;
-    let request: RankRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| privrank::Error::BadInput(format!("{}: {e}", args.request.display())))?;
     let (manifest, ranker) = Ranker::read(ranker_dir, encoder.model_hash(), &backend.device)?;
     let config = &manifest.config;
-    let clock = now_or(None)?;
-    let events = parse_events(&request.history, request.options.now.unwrap_or(clock))?;
-    let candidates = privrank::candidates::parse(
-        &request.candidates,
+    let request = RequestFile::from_json(
+        &args.request.display().to_string(),
+        &bytes,
         config,
-        privrank::candidates::DEFAULT_MAX_CANDIDATES,
+        now_or(None)?,
     )?;
     let ranked = rank::rank_blocking(
         rank::Model {
@@ -95,12 +63,7 @@ pub fn rank(
             device: &backend.device,
             encoder: encoder.model_hash(),
         },
-        rank::Request {
-            events: &events,
-            candidates: &candidates,
-            options: &request.options,
-            clock_ms: clock,
-        },
+        request.request(),
         encoder,
     )?;
     println!("{}", serde_json::to_string_pretty(&ranked)?);

@@ -1,15 +1,18 @@
-//! Hugging Face `tokenizers`, configured from the manifest rather than from the
-//! `tokenizer.json` itself: the published file pads every text to 128 tokens, which
-//! would multiply the encoder's work for short titles, so padding is switched off
-//! here and batches are padded only to their longest member.
+//! Text to token ids and masks. The tokenizer is read from the model's Hugging Face
+//! `tokenizer.json` but configured from the manifest: the published file pads every
+//! text to 128 tokens, which would multiply the encoder's work for short titles, so
+//! batches are padded only to their longest member, and truncation is the
+//! manifest's `max_tokens`.
+
+mod wordpiece;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::{Error, Result};
+use wordpiece::WordPiece;
 
 pub struct TextTokenizer {
-    inner: Tokenizer,
+    inner: WordPiece,
     max_tokens: usize,
 }
 
@@ -37,15 +40,12 @@ impl TokenBatch {
 
 impl TextTokenizer {
     pub fn from_bytes(tokenizer_json: &[u8], max_tokens: usize) -> Result<Self> {
-        let mut inner = Tokenizer::from_bytes(tokenizer_json)
-            .map_err(|e| Error::BadTokenizer(e.to_string()))?;
-        inner.with_padding(None);
-        inner
-            .with_truncation(Some(TruncationParams {
-                max_length: max_tokens,
-                ..Default::default()
-            }))
-            .map_err(|e| Error::BadTokenizer(e.to_string()))?;
+        if max_tokens < 2 {
+            return Err(Error::BadTokenizer(format!(
+                "max_tokens {max_tokens} leaves no room for [CLS] and [SEP]"
+            )));
+        }
+        let inner = WordPiece::from_json(tokenizer_json)?;
         Ok(Self { inner, max_tokens })
     }
 
@@ -53,21 +53,24 @@ impl TextTokenizer {
         self.max_tokens
     }
 
+    /// One past the largest id the tokenizer can produce: the encoder's word
+    /// embedding table must have at least this many rows.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        self.inner.id_bound()
     }
 
     /// Unpadded ids of each text, truncated to the manifest's token budget.
     pub fn encode_ids<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<i64>>> {
-        texts
+        Ok(texts
             .iter()
             .map(|t| {
                 self.inner
-                    .encode(t.as_ref(), true)
-                    .map(|e| e.get_ids().iter().map(|&id| i64::from(id)).collect())
-                    .map_err(|e| Error::BadTokenizer(e.to_string()))
+                    .encode(t.as_ref(), self.max_tokens)
+                    .into_iter()
+                    .map(i64::from)
+                    .collect()
             })
-            .collect()
+            .collect())
     }
 
     pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<TokenBatch> {
