@@ -72,6 +72,7 @@ pub fn warn(message: &str) {
 
 /// `navigator.gpu.requestAdapter()` resolved to something: asked before burn's
 /// wgpu runtime is started, so a browser without WebGPU is a clean fallback.
+#[cfg(feature = "wgpu")]
 pub async fn has_webgpu_adapter() -> bool {
     let Some(gpu) = get("navigator").and_then(|n| Reflect::get(&n, &"gpu".into()).ok()) else {
         return false;
