@@ -162,8 +162,14 @@ pub fn manifests(data: &[u8]) -> bool {
     accepted | ModelSet::from_json("default.json", data).is_ok()
 }
 
-/// Splits `data` into a `config.json` (its length in the first two bytes, little
-/// endian) and the rest.
+/// The weight targets' input: a JSON head (a `config.json` or a ranker manifest),
+/// its length in the first two bytes (little endian), then the weights file.
+pub fn framed(head: &[u8], weights: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(head.len()).expect("a head under 64 KiB");
+    [&len.to_le_bytes()[..], head, weights].concat()
+}
+
+/// [`framed`]'s parts back.
 fn split(data: &[u8]) -> Option<(&[u8], &[u8])> {
     let (len, rest) = data.split_first_chunk::<2>()?;
     let len = usize::from(u16::from_le_bytes(*len));

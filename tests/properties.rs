@@ -402,9 +402,7 @@ fn write_fuzz_seeds() {
         ("int4", Scheme::Int4),
     ] {
         let weights = to_safetensors(&tensors, |_| scheme).unwrap();
-        let mut seed = (config.len() as u16).to_le_bytes().to_vec();
-        seed.extend_from_slice(config.as_bytes());
-        seed.extend_from_slice(&weights);
+        let seed = targets::framed(config.as_bytes(), &weights);
         std::fs::write(dir.join(format!("tiny-{label}")), seed).unwrap();
     }
 
@@ -423,10 +421,7 @@ fn write_fuzz_seeds() {
     manifest.training = serde_json::Value::Null;
     let ranker = manifest.config.init(&privrank::Backend::cpu().device);
     let weights = ranker.to_safetensors().unwrap();
-    let manifest = serde_json::to_vec(&manifest).unwrap();
-    let mut seed = (manifest.len() as u16).to_le_bytes().to_vec();
-    seed.extend_from_slice(&manifest);
-    seed.extend_from_slice(&weights);
+    let seed = targets::framed(&serde_json::to_vec(&manifest).unwrap(), &weights);
     let dir = root.join("ranker_weights");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("tiny"), seed).unwrap();

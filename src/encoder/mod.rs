@@ -184,7 +184,7 @@ impl SentenceEncoder {
         if texts.is_empty() {
             return Err(Error::EmptyBatch);
         }
-        let rows = self.tokenizer.encode_ids(texts)?;
+        let rows = self.tokenizer.encode_ids(texts);
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&i| rows[i].len());
         let batches = order

@@ -101,15 +101,11 @@ impl RankerConfig {
         let d = self.projection_dim;
         let mut count = linear(self.embedding_dim, d).saturating_add(self.kinds.saturating_mul(d));
         if self.attention {
-            let pair = d.saturating_mul(4).saturating_add(PAIR_INPUTS);
             count = count
-                .saturating_add(linear(pair, self.attention_hidden))
+                .saturating_add(linear(self.attention_inputs(), self.attention_hidden))
                 .saturating_add(linear(self.attention_hidden, 1));
         }
-        let mut width = d
-            .saturating_mul(2)
-            .saturating_add(self.candidate_features.len())
-            .saturating_add(SUMMARIES);
+        let mut width = self.mlp_inputs();
         for &next in &self.mlp {
             count = count.saturating_add(linear(width, next));
             width = next;
@@ -117,15 +113,32 @@ impl RankerConfig {
         count.saturating_add(linear(width, 1))
     }
 
+    /// Width of the attention unit's input: `[c, h, c*h, c-h]` and the pair
+    /// features. Saturating, like [`RankerConfig::parameter_count`].
+    fn attention_inputs(&self) -> usize {
+        self.projection_dim
+            .saturating_mul(4)
+            .saturating_add(PAIR_INPUTS)
+    }
+
+    /// Width of the scoring MLP's input: the candidate, the attended history, the
+    /// candidate's features and the summaries.
+    fn mlp_inputs(&self) -> usize {
+        self.projection_dim
+            .saturating_mul(2)
+            .saturating_add(self.candidate_features.len())
+            .saturating_add(SUMMARIES)
+    }
+
     /// Fresh weights (burn's default initialisers, small kind vectors) for this
     /// architecture.
     pub fn init(&self, device: &Device) -> Ranker {
         let d = self.projection_dim;
         let attention = self.attention.then(|| AttentionUnit {
-            hidden: LinearConfig::new(4 * d + PAIR_INPUTS, self.attention_hidden).init(device),
+            hidden: LinearConfig::new(self.attention_inputs(), self.attention_hidden).init(device),
             score: LinearConfig::new(self.attention_hidden, 1).init(device),
         });
-        let mut width = 2 * d + self.candidate_features.len() + SUMMARIES;
+        let mut width = self.mlp_inputs();
         let mut mlp = Vec::new();
         for &next in &self.mlp {
             mlp.push(LinearConfig::new(width, next).init(device));

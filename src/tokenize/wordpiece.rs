@@ -343,16 +343,15 @@ impl Normalizer {
             }
         }
         if self.handle_chinese_chars {
-            chars = chars
-                .into_iter()
-                .flat_map(|c| {
-                    if is_chinese_char(c) {
-                        vec![' ', c, ' ']
-                    } else {
-                        vec![c]
-                    }
-                })
-                .collect();
+            let mut spaced = Vec::with_capacity(chars.len());
+            for c in chars {
+                if is_chinese_char(c) {
+                    spaced.extend([' ', c, ' ']);
+                } else {
+                    spaced.push(c);
+                }
+            }
+            chars = spaced;
         }
         if self.strip_accents {
             chars = chars
