@@ -5,7 +5,7 @@
 // with 2 threads (the page is cross-origin isolated; privrank's wasm build has no
 // threads), privrank's full rank(), and WebGPU vs WebGPU when the browser offers an
 // adapter. Not part of the test suite.
-//   node scripts/bench-browser.mjs [--runs 5] [--software-webgpu]
+//   node scripts/bench-browser.mjs [--runs 5] [--software-webgpu] [--pages visit,rank]
 // Needs `bash scripts/setup` and `bash scripts/build-pkg`; installs the peer into
 // bench/node_modules on first use (bench/package-lock.json). Prints a Markdown table
 // and writes target/bench/browser.json and browser.md.
@@ -17,7 +17,13 @@ import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, QUIET, REPO, startServer } from '../tests/browser/harness.mjs';
 
-const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'software-webgpu': { type: 'boolean', default: false } } });
+const { values: opts } = parseArgs({ options: {
+  runs: { type: 'string', default: '5' },
+  'software-webgpu': { type: 'boolean', default: false },
+  // Only these pages (comma-separated keys: privrank, transformers, transformers-2t,
+  // rank, visit, student); the table then has only their rows.
+  pages: { type: 'string' },
+} });
 const RUNS = Number(opts.runs);
 const MODEL = 'paraphrase-minilm-l3-v2';
 const OUT = join(REPO, 'target', 'bench');
@@ -26,7 +32,7 @@ mkdirSync(OUT, { recursive: true });
 function need(path, fix) {
   if (!existsSync(join(REPO, path))) throw new Error(`${path} is missing: ${fix}`);
 }
-need('pkg/privrank_bg.wasm', 'run `bash scripts/build-pkg`');
+need('pkg/privrank_core_bg.wasm', 'run `bash scripts/build-pkg`');
 need(`.cache/models/${MODEL}/model.safetensors`, 'run `bash scripts/setup`');
 
 // The peer, pinned by bench/package-lock.json; its install scripts (onnxruntime-node's
@@ -57,6 +63,33 @@ const pooled = execFileSync(join(REPO, '.cache/venv/bin/python'), ['-c',
   'print([x.name for x in s.get_outputs() if x.type == "tensor(float)" and len(x.shape) == 2][0])',
   join(hf, 'onnx', 'model.onnx')]).toString().trim();
 writeFileSync(join(hf, 'privrank-bench.json'), JSON.stringify({ pooled_output: pooled, max_tokens: manifest.max_tokens }));
+
+// The `visit` pages' candidates, as the edge worker sends them: 20 MovieLens titles
+// with their packed embeddings, made by the package's Embedder (as the worker makes
+// them) from the default encoder's files in pkg/models/.
+{
+  const pkg = await import(join(REPO, 'pkg', 'privrank.js'));
+  pkg.initSync({ module: readFileSync(join(REPO, 'pkg', 'privrank_core_bg.wasm')) });
+  const set = JSON.parse(readFileSync(join(REPO, 'pkg', 'models', 'default.json'), 'utf8'));
+  const manifestPath = join(REPO, 'pkg', 'models', set.encoder.manifest);
+  const manifestText = readFileSync(manifestPath, 'utf8');
+  const files = {};
+  for (const f of Object.values(JSON.parse(manifestText).files)) {
+    files[f.name] = readFileSync(join(REPO, 'pkg', 'models', set.encoder.files, f.name));
+  }
+  const embedder = pkg.Embedder.fromFiles(manifestText, files);
+  const [header, ...rows] = readFileSync(join(REPO, '.cache/data/ml-100k/ml-100k.item'), 'utf8').trimEnd().split('\n');
+  const col = Object.fromEntries(header.split('\t').map((h, i) => [h.split(':')[0], i]));
+  const candidates = rows.slice(300, 320).map((line) => {
+    const r = line.split('\t');
+    return { id: r[col.item_id], title: r[col.movie_title].trim(), category: r[col.class].split(' ').filter(Boolean).join(', ') };
+  });
+  const texts = embedder.candidateTexts(candidates);
+  const packed = await embedder.embedPacked(texts);
+  const attached = embedder.attachEmbeddings(candidates, Object.fromEntries(texts.map((t, i) => [t, packed[i]])));
+  mkdirSync(join(REPO, '.cache', 'bench'), { recursive: true });
+  writeFileSync(join(REPO, '.cache', 'bench', 'edge-candidates.json'), JSON.stringify(attached));
+}
 
 const tmp = mkdtempSync(join(tmpdir(), 'privrank-bench-'));
 const server = await startServer(join(tmp, 'requests.jsonl'));
@@ -97,7 +130,11 @@ const PAGES = [
   { key: 'transformers', query: `lib=transformers&model=${MODEL}&threads=1` },
   { key: 'transformers-2t', query: `lib=transformers&model=${MODEL}&threads=2` },
   { key: 'rank', query: 'lib=rank', then: { coldstart: 'lib=coldstart' } },
-];
+  { key: 'visit', query: 'lib=visit', then: { revisit: 'lib=visit' } },
+  // The default student (2 layers, quantized) on the same texts: no peer runs it.
+  { key: 'student', query: 'lib=privrank&model=student&own=1' },
+].filter((p) => !opts.pages || opts.pages.split(',').includes(p.key));
+const has = (key) => PAGES.some((p) => p.key === key);
 // WebGPU vs WebGPU, when this browser offers an adapter (on a machine without a GPU,
 // Chromium's is SwiftShader: a CPU emulation of a GPU, reported as such).
 const GPU_PAGES = [
@@ -121,8 +158,9 @@ try {
   } finally {
     await browser.close();
   }
-  const gpu = await launch(['--enable-unsafe-webgpu', '--enable-features=Vulkan']);
-  try {
+  const gpu = has('privrank') && has('transformers') ? await launch(['--enable-unsafe-webgpu', '--enable-features=Vulkan']) : null;
+  if (!gpu) skipped = 'not asked for (--pages)';
+  else try {
     const page = await gpu.newPage();
     await page.goto(new URL('/www/minimal.html', server.url).href);
     gpuAdapter = await page.evaluate(async () => {
@@ -152,10 +190,11 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.le
 const triple = (xs) => ({ min: Math.min(...xs), median: median(xs), max: Math.max(...xs) });
 const fmt = (t, d = 1) => `${t.min.toFixed(d)} / ${t.median.toFixed(d)} / ${t.max.toFixed(d)}`;
 const cos = (a, b) => { let d = 0, x = 0, y = 0; for (let i = 0; i < a.length; i++) { d += a[i] * b[i]; x += a[i] * a[i]; y += b[i] * b[i]; } return d / Math.sqrt(x * y); };
-const agreement = Math.min(...runs.flatMap((r) => r.privrank.probe.map((v, i) => cos(v, r.transformers.probe[i]))));
+const agreement = !(has('privrank') && has('transformers')) ? NaN : Math.min(...runs.flatMap((r) => r.privrank.probe.map((v, i) => cos(v, r.transformers.probe[i]))));
 
 const lines = [];
 const say = (s = '') => lines.push(s);
+if (has('privrank') && has('transformers') && has('transformers-2t')) {
 say(`${version}, headless, WASM on the CPU (--disable-gpu); model ${MODEL}; ${runs[0].privrank.n} MovieLens titles; ${RUNS} runs, each library in a fresh page.`);
 say(`transformers.js ${runs[0].transformers.version} (onnxruntime-web inside). Min cosine between the two libraries' embeddings of the probe texts: ${agreement.toFixed(6)}.`);
 say('Milliseconds, min / median / max over runs (each run: the p50 of its batches). Ratio: privrank / transformers.js (below 1: privrank is faster).');
@@ -176,6 +215,8 @@ say(`| page memory after the run (measureUserAgentSpecificMemory), median | ${mb
 say(`| JS heap after the run, median | ${mb(median(runs.map((r) => r.privrank.memory.js_heap_bytes)))} | ${mb(median(runs.map((r) => r.transformers.memory.js_heap_bytes)))} | | ${mb(median(runs.map((r) => r['transformers-2t'].memory.js_heap_bytes)))} |`);
 say(`| privrank wasm memory, median | ${mb(median(runs.map((r) => r.privrank.memory.wasm_memory_bytes)))} | | | |`);
 say();
+}
+if (has('rank')) {
 say(`privrank rank(): 100 candidates × 50 history events, default models (${runs[0].rank.backend}):`);
 say();
 say('| measure | ms, min / median / max over runs |');
@@ -193,6 +234,38 @@ say('|---|---|');
 say(`| import + init + Ranker.load (Cache API) | ${fmt(triple(runs.map((r) => r.coldstart.load_ms)))} |`);
 say(`| first rank(), 100 candidates embedded | ${fmt(triple(runs.map((r) => r.coldstart.first_rank_ms)))} |`);
 say(`| total | ${fmt(triple(runs.map((r) => r.coldstart.total_ms)))} |`);
+}
+// privrank's encoder pages without the peer's (--pages): its own rows.
+const alone = [['privrank', MODEL], ['student', 'student (2 layers, int4 vocabulary, int8 layers)']]
+  .filter(([key]) => has(key) && !(key === 'privrank' && has('transformers')));
+if (alone.length) {
+  say();
+  say(`privrank's encoder, 1 thread, WASM, the same ${runs[0][alone[0][0]].n} titles; ms, min / median / max over runs (each run: the p50 of its batches):`);
+  say();
+  say(`| measure | ${alone.map(([, label]) => label).join(' | ')} |`);
+  say(`|---|${alone.map(() => '---').join('|')}|`);
+  const line = (label, get) => say(`| ${label} | ${alone.map(([key]) => fmt(triple(runs.map((r) => get(r[key]))))).join(' | ')} |`);
+  line('cold start to first embedding', (x) => x.cold_start_ms);
+  for (const bs of [1, 16, 64]) line(`warm batch ${bs}, p50`, (x) => x.results.find((y) => y.batch_size === bs).p50_ms);
+}
+if (has('visit')) {
+  say();
+  say(`A storefront visit, default models and backend (${runs[0].visit.backend}), on localhost (no network latency): from navigation to the first ranking of ${runs[0].visit.candidates} edge-embedded candidates. First visit: a fresh browser context (nothing cached; three events recorded before ranking). Return visit: a new page in the same context (models from the Cache API, history in IndexedDB). Long tasks: the main thread's tasks over 50 ms, from the page's first script to the ranking.`);
+  say();
+  say('| measure | first visit, ms | return visit, ms |');
+  say('|---|---|---|');
+  const both = (label, get, d = 1) => say(`| ${label} | ${fmt(triple(runs.map((r) => get(r.visit))), d)} | ${fmt(triple(runs.map((r) => get(r.revisit))), d)} |`);
+  both('navigation to first ranking', (x) => x.first_rank_ms);
+  both('of which: navigation to the page script', (x) => x.script_start_ms);
+  both('import + init (the CPU core)', (x) => x.init_ms);
+  both('Ranker.load', (x) => x.load_ms);
+  both('record (first visit) + rank()', (x) => x.rank_ms);
+  both('longest main-thread task', (x) => x.longest_task_ms);
+  both('tasks over 50 ms (count)', (x) => x.long_tasks?.length ?? NaN, 0);
+  const code = runs[0].visit.code_bytes.map((c) => `${c.file} ${c.body} bytes`).join(', ');
+  say();
+  say(`Code a first visit fetched (decoded sizes): ${code}.`);
+}
 if (gpuRuns) {
   const software = /swiftshader/i.test(gpuAdapter) ? ' — SwiftShader is Chromium\'s CPU emulation of a GPU, so these rows measure the emulator, not a GPU' : '';
   say();

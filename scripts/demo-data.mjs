@@ -28,7 +28,7 @@ if (args['per-genre'] !== undefined) {
   perGenre = Number(args['per-genre']);
   if (!Number.isInteger(perGenre) || perGenre < 1) fail(`--per-genre must be a positive integer, not ${args['per-genre']}`);
 }
-const wasm = join(root, 'pkg', 'privrank_bg.wasm');
+const wasm = join(root, 'pkg', 'privrank_core_bg.wasm');
 if (!existsSync(wasm)) fail(`${wasm} is missing: run \`bash scripts/build-pkg\` first`);
 const texts = ['inter', 'item', 'user'].map((ext) => {
   const path = join(args['data-dir'], `ml-100k.${ext}`);

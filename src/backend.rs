@@ -30,6 +30,24 @@ pub async fn read_back_async<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f3
         .map_err(|e| Error::ReadBack(format!("{e:?}")))
 }
 
+/// Names (lower case) by which GPU adapters that rasterise on the CPU identify
+/// themselves: Chrome's SwiftShader, Mesa's llvmpipe, lavapipe and softpipe,
+/// Windows' WARP ("Microsoft Basic Render Driver").
+const SOFTWARE_RENDERERS: [&str; 5] = [
+    "swiftshader",
+    "llvmpipe",
+    "lavapipe",
+    "softpipe",
+    "microsoft basic render driver",
+];
+
+/// Whether an adapter's vendor/architecture/device/description text names a
+/// software renderer. Browsers report no device type, only these strings.
+pub fn is_software_renderer(description: &str) -> bool {
+    let lower = description.to_lowercase();
+    SOFTWARE_RENDERERS.iter().any(|name| lower.contains(name))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
     /// wgpu when an adapter is found, else the CPU.
@@ -162,4 +180,30 @@ fn wgpu() -> Result<Backend> {
         }
         .to_owned(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_software_renderer;
+
+    #[test]
+    fn software_renderers_are_recognised_by_their_adapter_strings() {
+        // What Chrome's headless SwiftShader and Mesa report, and real GPUs.
+        for software in [
+            "google, swiftshader, , ",
+            "Google, SwiftShader Device (Subzero)",
+            "mesa, llvmpipe (LLVM 19.1.7, 256 bits)",
+            "Microsoft Basic Render Driver",
+        ] {
+            assert!(is_software_renderer(software), "{software}");
+        }
+        for hardware in [
+            "nvidia, ampere, , ",
+            "apple, metal-3, , Apple M2",
+            "intel, gen-12lp, , Intel(R) UHD Graphics 620",
+            "no adapter info",
+        ] {
+            assert!(!is_software_renderer(hardware), "{hardware}");
+        }
+    }
 }

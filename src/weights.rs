@@ -33,6 +33,63 @@ pub fn verify(spec: &FileSpec, bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// A file's bytes with the SHA-256 they were checked against: hashed here
+/// ([`Checked::verify`]), or by a digest the host computed ([`Checked::with_digest`]:
+/// the browser's WebCrypto, native and off the page's main thread). Models are built
+/// from these, so each file is hashed once however many checks it passes through.
+#[derive(Clone)]
+pub struct Checked {
+    sha256: String,
+    bytes: Vec<u8>,
+}
+
+impl Checked {
+    pub fn verify(spec: &FileSpec, bytes: Vec<u8>) -> Result<Self> {
+        verify(spec, &bytes)?;
+        Ok(Self {
+            sha256: spec.sha256.to_ascii_lowercase(),
+            bytes,
+        })
+    }
+
+    /// `digest`: the bytes' SHA-256 in hex, computed by the caller.
+    pub fn with_digest(spec: &FileSpec, bytes: Vec<u8>, digest: &str) -> Result<Self> {
+        if !digest.eq_ignore_ascii_case(&spec.sha256) {
+            return Err(Error::HashMismatch {
+                file: spec.name.clone(),
+                expected: spec.sha256.clone(),
+                actual: digest.to_ascii_lowercase(),
+            });
+        }
+        Ok(Self {
+            sha256: spec.sha256.to_ascii_lowercase(),
+            bytes,
+        })
+    }
+
+    /// The bytes, if they were checked against `spec`'s hash; `HashMismatch` if they
+    /// were checked against another file's.
+    pub fn for_spec(&self, spec: &FileSpec) -> Result<&[u8]> {
+        if self.sha256.eq_ignore_ascii_case(&spec.sha256) {
+            Ok(&self.bytes)
+        } else {
+            Err(Error::HashMismatch {
+                file: spec.name.clone(),
+                expected: spec.sha256.clone(),
+                actual: self.sha256.clone(),
+            })
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
 /// A model's files, each verified against the manifest. The only way to build an
 /// encoder, so every encoder runs on checked bytes.
 #[derive(Clone)]
@@ -61,9 +118,24 @@ impl ModelBundle {
         weights: Vec<u8>,
     ) -> Result<Self> {
         let files = &manifest.files;
-        verify(&files.config, config)?;
-        verify(&files.tokenizer, &tokenizer)?;
-        verify(&files.weights, &weights)?;
+        let config = Checked::verify(&files.config, config.to_vec())?;
+        let tokenizer = Checked::verify(&files.tokenizer, tokenizer)?;
+        let weights = Checked::verify(&files.weights, weights)?;
+        Self::from_checked(manifest, config, tokenizer, weights)
+    }
+
+    /// Build from files already checked, each against its own entry of `manifest`.
+    pub fn from_checked(
+        manifest: ModelManifest,
+        config: Checked,
+        tokenizer: Checked,
+        weights: Checked,
+    ) -> Result<Self> {
+        let files = &manifest.files;
+        let config = config.for_spec(&files.config)?;
+        tokenizer.for_spec(&files.tokenizer)?;
+        weights.for_spec(&files.weights)?;
+        let (tokenizer, weights) = (tokenizer.bytes, weights.bytes);
         let config = BertConfig::from_json(&files.config.name, config)?;
         if manifest.max_tokens > config.max_position_embeddings {
             return Err(Error::BadManifest {
@@ -451,6 +523,29 @@ mod tests {
         let msg = verify(&spec, b"bad").unwrap_err().to_string();
         assert!(msg.contains("model.safetensors"), "{msg}");
         assert!(msg.contains(&spec.sha256), "{msg}");
+        assert!(msg.contains(&sha256_hex(b"bad")), "{msg}");
+    }
+
+    #[test]
+    fn checked_bytes_serve_only_the_file_they_were_checked_against() {
+        let spec = |name: &str, bytes: &[u8]| FileSpec {
+            name: name.into(),
+            sha256: sha256_hex(bytes),
+            bytes: None,
+        };
+        let (good, other) = (spec("weights", b"good"), spec("tokenizer", b"other"));
+        let checked = Checked::verify(&good, b"good".to_vec()).unwrap();
+        assert_eq!(checked.for_spec(&good).unwrap(), b"good");
+        let msg = checked.for_spec(&other).unwrap_err().to_string();
+        assert!(msg.contains("tokenizer"), "{msg}");
+        assert!(Checked::verify(&good, b"bad".to_vec()).is_err());
+        // A host's digest (WebCrypto's, in hex of either case) stands in for hashing.
+        let upper = good.sha256.to_uppercase();
+        assert!(Checked::with_digest(&good, b"good".to_vec(), &upper).is_ok());
+        let msg = Checked::with_digest(&good, b"bad".to_vec(), &sha256_hex(b"bad"))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(msg.contains(&sha256_hex(b"bad")), "{msg}");
     }
 

@@ -2,7 +2,8 @@
 //! is the model loader fetching model files and the report sender posting noised
 //! reports (a `privacy::NoisedReport`, by its type: labels, day, ε and one noised
 //! bit) to the collector the page named, and this audit holds the built npm
-//! package (`pkg/`, from `scripts/build-pkg`) to that:
+//! package (`pkg/`, from `scripts/build-pkg`) to that, for both of its modules (the
+//! CPU core and the WebGPU add-on):
 //!
 //! 1. every import of the wasm module is listed, and each one whose JavaScript glue
 //!    touches a network API (fetch, XMLHttpRequest, WebSocket, sendBeacon,
@@ -13,6 +14,12 @@
 //! 3. no network API name may appear in the module's data at all (a guard against
 //!    reaching one dynamically through `Reflect.get`), except `fetch` inside the
 //!    loader's own error messages.
+//!
+//! The call graph is read from the unstripped wasm-bindgen output that
+//! `scripts/build-pkg` keeps in `target/pkg-audit/` (the shipped modules have no
+//! name section); the shipped module must be that one, stripped: the same imports
+//! and the same data. The package's entry point (`pkg/privrank.js`) makes one
+//! request, for the add-on's own code.
 //!
 //! What it cannot see: calls through function tables (closures, trait objects), so
 //! the loader and the sender each keep their one network call in a non-inlined
@@ -37,18 +44,32 @@ const NETWORK: [&str; 9] = [
     "importScripts",
 ];
 
+/// The package's two modules, by their wasm-bindgen names.
+const MODULES: [&str; 2] = ["privrank_core", "privrank_webgpu"];
+
 fn pkg() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pkg");
-    if dir.join("privrank_bg.wasm").exists() {
-        Some(dir)
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let built = MODULES.iter().all(|m| {
+        root.join("pkg").join(format!("{m}_bg.wasm")).exists()
+            && root
+                .join(AUDIT)
+                .join(m)
+                .join(format!("{m}_bg.wasm"))
+                .exists()
+    });
+    if built {
+        Some(root)
     } else if std::env::var_os("CI").is_some() || std::env::var_os("PRIVRANK_REQUIRE_PKG").is_some()
     {
-        panic!("pkg/privrank_bg.wasm is missing: run `bash scripts/build-pkg` first");
+        panic!("pkg/ or {AUDIT}/ is missing a module: run `bash scripts/build-pkg` first");
     } else {
         eprintln!("import audit: SKIPPED — pkg/ not built (bash scripts/build-pkg)");
         None
     }
 }
+
+/// Where `scripts/build-pkg` keeps the unstripped wasm-bindgen output.
+const AUDIT: &str = "target/pkg-audit";
 
 /// The JavaScript body of each `__wbg_*` / `__wbindgen_*` import in wasm-bindgen's
 /// glue.
@@ -142,32 +163,83 @@ fn parse(wasm: &[u8]) -> Module {
 
 #[test]
 fn only_the_model_loader_and_the_report_sender_reach_the_network() {
-    let Some(dir) = pkg() else { return };
-    let wasm = std::fs::read(dir.join("privrank_bg.wasm")).unwrap();
-    let js = std::fs::read_to_string(dir.join("privrank.js")).unwrap();
+    let Some(root) = pkg() else { return };
+    for name in MODULES {
+        audit(&root, name);
+    }
+}
+
+#[test]
+fn the_entry_point_fetches_only_the_webgpu_add_on() {
+    let Some(root) = pkg() else { return };
+    let js = std::fs::read_to_string(root.join("pkg/privrank.js")).unwrap();
+    let uses: Vec<&str> = NETWORK
+        .iter()
+        .copied()
+        .filter(|api| js.contains(api))
+        .collect();
+    assert_eq!(uses, ["fetch("], "network APIs in pkg/privrank.js");
+    assert_eq!(
+        js.matches("fetch(").count(),
+        1,
+        "one fetch in pkg/privrank.js"
+    );
+    assert!(
+        js.contains("const url = new URL('privrank_webgpu_bg.wasm', import.meta.url);")
+            && js.contains("await fetch(url)"),
+        "pkg/privrank.js's one fetch is not of the add-on's own module"
+    );
+    assert!(
+        !js.contains("@WEBGPU_ADDON_SHA256@"),
+        "the add-on's hash was not filled in"
+    );
+}
+
+fn audit(root: &std::path::Path, name: &str) {
+    let unstripped = root.join(AUDIT).join(name);
+    let wasm = std::fs::read(unstripped.join(format!("{name}_bg.wasm"))).unwrap();
+    let js = std::fs::read_to_string(unstripped.join(format!("{name}.js"))).unwrap();
+    let shipped = parse(&std::fs::read(root.join("pkg").join(format!("{name}_bg.wasm"))).unwrap());
+    let shipped_js = std::fs::read_to_string(root.join("pkg").join(format!("{name}.js"))).unwrap();
     let bodies = glue_bodies(&js);
     let module = parse(&wasm);
     assert!(
         !module.names.is_empty(),
-        "the wasm module has no name section (stripped?)"
+        "{name}: the audit copy has no name section"
     );
-    println!("import audit: {} imported functions", module.imports.len());
+    assert!(
+        shipped.names.is_empty(),
+        "{name}: the shipped module has a name section"
+    );
+    assert_eq!(
+        shipped_js, js,
+        "{name}: pkg/'s glue is not the audited glue"
+    );
+    let imported: BTreeSet<&String> = module.imports.values().collect();
+    assert!(
+        shipped.imports.values().all(|i| imported.contains(i)),
+        "{name}: the shipped module imports what the audited one does not"
+    );
+    println!(
+        "import audit: {name}: {} imported functions",
+        module.imports.len()
+    );
 
     let mut network = Vec::new();
-    for (&index, name) in &module.imports {
+    for (&index, import) in &module.imports {
         let body = bodies
-            .get(name)
-            .unwrap_or_else(|| panic!("import {name} has no JavaScript glue in privrank.js"));
+            .get(import)
+            .unwrap_or_else(|| panic!("import {import} has no JavaScript glue in {name}.js"));
         if let Some(api) = NETWORK.iter().find(|api| body.contains(*api)) {
-            network.push((index, name.clone(), *api));
+            network.push((index, import.clone(), *api));
         }
     }
     assert!(
         !network.is_empty(),
-        "no fetch import found: the model loader must import fetch (is the glue format recognised?)"
+        "{name}: no fetch import found: the model loader must import fetch (is the glue format recognised?)"
     );
     let mut violations = Vec::new();
-    for (index, name, api) in &network {
+    for (index, import, api) in &network {
         // wasm-bindgen wraps imports in generated shims; look through them to the Rust
         // functions that call the shim.
         let mut todo: Vec<u32> = vec![*index];
@@ -188,18 +260,18 @@ fn only_the_model_loader_and_the_report_sender_reach_the_network() {
                     continue;
                 }
                 rust_callers += 1;
-                println!("import audit: {name} ({api}) called from {fname}");
+                println!("import audit: {name}: {import} ({api}) called from {fname}");
                 if !(fname.contains("privrank")
                     && fname.contains("web")
                     && (fname.contains("models") || fname.contains("reports")))
                 {
-                    violations.push(format!("{fname} calls {name} ({api})"));
+                    violations.push(format!("{name}: {fname} calls {import} ({api})"));
                 }
             }
         }
         assert!(
             rust_callers > 0,
-            "{name} ({api}) is imported but never called directly"
+            "{name}: {import} ({api}) is imported but never called directly"
         );
     }
     assert!(
@@ -207,6 +279,10 @@ fn only_the_model_loader_and_the_report_sender_reach_the_network() {
         "network reachable outside the model loader and the report sender: {violations:#?}"
     );
 
+    assert_eq!(
+        shipped.data, module.data,
+        "{name}: the shipped module's data differs"
+    );
     let data = String::from_utf8_lossy(&module.data);
     for api in NETWORK
         .iter()
@@ -215,7 +291,7 @@ fn only_the_model_loader_and_the_report_sender_reach_the_network() {
     {
         assert!(
             !data.contains(api),
-            "`{api}` appears in the module's data (dynamic access?)"
+            "{name}: `{api}` appears in the module's data (dynamic access?)"
         );
     }
 }

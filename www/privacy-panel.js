@@ -30,7 +30,7 @@ export function classify(url) {
   // A noised report's body is shown whole under "Reports sent"; the estimates are read.
   if (path === '/edge/report') return { what: 'noised report (edge)', expected: true };
   if (path === '/edge/estimates') return { what: 'experiment results (edge)', expected: true };
-  if (/^\/pkg\/(privrank\.js|privrank_bg\.wasm|snippets\/)/.test(path)) return { what: 'ranker code', expected: true };
+  if (/^\/pkg\/(privrank\.js|privrank_(core|webgpu)(_bg\.wasm|\.js)|snippets\/)/.test(path)) return { what: 'ranker code', expected: true };
   if (path === '/www/' || /^\/www\/[\w-]+\.(html|js|css)$/.test(path)) return { what: 'page', expected: true };
   return { what: 'UNEXPECTED', expected: false };
 }

@@ -35,7 +35,7 @@
 // The model files travel with the worker as Data modules; it makes no request.
 import { DurableObject } from 'cloudflare:workers';
 import { initSync, Embedder, checkReport, estimates, pace } from '../../pkg/privrank.js';
-import wasm from '../../pkg/privrank_bg.wasm';
+import wasm from '../../pkg/privrank_core_bg.wasm';
 // The package's default encoder, the distilled student (4 MB of weights). Module
 // imports are static, so its file names appear here once; `fromFiles` checks each
 // against the manifest's names and hashes.

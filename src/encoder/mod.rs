@@ -124,6 +124,13 @@ pub struct SentenceEncoder {
 
 impl SentenceEncoder {
     pub fn load(bundle: &ModelBundle, device: &Device) -> Result<Self> {
+        Self::with_tokenizer(Self::load_tokenizer(bundle)?, bundle, device)
+    }
+
+    /// The bundle's tokenizer, checked against its embedding table: the first half
+    /// of [`SentenceEncoder::load`], apart so that a page can yield between the two
+    /// (each is tens of ms in wasm; together they were one long task).
+    pub fn load_tokenizer(bundle: &ModelBundle) -> Result<TextTokenizer> {
         let tokenizer =
             TextTokenizer::from_bytes(bundle.tokenizer_bytes(), bundle.manifest.max_tokens)?;
         let vocab = tokenizer.vocab_size();
@@ -133,6 +140,16 @@ impl SentenceEncoder {
                 bundle.config.vocab_size
             )));
         }
+        Ok(tokenizer)
+    }
+
+    /// The second half of [`SentenceEncoder::load`]: `tokenizer` must be
+    /// [`SentenceEncoder::load_tokenizer`] of the same bundle.
+    pub fn with_tokenizer(
+        tokenizer: TextTokenizer,
+        bundle: &ModelBundle,
+        device: &Device,
+    ) -> Result<Self> {
         Ok(Self {
             tokenizer,
             encoder: Encoder::load(bundle, device)?,

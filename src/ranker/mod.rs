@@ -14,7 +14,7 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
 
 use crate::config::RankerManifest;
-use crate::weights::verify;
+use crate::weights::Checked;
 use crate::{Error, Result};
 
 /// The ranker folder's manifest; it names the weights file.
@@ -34,9 +34,21 @@ impl Ranker {
         encoder_hash: &str,
         device: &Device,
     ) -> Result<Self> {
+        let weights = Checked::verify(&manifest.weights, weights.to_vec())?;
+        Self::load_checked(manifest, &weights, encoder_hash, device)
+    }
+
+    /// As [`Ranker::load`], with weights already checked (against this manifest's
+    /// hash; others are `HashMismatch`).
+    pub fn load_checked(
+        manifest: &RankerManifest,
+        weights: &Checked,
+        encoder_hash: &str,
+        device: &Device,
+    ) -> Result<Self> {
         let file = &manifest.weights.name;
         manifest.check_encoder(encoder_hash)?;
-        verify(&manifest.weights, weights)?;
+        let weights = weights.for_spec(&manifest.weights)?;
         // `init` builds every weight the config names before the file's are read
         // (lazily in burn 0.22; not a promise burn makes): a config that needs more
         // values than the file has bytes cannot match it, and is refused first.

@@ -47,9 +47,14 @@ pub struct Loaded {
     pub report: Report,
 }
 
-fn on(device: &Device, models: &Models) -> Result<(SentenceEncoder, Ranker)> {
-    let encoder = SentenceEncoder::load(&models.encoder, device)?;
-    let ranker = Ranker::load(
+/// The models on `device`, in three steps with the page's turn between them: each is
+/// tens of ms in wasm, and together they were a long task of 50–80 ms on every load.
+async fn on(device: &Device, models: &Models) -> Result<(SentenceEncoder, Ranker)> {
+    let tokenizer = SentenceEncoder::load_tokenizer(&models.encoder)?;
+    global::yield_now().await;
+    let encoder = SentenceEncoder::with_tokenizer(tokenizer, &models.encoder, device)?;
+    global::yield_now().await;
+    let ranker = Ranker::load_checked(
         &models.ranker,
         &models.ranker_weights,
         encoder.model_hash(),
@@ -68,7 +73,7 @@ async fn probe(encoder: &SentenceEncoder) -> Result<(Vec<Vec<f32>>, f64)> {
 
 pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
     let cpu = crate::Backend::cpu();
-    let (encoder, ranker) = on(&cpu.device, models)?;
+    let (encoder, ranker) = on(&cpu.device, models).await?;
     let mut report = Report {
         backend: "cpu".into(),
         adapter: cpu.adapter.clone(),
@@ -81,8 +86,21 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
             report,
         });
     }
+    // `auto` never tries a missing or software adapter: SwiftShader would compile
+    // shaders for minutes to lose to the CPU.
+    let adapter = global::webgpu_adapter().await;
+    if choice == BackendChoice::Auto
+        && let Some(reason) = adapter.unusable()
+    {
+        report.fallback_reason = Some(reason);
+        return Ok(Loaded {
+            encoder,
+            ranker,
+            report,
+        });
+    }
     let gpu = match webgpu().await {
-        Ok(device) => on(&device, models),
+        Ok(device) => on(&device, models).await,
         Err(e) => Err(e),
     };
     let (gpu_encoder, gpu_ranker) = match gpu {
@@ -133,7 +151,11 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
         }
         None => {
             report.backend = "webgpu".into();
-            report.adapter = "WebGPU (navigator.gpu)".into();
+            report.adapter = match adapter {
+                global::Adapter::Hardware { description }
+                | global::Adapter::Software { description } => format!("WebGPU ({description})"),
+                global::Adapter::None { .. } => "WebGPU".into(),
+            };
             Ok(Loaded {
                 encoder: gpu_encoder,
                 ranker: gpu_ranker,
@@ -144,19 +166,22 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
 }
 
 /// burn's wgpu runtime, started once per page or worker and shared after that.
-#[cfg(feature = "wgpu")]
+/// Without an adapter the error says so, in every build.
 pub async fn webgpu() -> Result<Device> {
+    if let global::Adapter::None { reason } = global::webgpu_adapter().await {
+        return Err(Error::BackendUnavailable(reason));
+    }
+    start_wgpu().await
+}
+
+#[cfg(feature = "wgpu")]
+async fn start_wgpu() -> Result<Device> {
     use std::cell::RefCell;
     thread_local! {
         static DEVICE: RefCell<Option<Device>> = const { RefCell::new(None) };
     }
     if let Some(device) = DEVICE.with(|d| d.borrow().clone()) {
         return Ok(device);
-    }
-    if !global::has_webgpu_adapter().await {
-        return Err(Error::BackendUnavailable(
-            "this browser offers no WebGPU adapter (navigator.gpu missing or requestAdapter() gave null)".into(),
-        ));
     }
     let device = Device::wgpu_options()
         .init_async()
@@ -167,8 +192,10 @@ pub async fn webgpu() -> Result<Device> {
 }
 
 #[cfg(not(feature = "wgpu"))]
-pub async fn webgpu() -> Result<Device> {
+async fn start_wgpu() -> Result<Device> {
     Err(Error::BackendUnavailable(
-        "this build has no WebGPU support (built without the `wgpu` feature)".into(),
+        "this module has no WebGPU (built without the `wgpu` feature; the npm package's \
+         privrank.js loads its WebGPU add-on where an adapter is offered)"
+            .into(),
     ))
 }

@@ -271,6 +271,10 @@ export interface Estimates {
 }
 
 /** `Embedder.load` options; the default backend is 'cpu'. */
+export type WebGpuAdapter =
+  | { kind: 'none'; reason: string }
+  | { kind: 'software' | 'hardware'; description: string };
+
 export interface EmbedderOptions { backend?: 'cpu' | 'webgpu'; }
 /** One line of `Embedder.embedCatalog`, as `privrank embed-catalog` prints it. */
 export interface ItemEmbedding { id: string; encoder: string; embedding: number[]; }
@@ -293,12 +297,22 @@ export interface PrivrankError extends Error {
 }
 "#;
 
+// The package's one inline JavaScript snippet. One, not one per function: the CPU
+// core and the WebGPU add-on share `pkg/snippets/`, and wasm-bindgen numbers
+// several inline snippets in whatever order each build emits them.
 #[wasm_bindgen(inline_js = "export function default_model_url() { \
-    return new URL('../../models/default.json', import.meta.url).href; }")]
+    return new URL('../../models/default.json', import.meta.url).href; } \
+    export function stringify(value) { \
+    return JSON.stringify(value, (key, x) => \
+        typeof x === 'number' && !Number.isFinite(x) ? '\\u0000privrank:' + x : x); }")]
 extern "C" {
     /// `pkg/models/default.json`, found from this module's own URL (wasm-bindgen puts
     /// inline snippets two folders below the package root).
     fn default_model_url() -> String;
+    /// `JSON.stringify` with non-finite numbers kept as [`NON_FINITE`] strings; its
+    /// exceptions come back as `Err` (the only way the package touches an argument).
+    #[wasm_bindgen(catch)]
+    fn stringify(value: &JsValue) -> Result<JsValue, JsValue>;
 }
 
 /// Ranks ad candidates against the shopper's history, on this device.
@@ -375,16 +389,6 @@ fn loose(value: &JsValue, what: &str, kind: fn(String) -> crate::Error) -> Resul
 /// Marks a number JSON cannot hold, so that a NaN bid is refused as NaN rather
 /// than read as a missing field.
 const NON_FINITE: &str = "\u{0}privrank:";
-
-#[wasm_bindgen(inline_js = "export function stringify(value) { \
-    return JSON.stringify(value, (key, x) => \
-        typeof x === 'number' && !Number.isFinite(x) ? '\\u0000privrank:' + x : x); }")]
-extern "C" {
-    /// `JSON.stringify` with non-finite numbers kept as [`NON_FINITE`] strings; its
-    /// exceptions come back as `Err` (the only way the package touches an argument).
-    #[wasm_bindgen(catch)]
-    fn stringify(value: &JsValue) -> Result<JsValue, JsValue>;
-}
 
 /// The [`NON_FINITE`] strings back into numbers.
 fn restore_non_finite(value: &mut Value) {
@@ -872,6 +876,14 @@ pub fn pace(
     let now: f64 = read(now, "now", crate::Error::BadInput)?;
     let config = crate::pacing::PacingConfig::default();
     to_js(&crate::pacing::step(state, &tallies, &campaign, &config, now).map_err(error::to_js)?)
+}
+
+/// What WebGPU this page or worker offers, as `backend: 'auto'` judges it: only a
+/// `'hardware'` adapter is worth the WebGPU add-on's download; `'software'` is a
+/// CPU rasteriser (SwiftShader, llvmpipe), slower than the CPU backend.
+#[wasm_bindgen(js_name = webgpuAdapter, unchecked_return_type = "Promise<WebGpuAdapter>")]
+pub fn webgpu_adapter() -> Promise {
+    run(async { to_js(&global::webgpu_adapter().await) })
 }
 
 /// For tests of the trap guard only (not in the TypeScript declarations): panics,

@@ -18,7 +18,7 @@ use web_sys::{Cache, CacheStorage, ReadableStreamDefaultReader, Response};
 use super::error::describe;
 use super::global;
 use crate::config::{FileSpec, ModelManifest, ModelSet, RankerManifest};
-use crate::weights::{ModelBundle, verify};
+use crate::weights::{Checked, ModelBundle};
 use crate::{Error, Result};
 
 /// Cache API cache holding model files. Versioned so a format change can start over.
@@ -39,7 +39,7 @@ pub const MAX_STALL_MS: u32 = 600_000;
 pub struct Models {
     pub encoder: ModelBundle,
     pub ranker: RankerManifest,
-    pub ranker_weights: Vec<u8>,
+    pub ranker_weights: Checked,
 }
 
 pub struct Loader {
@@ -102,7 +102,7 @@ impl Loader {
         let config = self.file(&enc_files, &files.config).await?;
         let tokenizer = self.file(&enc_files, &files.tokenizer).await?;
         let weights = self.file(&enc_files, &files.weights).await?;
-        let encoder = ModelBundle::from_bytes(encoder, &config, tokenizer, weights)?;
+        let encoder = ModelBundle::from_checked(encoder, config, tokenizer, weights)?;
 
         let rank_url = resolve(&set.ranker.manifest, &set_url)?;
         let ranker = self
@@ -166,7 +166,7 @@ impl Loader {
 
     /// A file named by a manifest, keyed in the cache by its hash: a cached copy that
     /// no longer matches (storage corruption) is thrown away and fetched again.
-    async fn file(&self, folder: &str, spec: &FileSpec) -> Result<Vec<u8>> {
+    async fn file(&self, folder: &str, spec: &FileSpec) -> Result<Checked> {
         let url = resolve(&spec.name, folder)?;
         let key = format!(
             "{url}{}privrank-sha256={}",
@@ -174,9 +174,10 @@ impl Loader {
             spec.sha256
         );
         if let Some(bytes) = self.cached(&key).await {
-            if verify(spec, &bytes).is_ok() {
-                self.report(&spec.name, bytes.len() as f64, bytes.len() as f64, true);
-                return Ok(bytes);
+            let len = bytes.len() as f64;
+            if let Ok(checked) = check(spec, bytes).await {
+                self.report(&spec.name, len, len, true);
+                return Ok(checked);
             }
             global::warn(&format!(
                 "cached {} is corrupt; fetching it again",
@@ -184,9 +185,9 @@ impl Loader {
             ));
         }
         let bytes = self.download(&url, &spec.name, spec.bytes).await?;
-        verify(spec, &bytes)?;
-        self.fetched.borrow_mut().push((key, bytes.clone()));
-        Ok(bytes)
+        let checked = check(spec, bytes.clone()).await?;
+        self.fetched.borrow_mut().push((key, bytes));
+        Ok(checked)
     }
 
     async fn cached(&self, key: &str) -> Option<Vec<u8>> {
@@ -342,4 +343,31 @@ fn resolve(url: &str, base: &str) -> Result<String> {
             describe(&e)
         ))
     })
+}
+
+/// `bytes` checked against `spec`'s SHA-256, hashed by the browser's WebCrypto where
+/// it has one (every secure context): natively and off the page's main thread, where
+/// hashing the weights in wasm was a long task on every load. Elsewhere, in wasm.
+async fn check(spec: &FileSpec, bytes: Vec<u8>) -> Result<Checked> {
+    match web_digest(&bytes).await {
+        Some(digest) => Checked::with_digest(spec, bytes, &digest),
+        None => Checked::verify(spec, bytes),
+    }
+}
+
+/// `crypto.subtle.digest('SHA-256', bytes)` in hex, or `None` without WebCrypto.
+async fn web_digest(bytes: &[u8]) -> Option<String> {
+    let crypto = global::get("crypto")?.dyn_into::<web_sys::Crypto>().ok()?;
+    let subtle = Reflect::get(&crypto, &"subtle".into()).ok()?;
+    if subtle.is_undefined() || subtle.is_null() {
+        return None;
+    }
+    let subtle: web_sys::SubtleCrypto = subtle.unchecked_into();
+    let data = Uint8Array::from(bytes);
+    let promise = subtle
+        .digest_with_str_and_buffer_source("SHA-256", &data)
+        .ok()?;
+    let digest = JsFuture::from(promise).await.ok()?;
+    let digest = Uint8Array::new(&digest).to_vec();
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }

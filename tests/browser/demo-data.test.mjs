@@ -15,7 +15,7 @@ import { REPO } from './harness.mjs';
 
 const DATA = join(process.env.PRIVRANK_CACHE ?? join(REPO, '.cache'), 'data', 'ml-100k');
 const CLI = join(REPO, 'target', 'debug', 'privrank');
-const needs = [join(REPO, 'pkg', 'privrank_bg.wasm'), join(DATA, 'ml-100k.inter'), CLI];
+const needs = [join(REPO, 'pkg', 'privrank_core_bg.wasm'), join(DATA, 'ml-100k.inter'), CLI];
 const missing = needs.filter((p) => !existsSync(p));
 const required = ![undefined, '', '0'].includes(process.env.PRIVRANK_REQUIRE_DEMO);
 if (missing.length && required) throw new Error(`missing: ${missing.join(', ')}`);

@@ -244,7 +244,7 @@ const showAds = (list) => list.map((a) => `${a.title} [${a.genres.join(', ')}]`)
 
 before(async () => {
   if (SKIP) return;
-  const missing = ['pkg/privrank.js', 'pkg/privrank_bg.wasm', 'pkg/models/default.json', 'www/index.html',
+  const missing = ['pkg/privrank.js', 'pkg/privrank_core_bg.wasm', 'pkg/models/default.json', 'www/index.html',
     'www/data/catalog.json', 'www/data/candidates.json'].filter((f) => !existsSync(join(ROOT, f)));
   if (missing.length) {
     throw new Error(`not built: ${missing.join(', ')} missing under ${ROOT}; build pkg/ (bash scripts/build-pkg) and the demo data (node scripts/demo-data.mjs)`);
@@ -531,14 +531,14 @@ test('network audit: every request went to the local server, as GET, carrying no
     size: Number(r.dataset.encodedBodySize), decoded: Number(r.dataset.decodedBodySize),
   })));
   assert.deepEqual(panel.filter((r) => r.unexpected), [], 'requests the privacy panel flags');
-  for (const path of ['/www/data/catalog.json', '/www/data/candidates.json', '/pkg/privrank_bg.wasm', '/pkg/models/default.json', EDGE_PATH]) {
+  for (const path of ['/www/data/catalog.json', '/www/data/candidates.json', '/pkg/privrank_core_bg.wasm', '/pkg/models/default.json', EDGE_PATH]) {
     assert.ok(panel.some((r) => new URL(r.url).pathname === path && r.size > 0), `the privacy panel lists ${path} with its size`);
   }
   // Its sizes are honest: the server compresses (Chromium offers br), so the panel shows
   // the body as transferred, the same count as the server's log, smaller than the file
   // for the big compressible ones; and the decompressed size is the file's size.
   const logged = log.map((l) => JSON.parse(l));
-  for (const path of ['/www/data/catalog.json', '/pkg/privrank_bg.wasm']) {
+  for (const path of ['/www/data/catalog.json', '/pkg/privrank_core_bg.wasm']) {
     const size = statSync(join(ROOT, path)).size;
     const rows = panel.filter((r) => new URL(r.url).pathname === path);
     assert.ok(rows.some((r) => r.decoded === size && r.size > 0 && r.size < size),

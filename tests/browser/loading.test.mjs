@@ -37,7 +37,7 @@ async function load(options) {
 const clearCache = () => page.evaluate(() => caches.delete('privrank-models-v1'));
 
 before(async () => {
-  for (const f of ['pkg/privrank.js', 'pkg/privrank_bg.wasm', 'pkg/models/default.json']) {
+  for (const f of ['pkg/privrank.js', 'pkg/privrank_core_bg.wasm', 'pkg/models/default.json']) {
     if (!existsSync(join(ROOT, f))) throw new Error(`not built: ${f} is missing; build pkg/ first`);
   }
   server = await startServer(join(tmp, 'requests.jsonl'));

@@ -1,6 +1,6 @@
 // The npm package (pkg/) and the demo pages (www/) in headless Chromium.
 //   node --test tests/browser/
-// Needs a built pkg/ (privrank.js, privrank_bg.wasm, models/default.json and the files
+// Needs a built pkg/ (privrank.js, privrank_core_bg.wasm, models/default.json and the files
 // it lists). Starts scripts/serve.mjs on 127.0.0.1 (port 0) and kills it at the end.
 // Env: CHROMIUM (default /usr/bin/chromium); PRIVRANK_SERVE_ROOT (the directory served,
 // default the repository: it must hold www/ and pkg/).
@@ -120,7 +120,7 @@ const modelRequests = (log) => log.filter((entry) => {
 });
 
 before(async () => {
-  const missing = ['pkg/privrank.js', 'pkg/privrank_bg.wasm', 'pkg/models/default.json', 'www/minimal.html']
+  const missing = ['pkg/privrank.js', 'pkg/privrank_core_bg.wasm', 'pkg/models/default.json', 'www/minimal.html']
     .filter((f) => !existsSync(join(ROOT, f)));
   if (missing.length) {
     throw new Error(`not built: ${missing.join(', ')} missing under ${ROOT}; build the wasm package into pkg/ first`);
@@ -147,6 +147,9 @@ test('main thread, CPU (--disable-gpu): minimal.html ranks the candidates', TEST
   console.log(`main thread, --disable-gpu: backend ${result.backend}; modelInfo ${JSON.stringify(result.modelInfo)}`);
   assert.equal(result.backend, 'cpu');
   assert.equal(result.modelInfo?.backend, 'cpu');
+  // The first visit without WebGPU loads the CPU core only.
+  const code = result.seen.map((r) => new URL(r.url).pathname).filter((p) => /^\/pkg\/privrank/.test(p));
+  assert.deepEqual([...new Set(code)].sort(), ['/pkg/privrank.js', '/pkg/privrank_core.js', '/pkg/privrank_core_bg.wasm']);
   const models = modelRequests(result.log);
   assert.ok(models.some((e) => e.status === 200 && e.bytes > 0),
     `the first load fetched no model file: ${JSON.stringify(result.log)}`);
@@ -296,6 +299,8 @@ test("backend: 'webgpu' without an adapter throws BackendUnavailable", TEST, asy
   const result = await openDemo(context, '/www/minimal.html?backend=webgpu');
   assert.equal(result.status, 'error', `expected an error, got ${result.out}`);
   assert.equal(result.code, 'BackendUnavailable', result.out);
+  assert.deepEqual(result.seen.filter((r) => /privrank_webgpu/.test(r.url)), [],
+    'the WebGPU add-on was downloaded without an adapter to run it on');
   await result.page.close();
 });
 
@@ -381,6 +386,9 @@ test('a panic settles every pending promise with Internal and closes the instanc
   await result.page.close();
 });
 
+/** How long a first WebGPU ranking may take on SwiftShader (issue 23: 120 s). */
+const WEBGPU_DEADLINE_MS = 120_000;
+
 // Three loads (a probe, backend=webgpu, auto); shader compilation on SwiftShader is slow.
 test('main thread, WebGPU (--enable-unsafe-webgpu): minimal.html?backend=webgpu', { timeout: 900_000 }, async (t) => {
   const context = await launch('webgpu', ['--enable-unsafe-webgpu']);
@@ -393,8 +401,23 @@ test('main thread, WebGPU (--enable-unsafe-webgpu): minimal.html?backend=webgpu'
   await probe.close();
   if (!adapter) return t.skip('Chromium offers no WebGPU adapter here');
 
+  // The deadline: a first ranking on WebGPU, in a fresh page on this software adapter
+  // (every kernel compiled by SwiftShader), within WEBGPU_DEADLINE_MS. A proxy for
+  // how many kernels a first visit compiles, not a speed target.
+  const started = performance.now();
   const forced = await openDemo(context, '/www/minimal.html?backend=webgpu');
+  const firstRankMs = performance.now() - started;
   assertDone(forced, 'minimal.html?backend=webgpu');
+  console.log(`WebGPU deadline: page load to first ranking on ${JSON.stringify(adapter)} in ${(firstRankMs / 1000).toFixed(1)} s (deadline ${WEBGPU_DEADLINE_MS / 1000} s)`);
+  assert.ok(firstRankMs <= WEBGPU_DEADLINE_MS, `the first WebGPU ranking took ${firstRankMs} ms`);
+  // The add-on came with it, and only with it: what an 'auto' page on this adapter
+  // must not download.
+  const addon = (seen) => seen.filter((r) => new URL(r.url).pathname.startsWith('/pkg/privrank_webgpu'));
+  assert.deepEqual(addon(forced.seen).map((r) => new URL(r.url).pathname).sort(),
+    ['/pkg/privrank_webgpu.js', '/pkg/privrank_webgpu_bg.wasm']);
+  // One Ranker API: the add-on's ranker is a `Ranker` of the package's entry point.
+  assert.equal(await forced.page.evaluate(async () =>
+    globalThis.privrank.ranker instanceof (await import('/pkg/privrank.js')).Ranker), true);
   const ranked = assertRanked(forced.out);
   console.log(`main thread, --enable-unsafe-webgpu, backend=webgpu: backend ${forced.backend}; adapter ${JSON.stringify(adapter)}; modelInfo ${JSON.stringify(forced.modelInfo)}`);
   assert.equal(forced.modelInfo?.backend, forced.backend);
@@ -418,14 +441,43 @@ test('main thread, WebGPU (--enable-unsafe-webgpu): minimal.html?backend=webgpu'
     assert.ok(delta < 1e-3, `WebGPU scores differ from the CPU's by ${delta}`);
   }
 
-  // What 'auto' picks on this (software) adapter; either is allowed, but a fallback says why.
+  // 'auto' never picks a software adapter, nor downloads the add-on for one.
   const auto = await openDemo(context, '/www/minimal.html');
   assertDone(auto, 'minimal.html (auto)');
   assertRanked(auto.out);
   console.log(`main thread, --enable-unsafe-webgpu, backend=auto: backend ${auto.backend}; fallbackReason ${JSON.stringify(auto.modelInfo?.fallbackReason)}`);
-  assert.ok(['webgpu', 'cpu'].includes(auto.backend));
-  if (auto.backend === 'cpu') assert.ok(auto.modelInfo?.fallbackReason, 'a CPU fallback under auto gives fallbackReason');
+  const software = await auto.page.evaluate(async () => (await import('/pkg/privrank.js')).webgpuAdapter());
+  console.log(`webgpuAdapter(): ${JSON.stringify(software)}`);
+  if (software.kind === 'software') {
+    assert.equal(auto.backend, 'cpu');
+    assert.match(auto.modelInfo?.fallbackReason ?? '', /software renderer/);
+    assert.deepEqual(addon(auto.seen), [], 'auto downloaded the WebGPU add-on for a software adapter');
+  } else {
+    assert.ok(['webgpu', 'cpu'].includes(auto.backend));
+    if (auto.backend === 'cpu') assert.ok(auto.modelInfo?.fallbackReason, 'a CPU fallback under auto gives fallbackReason');
+  }
   await auto.page.close();
+
+  // A tampered add-on is refused before it runs (routing turns the HTTP cache off).
+  const tampered = await context.newPage();
+  await tampered.route('**/pkg/privrank_webgpu_bg.wasm', (route) => route.fulfill({
+    status: 200, contentType: 'application/wasm', body: Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]),
+  }));
+  await tampered.goto(new URL('/www/demo-data.js', server.url).href);
+  const refused = await tampered.evaluate(async () => {
+    const { default: init, Ranker } = await import('/pkg/privrank.js');
+    await init();
+    try {
+      await Ranker.load({ backend: 'webgpu', storeName: 'tampered' });
+      return { ok: true };
+    } catch (e) {
+      return { code: e.code, message: e.message };
+    }
+  });
+  await tampered.close();
+  console.log(`tampered add-on: ${refused.code}: ${refused.message}`);
+  assert.equal(refused.code, 'BackendUnavailable');
+  assert.match(refused.message ?? '', /has SHA-256 [0-9a-f]{64}, not the [0-9a-f]{64}/);
 
   // The edge Embedder on WebGPU (no parity probe, no fallback): the int8 small encoder
   // against the NumPy reference's golden vectors for the same file.

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, QUIET, ROOT, TEST, startServer } from './harness.mjs';
 
-const missing = !existsSync(join(ROOT, 'pkg', 'privrank_bg.wasm'));
+const missing = !existsSync(join(ROOT, 'pkg', 'privrank_core_bg.wasm'));
 if (missing && process.env.PRIVRANK_REQUIRE_PKG) throw new Error('pkg/ is not built: run `bash scripts/build-pkg`');
 const T = { ...TEST, skip: missing ? 'pkg/ is not built (bash scripts/build-pkg)' : false };
 

@@ -208,7 +208,7 @@ test('concurrent first requests for one file all get the whole body', async () =
 });
 
 test('the wasm module and the weights are sent compressed, if the root has them', async (t) => {
-  const rels = ['pkg/privrank_bg.wasm', 'pkg/models/student/model.quantized.safetensors']
+  const rels = ['pkg/privrank_core_bg.wasm', 'pkg/models/student/model.quantized.safetensors']
     .filter((f) => existsSync(join(ROOT, f)));
   if (!rels.length) return t.skip(`no built pkg/ under ${ROOT}`);
   for (const rel of rels) {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Miniflare } from 'miniflare';
 import { options, ROOT } from '../../examples/edge-worker/config.mjs';
 
-const missing = !existsSync(join(ROOT, 'pkg', 'privrank_bg.wasm'));
+const missing = !existsSync(join(ROOT, 'pkg', 'privrank_core_bg.wasm'));
 if (missing && process.env.PRIVRANK_REQUIRE_PKG) {
   throw new Error('pkg/ is not built: run `bash scripts/build-pkg` first');
 }

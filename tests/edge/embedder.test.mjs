@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const PKG = join(ROOT, 'pkg', 'privrank_bg.wasm');
+const PKG = join(ROOT, 'pkg', 'privrank_core_bg.wasm');
 const missing = !existsSync(PKG);
 if (missing && process.env.PRIVRANK_REQUIRE_PKG) {
   throw new Error(`${PKG} is missing: run \`bash scripts/build-pkg\` first`);

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { candidates, outcome, rng, value } from '../fuzz/values.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const PKG = join(ROOT, 'pkg', 'privrank_bg.wasm');
+const PKG = join(ROOT, 'pkg', 'privrank_core_bg.wasm');
 const missing = !existsSync(PKG);
 if (missing && process.env.PRIVRANK_REQUIRE_PKG) throw new Error(`${PKG} is missing: run \`bash scripts/build-pkg\` first`);
 const skip = missing ? 'pkg/ is not built (bash scripts/build-pkg)' : false;

@@ -11,6 +11,7 @@ import init, {
   pace,
   initSync,
   Ranker,
+  webgpuAdapter,
   type Backend,
   type Candidate,
   type Creative,
@@ -39,10 +40,23 @@ import init, {
 
 // --- init ---------------------------------------------------------------------------
 await init();
-await init({ module_or_path: new URL('privrank_bg.wasm', import.meta.url) });
+await init({ module_or_path: new URL('privrank_core_bg.wasm', import.meta.url) });
 declare const wasmModule: WebAssembly.Module;
 initSync({ module: wasmModule });
 initSync({ module: new Uint8Array(8) });
+
+// --- webgpuAdapter: what 'auto' judges, a union on `kind` -----------------------------
+const adapter = await webgpuAdapter();
+if (adapter.kind === 'none') {
+  const why: string = adapter.reason;
+  // @ts-expect-error: no description without an adapter
+  adapter.description;
+} else {
+  const what: string = adapter.description;
+  const kind: 'software' | 'hardware' = adapter.kind;
+}
+const ranker0: Ranker = await Ranker.load();
+const isRanker: boolean = ranker0 instanceof Ranker;
 
 // --- Ranker.load --------------------------------------------------------------------
 const progress: { file: string; loaded: number; total?: number; cached: boolean }[] = [];

@@ -2,7 +2,7 @@
 // pkg/privrank.d.ts, as an editor checks a page that imports the package.
 import init, { Ranker } from 'privrank';
 
-await init(); // fetches privrank_bg.wasm next to privrank.js
+await init(); // fetches privrank_core_bg.wasm next to privrank.js
 const ranker = await Ranker.load({
   onProgress: ({ file, loaded, total, cached }) => console.log(file, loaded, total, cached),
 });
