@@ -15,20 +15,28 @@ use crate::config::{BertConfig, FileSpec, ModelManifest};
 use crate::{Error, Result};
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
+    hex(&Sha256::digest(bytes))
+}
+
+/// A digest in lower-case hex, as manifests write SHA-256s.
+pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Refuse bytes whose SHA-256 is not the manifest's.
 pub fn verify(spec: &FileSpec, bytes: &[u8]) -> Result<()> {
-    let actual = sha256_hex(bytes);
-    if actual.eq_ignore_ascii_case(&spec.sha256) {
+    matches(spec, &sha256_hex(bytes))
+}
+
+/// `HashMismatch` unless `digest` (hex, either case) is the manifest's SHA-256.
+fn matches(spec: &FileSpec, digest: &str) -> Result<()> {
+    if digest.eq_ignore_ascii_case(&spec.sha256) {
         Ok(())
     } else {
         Err(Error::HashMismatch {
             file: spec.name.clone(),
             expected: spec.sha256.clone(),
-            actual,
+            actual: digest.to_ascii_lowercase(),
         })
     }
 }
@@ -54,13 +62,7 @@ impl Checked {
 
     /// `digest`: the bytes' SHA-256 in hex, computed by the caller.
     pub fn with_digest(spec: &FileSpec, bytes: Vec<u8>, digest: &str) -> Result<Self> {
-        if !digest.eq_ignore_ascii_case(&spec.sha256) {
-            return Err(Error::HashMismatch {
-                file: spec.name.clone(),
-                expected: spec.sha256.clone(),
-                actual: digest.to_ascii_lowercase(),
-            });
-        }
+        matches(spec, digest)?;
         Ok(Self {
             sha256: spec.sha256.to_ascii_lowercase(),
             bytes,
@@ -79,14 +81,6 @@ impl Checked {
                 actual: self.sha256.clone(),
             })
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
     }
 }
 

@@ -99,7 +99,7 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
             report,
         });
     }
-    let gpu = match webgpu().await {
+    let gpu = match webgpu_on(&adapter).await {
         Ok(device) => on(&device, models).await,
         Err(e) => Err(e),
     };
@@ -168,8 +168,14 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
 /// burn's wgpu runtime, started once per page or worker and shared after that.
 /// Without an adapter the error says so, in every build.
 pub async fn webgpu() -> Result<Device> {
-    if let global::Adapter::None { reason } = global::webgpu_adapter().await {
-        return Err(Error::BackendUnavailable(reason));
+    webgpu_on(&global::webgpu_adapter().await).await
+}
+
+/// [`webgpu`] with the adapter already asked for (`choose` asks once, for both its
+/// `auto` check and this).
+async fn webgpu_on(adapter: &global::Adapter) -> Result<Device> {
+    if let global::Adapter::None { reason } = adapter {
+        return Err(Error::BackendUnavailable(reason.clone()));
     }
     start_wgpu().await
 }

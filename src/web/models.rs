@@ -368,6 +368,5 @@ async fn web_digest(bytes: &[u8]) -> Option<String> {
         .digest_with_str_and_buffer_source("SHA-256", &data)
         .ok()?;
     let digest = JsFuture::from(promise).await.ok()?;
-    let digest = Uint8Array::new(&digest).to_vec();
-    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+    Some(crate::weights::hex(&Uint8Array::new(&digest).to_vec()))
 }
