@@ -17,6 +17,9 @@ use crate::{Error, Result, SentenceEncoder};
 #[derive(Debug, Clone, PartialEq)]
 pub struct CatalogItem {
     pub id: String,
+    pub title: String,
+    pub category: Option<String>,
+    /// What the device embeds: the title with its category as context.
     pub text: String,
     /// Its creatives' texts as the device embeds them (`Candidate::creative_texts`),
     /// in order.
@@ -101,6 +104,8 @@ impl CatalogReader {
                 Ok(CatalogItem {
                     text: item_text(&title, category.as_deref()),
                     id,
+                    title,
+                    category,
                     creatives,
                 })
             }

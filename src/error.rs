@@ -35,6 +35,11 @@ pub enum Error {
     #[error("bad weights file {file}: {reason}")]
     BadWeights { file: String, reason: String },
 
+    /// A GGUF model file privrank cannot read: truncated, another format or version,
+    /// a tensor type without a dequantiser, or metadata the architecture needs missing.
+    #[error("bad GGUF file {file}: {reason}")]
+    BadGguf { file: String, reason: String },
+
     #[error("bad manifest or config {file}: {reason}")]
     BadManifest { file: String, reason: String },
 
@@ -164,6 +169,7 @@ impl Error {
             | Error::MissingTensor { .. }
             | Error::BadDtype { .. }
             | Error::BadWeights { .. }
+            | Error::BadGguf { .. }
             | Error::BadManifest { .. }
             | Error::BadTokenizer(_) => "BadModel",
             Error::RankerMismatch { .. } => "ModelMismatch",

@@ -92,6 +92,11 @@ pub mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod distill;
 
+/// Ad creatives written on the server by a small language model (SmolLM2, GGUF) in
+/// burn, for the device to choose among (native only, feature `generate`).
+#[cfg(all(feature = "generate", not(target_arch = "wasm32")))]
+pub mod generate;
+
 pub use backend::{Backend, BackendChoice, BackendKind};
 pub use config::{BertConfig, ModelManifest, RankerConfig, RankerManifest};
 pub use encoder::{Encoder, SentenceEncoder};

@@ -574,13 +574,39 @@ fn demo_data_writes_a_catalog_and_rankable_candidates() {
     // Star Wars is the most-rated movie: popularity 1.
     let star_wars = list.iter().find(|c| c["id"] == "ml-50").unwrap();
     assert_eq!(star_wars["features"]["popularity"], 1.0);
+    // Each promotion carries the generated variants the committed cache holds for it.
+    let cache: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(common::root().join("data/demo-creatives.json")).unwrap(),
+    )
+    .unwrap();
+    let with_variants = list.iter().filter(|c| c["creatives"].is_array()).count();
+    assert_eq!(with_variants, cache["creatives"].as_object().unwrap().len());
+    for c in list.iter().filter(|c| c["creatives"].is_array()) {
+        assert_eq!(
+            c["creatives"],
+            cache["creatives"][c["id"].as_str().unwrap()]
+        );
+    }
 
-    let request = serde_json::json!({"history": [], "candidates": candidates, "options": {"k": 3}});
+    // Ranked after a history, candidates with variants name the one to show.
+    let history = serde_json::json!([{"kind": "view", "itemId": "ml-1", "title": "Toy Story (1995)",
+        "category": "Animation, Children's, Comedy", "ts": 1_700_000_000_000.0_f64}]);
+    let request = serde_json::json!({"history": history, "candidates": candidates,
+        "options": {"k": 36, "now": 1_700_000_100_000.0_f64}});
     let path = out_dir.join("request.json");
     std::fs::write(&path, request.to_string()).unwrap();
     let out = succeeded(privrank().args(["rank", path.to_str().unwrap()]));
     let ranked: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(ranked.len(), 3);
+    for r in &ranked {
+        let offered = list.iter().find(|c| c["id"] == r["id"]).unwrap()["creatives"].clone();
+        match offered.as_array() {
+            Some(variants) if !variants.is_empty() => assert!(
+                variants.iter().any(|v| v["id"] == r["creative"]),
+                "{r}: not one of {offered}"
+            ),
+            _ => assert!(r.get("creative").is_none(), "{r}"),
+        }
+    }
     std::fs::remove_dir_all(&out_dir).ok();
 }
 
@@ -673,4 +699,106 @@ fn the_backend_probe_is_one_quiet_line() {
     println!("info stderr: {stderr}");
     assert!(!stderr.contains("error"), "{stderr}");
     assert!(stderr.matches("privrank: backend").count() <= 1, "{stderr}");
+}
+
+/// `privrank creatives`: variants written into each candidate, the same under a seed
+/// whether the run is whole or resumed after a crash mid-line, and a resume with
+/// other settings refused.
+#[test]
+fn creatives_are_written_resumably_and_deterministically() {
+    let dir = std::env::temp_dir().join(format!("privrank-creatives-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let catalog = dir.join("catalog.jsonl");
+    std::fs::write(
+        &catalog,
+        concat!(
+            r#"{"id": "shoe", "title": "Trail running shoes, waterproof", "category": "Sports", "bid": 1.2}"#,
+            "\n",
+            r#"{"id": "tea", "title": "Organic green tea, 100 bags", "category": "Grocery"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let run = |out: &std::path::Path, seed: &str| {
+        privrank()
+            .args([
+                "creatives",
+                catalog.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args([
+                "--variants",
+                "2",
+                "--attempts",
+                "1",
+                "--max-tokens",
+                "16",
+                "--seed",
+                seed,
+            ])
+            .output()
+            .unwrap()
+    };
+    let whole = dir.join("whole.jsonl");
+    let out = run(&whole, "3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tokens/s") && stderr.contains("passed the filters"),
+        "{stderr}"
+    );
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["bid"], 1.2, "other fields are kept");
+    let written: usize = lines
+        .iter()
+        .map(|l| l["creatives"].as_array().unwrap().len())
+        .sum();
+    assert!(written >= 1, "no headline passed the filters: {stderr}");
+    for line in &lines {
+        let variants = line["creatives"].as_array().unwrap();
+        assert!(variants.len() <= 2);
+        for v in variants {
+            assert!(
+                ["family-fun", "thrills"].contains(&v["id"].as_str().unwrap()),
+                "{v}"
+            );
+            assert!(!v["text"].as_str().unwrap().is_empty());
+        }
+    }
+
+    // A crash after the first line and part of the second: the rerun cuts the
+    // partial line off and writes what the whole run wrote.
+    let resumed = dir.join("resumed.jsonl");
+    let first_line = text.find('\n').unwrap() + 1;
+    std::fs::write(&resumed, &text[..first_line + 10]).unwrap();
+    std::fs::copy(
+        dir.join("whole.jsonl.settings.json"),
+        dir.join("resumed.jsonl.settings.json"),
+    )
+    .unwrap();
+    let out = run(&resumed, "3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 already in"));
+    assert_eq!(std::fs::read_to_string(&resumed).unwrap(), text);
+
+    // Other settings on the same output: refused, nothing changed.
+    let out = run(&resumed, "4");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("other settings"));
+    assert_eq!(std::fs::read_to_string(&resumed).unwrap(), text);
+    std::fs::remove_dir_all(&dir).ok();
 }

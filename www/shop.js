@@ -7,12 +7,16 @@
 //   /www/?backend=cpu|webgpu|auto   (default auto)
 //   /www/?models=teacher              the all-MiniLM-L6-v2 teacher and its ranker instead of
 //                                     the package's default (the distilled student)
+//   /www/?arm=title|generated         this browser's experiment arm, chosen instead of
+//                                     drawn (to show either headline)
 // The first ad slot runs a two-arm creative experiment: this device's arm (ranker.arm)
-// shows either the film's title or a tagline; each impression of that slot, clicked or
+// shows either the film's title or the headline variant `rank()` chose on this device
+// among those a language model wrote on the ad server's side (the candidates'
+// `creatives`, data/demo-creatives.json); each impression of that slot, clicked or
 // not, becomes one noised report (ranker.report) that the library posts to the edge
 // worker's collector (POST /edge/report), and the results box shows the collector's
 // estimates (GET /edge/estimates). The privacy panel shows every report's whole body.
-// For tests and the console: globalThis.privrank = { ranker }; document.body.dataset.status
+// For tests and the console: globalThis.privrank = { ranker, candidates }; document.body.dataset.status
 // is loading → ranking → ready (ranking again after each event), or error.
 import {
   el, watchNetwork, renderBars, renderHistory, interestProfile, renderProfile, renderEngine, formatBytes,
@@ -22,7 +26,7 @@ const $ = (id) => document.getElementById(id);
 const PAGE = 24; // cards per "Show more"
 const AD_SLOTS = 3;
 /** The first slot's experiment: which headline an ad gets. */
-const EXPERIMENT = { salt: 'demo-headline', arms: [{ label: 'title' }, { label: 'tagline' }] };
+const EXPERIMENT = { salt: 'demo-headline', arms: [{ label: 'title' }, { label: 'generated' }] };
 /** ε per report and per rolling day: 16 reports a day from this browser. */
 const REPORT_EPSILON = 0.5;
 const PRIVACY_BUDGET = 8;
@@ -50,7 +54,7 @@ const state = {
   openWhy: new Set(), // ad ids whose "why this ad" is open
   current: null, // the item in the product dialog
   arm: null, // this device's arm of EXPERIMENT, or why there is none
-  impression: null, // the first slot's ad while it is shown: {id}
+  impression: null, // the first slot's ad while it is shown: {id, creative}
   reports: [], // what report() returned or why it refused, newest last
 };
 
@@ -170,20 +174,26 @@ function genresOf(item) {
   return state.byId.get(String(item.id))?.genres ?? (item.category ?? '').split(/\s*,\s*/).filter(Boolean);
 }
 
-/** The first slot's headline in this device's arm: the title, or a tagline. */
-function headlineOf(ad) {
+/** The first slot's headline in this device's arm: the title, or the generated
+ * variant `rank()` chose for this shopper (`ranked.creative`), with the title after
+ * it so the shopper knows what is advertised. Returns [text, creative id]. */
+function headlineOf(ad, ranked) {
   const title = ad.title ?? String(ad.id);
-  if (state.arm?.label !== 'tagline') return title;
-  const genre = genresOf(ad)[0];
-  return genre ? `Tonight's ${genre.toLowerCase()} pick: ${title}` : `Tonight's pick: ${title}`;
+  if (state.arm?.label !== 'generated') return [title, 'title'];
+  const chosen = (ad.creatives ?? []).find((c) => c.id === ranked.creative);
+  return chosen ? [`${chosen.text} — ${title}`, chosen.id] : [title, 'title'];
 }
 
 function renderAds(ranked) {
   // The first slot's impression ends when another ad takes it: not clicked.
-  const top = ranked[0] ? String(ranked[0].id) : null;
-  if (state.impression && state.impression.id !== top) endImpression(false);
-  if (top && !state.impression) state.impression = { id: top };
   const cands = candidateById();
+  const top = ranked[0] ? String(ranked[0].id) : null;
+  const topCreative = top ? headlineOf(cands.get(top) ?? { id: top }, ranked[0])[1] : null;
+  // A new ad, or the same ad with another headline, is a new impression.
+  if (state.impression && (state.impression.id !== top || state.impression.creative !== topCreative)) {
+    endImpression(false);
+  }
+  if (top && !state.impression) state.impression = { id: top, creative: topCreative };
   $('ads').replaceChildren(...ranked.map((r, i) => {
     const c = cands.get(String(r.id));
     const item = state.byId.get(String(r.id)) ?? c;
@@ -206,7 +216,7 @@ function renderAds(ranked) {
     } else {
       why.append(el('p', { className: 'muted', textContent: 'No history yet: this ad is ranked on what it is alone (its title, genres, popularity and year).' }));
     }
-    const headline = i === 0 ? headlineOf(c ?? item ?? { id: r.id }) : (c?.title ?? String(r.id));
+    const headline = i === 0 ? headlineOf(c ?? item ?? { id: r.id }, r)[0] : (c?.title ?? String(r.id));
     const title = el('button', { type: 'button', className: 'link', textContent: headline });
     title.dataset.action = 'ad-click';
     const chips = el('p', { className: 'chips' }, ...genresOf(item ?? {}).map((g) => el('span', {
@@ -218,6 +228,7 @@ function renderAds(ranked) {
       chips, toggle, why);
     li.dataset.adId = String(r.id);
     li.dataset.rank = String(i + 1);
+    if (i === 0) li.dataset.creative = topCreative;
     return li;
   }));
 }
@@ -251,6 +262,8 @@ function endImpression(clicked) {
   state.impression = null;
   if (!shown || !state.arm?.label) return;
   const options = {
+    // The arm, not the variant: which angle this device chose follows from its
+    // history, and only the noised click bit is covered by the ε budget.
     experiment: EXPERIMENT.salt, arm: state.arm.label, creative: state.arm.label,
     campaign: shown.id, epsilon: REPORT_EPSILON,
   };
@@ -271,7 +284,7 @@ function endImpression(clicked) {
 function renderReports() {
   $('report-count').textContent = String(state.reports.filter((r) => r.ok).length);
   $('arm').textContent = state.arm?.label
-    ? `${state.arm.label} (${state.arm.label === 'tagline' ? 'a tagline before the title' : 'the plain title'})`
+    ? `${state.arm.label} (${state.arm.label === 'generated' ? 'a generated headline chosen on this device, before the title' : 'the plain title'})`
     : `none: ${state.arm?.why ?? 'not assigned yet'}`;
   const last = state.reports.at(-1);
   if (last) $('budget').textContent = last.ok ? `${last.spent} of ${last.total} ε spent today` : last.message;
@@ -576,11 +589,14 @@ async function main() {
   const ranker = await pkg.Ranker.load({
     backend, onProgress, privacyBudget: PRIVACY_BUDGET, collector: COLLECTOR, ...(modelUrl ? { modelUrl } : {}),
   });
-  globalThis.privrank = { ranker }; // for the console (and the browser tests)
+  // For the console and the browser tests: the ranker, and the candidates the page
+  // ranks (edge-embedded when the worker answered).
+  globalThis.privrank = { ranker, get candidates() { return state.candidates; } };
   await data;
   state.ranker = ranker;
   try {
-    state.arm = { label: await ranker.arm(EXPERIMENT) };
+    const forced = EXPERIMENT.arms.find((a) => a.label === params.get('arm'));
+    state.arm = { label: forced ? forced.label : await ranker.arm(EXPERIMENT) };
   } catch (e) {
     if (e?.code !== 'ArmLimit') throw e;
     state.arm = { why: e.message };

@@ -20,6 +20,20 @@ the set-up download by `privrank demo-data`, not redistributed.";
 /// Promotions per genre in the demo (`privrank demo-data --per-genre`).
 pub const PER_GENRE: usize = 2;
 
+/// Headline variants for the promotions, written on the "ad server" by SmolLM2
+/// (`privrank demo-data --generate-creatives`, src/generate) and committed, so that
+/// making the demo needs no language model: item id → `creatives`.
+pub const CREATIVES: &str = include_str!("../../data/demo-creatives.json");
+
+/// The committed creatives of each promotion; none for an item it does not list.
+pub fn committed_creatives() -> serde_json::Result<std::collections::BTreeMap<String, Value>> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        creatives: std::collections::BTreeMap<String, Value>,
+    }
+    serde_json::from_str::<File>(CREATIVES).map(|f| f.creatives)
+}
+
 /// The demo's data as written under `www/data/`: each file's name and text, and
 /// what they hold.
 #[derive(Debug, Serialize)]
@@ -37,6 +51,8 @@ pub struct AdServer<'a> {
     pub ml: &'a MovieLens,
     pub counts: Vec<u32>,
     pub co: Cooccurrence,
+    /// Item id → its `creatives` list, attached to its candidate.
+    pub creatives: std::collections::BTreeMap<String, Value>,
 }
 
 impl<'a> AdServer<'a> {
@@ -51,6 +67,9 @@ impl<'a> AdServer<'a> {
             co: Cooccurrence::count(ml.items.len(), users),
             ml,
             counts,
+            // Checked by the tests (tests/generate.rs): a parse error here is a
+            // broken commit, and the demo then runs on titles alone.
+            creatives: committed_creatives().unwrap_or_default(),
         }
     }
 
@@ -114,7 +133,8 @@ impl<'a> AdServer<'a> {
 
     /// The promotions: the `per_genre` most-rated films of each genre not already
     /// chosen, as `rank()` candidates with the trained features, their `related`
-    /// neighbours and a synthetic bid.
+    /// neighbours, a synthetic bid and the generated headline variants
+    /// ([`CREATIVES`]) as `creatives`.
     pub fn promotions(&self, per_genre: usize) -> Vec<Value> {
         let order = self.by_popularity();
         let mut chosen: Vec<usize> = Vec::new();
@@ -129,7 +149,16 @@ impl<'a> AdServer<'a> {
                 .collect();
             chosen.extend(picks);
         }
-        chosen.into_iter().map(|i| self.candidate(i)).collect()
+        chosen
+            .into_iter()
+            .map(|i| {
+                let mut candidate = self.candidate(i);
+                if let Some(creatives) = self.creatives.get(&self.ml.items[i].catalog_id()) {
+                    candidate["creatives"] = creatives.clone();
+                }
+                candidate
+            })
+            .collect()
     }
 
     /// One film as the candidate the ad server sends.

@@ -21,6 +21,29 @@ use crate::rank::{self, Embedder, Model, RankOptions, Request, Texts};
 use crate::ranker::features::similarity;
 use crate::{Error, Result};
 
+/// How far the device's choice among a candidate's creatives moves with the
+/// history ([`Check::creatives`]), over candidates offering two or more.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CreativeReport {
+    pub sessions: usize,
+    pub candidates_with_variants: usize,
+    /// Over pairs of sessions of different labels (genres) and each such candidate:
+    /// the share whose chosen variant differs.
+    pub differs_across_labels: f64,
+    /// The same over pairs of sessions of one label: how much of the movement is
+    /// the label's, not the session's own draw.
+    pub differs_within_label: f64,
+    /// Mean cosine of the chosen variant's embedding to the session's mean history
+    /// embedding...
+    pub chosen_cosine: f64,
+    /// ...of the candidate's title (with category), which the other arm shows...
+    pub title_cosine: f64,
+    /// ...and of its variants on average (a choice at random).
+    pub mean_variant_cosine: f64,
+    /// Per label, how often each variant id was chosen.
+    pub choices: std::collections::BTreeMap<String, std::collections::BTreeMap<String, usize>>,
+}
+
 /// Events per MovieLens session: ten films of one genre, as in the demo.
 pub const SESSION_EVENTS: usize = 10;
 /// Sessions drawn per genre or category.
@@ -281,6 +304,97 @@ impl Check {
         }
     }
 
+    /// How the creative the device shows moves with its shopper's history: every
+    /// session ranks every candidate through `rank::rank_blocking` (the device's
+    /// path), and each candidate's chosen variant is compared across sessions and,
+    /// by cosine, with the session's mean history embedding.
+    pub fn creatives(&self, model: Model<'_>, embedder: &impl Embedder) -> Result<CreativeReport> {
+        let table = self.table(embedder, true)?;
+        let options = RankOptions {
+            now: Some(NOW),
+            ..RankOptions::default()
+        };
+        let offered: Vec<usize> = (0..self.candidates.len())
+            .filter(|&i| self.candidates[i].creatives.len() > 1)
+            .collect();
+        let mut report = CreativeReport {
+            sessions: self.sessions.len(),
+            candidates_with_variants: offered.len(),
+            ..CreativeReport::default()
+        };
+        let mut chosen_by_session: Vec<Vec<Option<String>>> = Vec::new();
+        let (mut chosen_cos, mut title_cos, mut any_cos, mut n) = (0.0, 0.0, 0.0, 0usize);
+        for session in &self.sessions {
+            let ranked = rank::rank_blocking(
+                model,
+                Request {
+                    events: &session.events,
+                    candidates: &self.candidates,
+                    options: &options,
+                    clock_ms: NOW,
+                },
+                &table,
+            )?;
+            let by_id: HashMap<&str, Option<&str>> = ranked
+                .iter()
+                .map(|r| (r.id.as_str(), r.creative.as_deref()))
+                .collect();
+            let dim = table.0.values().next().map_or(0, Vec::len);
+            let mut mean = vec![0f32; dim];
+            for e in &session.events {
+                for (m, x) in mean.iter_mut().zip(&table.0[&e.text()]) {
+                    *m += x;
+                }
+            }
+            let mut chosen = Vec::new();
+            for &i in &offered {
+                let c = &self.candidates[i];
+                let pick = by_id.get(c.id.as_str()).copied().flatten();
+                let variants: Vec<String> = c.creative_texts().collect();
+                if let Some(k) = pick.and_then(|id| c.creatives.iter().position(|cr| cr.id == id)) {
+                    chosen_cos += f64::from(similarity(&table.0[&variants[k]], &mean));
+                    title_cos += f64::from(similarity(&table.0[&c.text()], &mean));
+                    any_cos += variants
+                        .iter()
+                        .map(|t| f64::from(similarity(&table.0[t], &mean)))
+                        .sum::<f64>()
+                        / variants.len() as f64;
+                    n += 1;
+                    *report
+                        .choices
+                        .entry(session.label.clone())
+                        .or_default()
+                        .entry(c.creatives[k].id.clone())
+                        .or_default() += 1;
+                }
+                chosen.push(pick.map(str::to_owned));
+            }
+            chosen_by_session.push(chosen);
+        }
+        let (mut across, mut across_n, mut within, mut within_n) = (0usize, 0usize, 0usize, 0usize);
+        for a in 0..self.sessions.len() {
+            for b in a + 1..self.sessions.len() {
+                let same = self.sessions[a].label == self.sessions[b].label;
+                for (x, y) in chosen_by_session[a].iter().zip(&chosen_by_session[b]) {
+                    let differs = usize::from(x != y);
+                    if same {
+                        within += differs;
+                        within_n += 1;
+                    } else {
+                        across += differs;
+                        across_n += 1;
+                    }
+                }
+            }
+        }
+        report.differs_across_labels = across as f64 / across_n.max(1) as f64;
+        report.differs_within_label = within as f64 / within_n.max(1) as f64;
+        report.chosen_cosine = chosen_cos / n.max(1) as f64;
+        report.title_cosine = title_cos / n.max(1) as f64;
+        report.mean_variant_cosine = any_cos / n.max(1) as f64;
+        Ok(report)
+    }
+
     fn share(&self, session: &Session, picked: &[usize]) -> f64 {
         let hits = picked
             .iter()
@@ -289,8 +403,24 @@ impl Check {
         hits as f64 / self.top as f64
     }
 
-    fn texts(&self) -> Vec<String> {
-        let mut texts: Vec<String> = self.candidates.iter().map(Candidate::text).collect();
+    /// Every text ranking embeds (see [`Self::texts`]), embedded once.
+    fn table(&self, embedder: &impl Embedder, creatives: bool) -> Result<Table> {
+        let texts = self.texts(creatives);
+        let vectors = futures_lite::future::block_on(embedder.embed(&texts, Texts::Candidates))?;
+        Ok(Table(texts.into_iter().zip(vectors).collect()))
+    }
+
+    /// Every text ranking embeds: titles, history items and, with `creatives`, the
+    /// candidates' creatives.
+    fn texts(&self, creatives: bool) -> Vec<String> {
+        let mut texts: Vec<String> = self
+            .candidates
+            .iter()
+            .flat_map(|c| {
+                let variants = c.creative_texts().filter(move |_| creatives);
+                std::iter::once(c.text()).chain(variants)
+            })
+            .collect();
         texts.extend(
             self.sessions
                 .iter()
@@ -304,17 +434,19 @@ impl Check {
     /// Rank every session with privrank (through `rank::rank`), by content cosine
     /// (the mean history embedding against each candidate) and without history
     /// (privrank's order for a shopper it knows nothing about).
+    ///
+    /// Candidates are ranked without their creatives: they decide only which text
+    /// is shown, never the order ([`Self::creatives`] measures them).
     pub fn run(&self, model: Model<'_>, embedder: &impl Embedder) -> Result<Report> {
-        let texts = self.texts();
-        let table = Table(
-            texts
-                .iter()
-                .cloned()
-                .zip(futures_lite::future::block_on(
-                    embedder.embed(&texts, Texts::Candidates),
-                )?)
-                .collect(),
-        );
+        let candidates: Vec<Candidate> = self
+            .candidates
+            .iter()
+            .map(|c| Candidate {
+                creatives: Vec::new(),
+                ..c.clone()
+            })
+            .collect();
+        let table = self.table(embedder, false)?;
         let index: HashMap<&str, usize> = self
             .candidates
             .iter()
@@ -332,7 +464,7 @@ impl Check {
                 model,
                 Request {
                     events,
-                    candidates: &self.candidates,
+                    candidates: &candidates,
                     options: &options,
                     clock_ms: NOW,
                 },

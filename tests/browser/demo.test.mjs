@@ -85,7 +85,7 @@ function reportBody(r, origin) {
     return null;
   }
   const ok = body !== null && typeof body === 'object' && Object.keys(body).sort().join() === REPORT_KEYS.join() &&
-    body.experiment === 'demo-headline' && ['title', 'tagline'].includes(body.arm) && body.creative === body.arm &&
+    body.experiment === 'demo-headline' && ['title', 'generated'].includes(body.arm) && body.creative === body.arm &&
     candidates.some((c) => String(c.id) === body.campaign) && /^\d{4}-\d{2}-\d{2}$/.test(body.day) &&
     body.epsilon === 0.5 && typeof body.clicked === 'boolean';
   return ok ? body : null;
@@ -602,6 +602,43 @@ test('"Forget me" erases the history, for good', T, async () => {
   console.log(`after Forget me + reload: history empty; ads: ${showAds(adsNow)}`);
   assert.deepEqual(adsNow.map((a) => a.id), shared.before.map((a) => a.id), 'the ads are those of an empty history again');
   assert.deepEqual(problems, [], 'page errors');
+});
+
+test('the generated arm shows the headline variant rank() chose for this history', T, async () => {
+  const p = await context.newPage();
+  await p.goto(new URL('/www/?arm=generated', server.url).href);
+  await waitReady(p, '/www/?arm=generated', LOAD_MS);
+  // The same browser's history (a fresh one after "Forget me": browse two films).
+  for (const id of BROWSE.slice(0, 2)) {
+    await p.fill('#search', byId.get(id).title);
+    await p.click(`#products [data-item-id="${id}"] button[data-action="view"]`);
+    await p.waitForSelector(`#product[open][data-item-id="${id}"]`);
+    await p.click('#product-close');
+    await waitReady(p, `after viewing ${id}`);
+  }
+  const shown = await p.evaluate(async () => {
+    const first = document.querySelector('#ads li[data-rank="1"]');
+    // What the page ranked (edge-embedded promotions), ranked again by the library.
+    const ranked = await globalThis.privrank.ranker.rank(globalThis.privrank.candidates, { k: 3 });
+    return {
+      id: first.dataset.adId, creative: first.dataset.creative,
+      text: first.querySelector('button[data-action="ad-click"]').textContent,
+      ranked: ranked[0], arm: document.getElementById('arm').textContent,
+    };
+  });
+  const offered = candidates.find((c) => String(c.id) === shown.id)?.creatives ?? [];
+  console.log(`generated arm: first slot ${shown.id} shows ${JSON.stringify(shown.text)} (variant ${shown.creative} of ${offered.length})`);
+  assert.match(shown.arm, /^generated/);
+  assert.equal(shown.ranked.id, shown.id, 'the page shows rank()\'s first ad');
+  if (offered.length) {
+    const chosen = offered.find((c) => c.id === shown.ranked.creative);
+    assert.ok(chosen, `rank() chose one of the offered variants: ${JSON.stringify(shown.ranked)}`);
+    assert.equal(shown.creative, chosen.id);
+    assert.ok(shown.text.startsWith(chosen.text), `${shown.text} starts with ${chosen.text}`);
+  } else {
+    assert.equal(shown.creative, 'title');
+  }
+  await p.close();
 });
 
 test('with no edge worker the page embeds the promotions itself, and says so', T, async () => {

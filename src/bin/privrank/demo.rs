@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use clap::Args;
 use privrank::data::demo::{AdServer, PER_GENRE};
 use privrank::data::{MovieLens, default_data_dir};
+use privrank::generate::Generator;
+use privrank::generate::creatives::{self, CreativeOptions, Item, Tally};
+use serde_json::{Value, json};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -22,6 +25,14 @@ pub struct DemoArgs {
     /// Promotions per genre: the most-rated movies of each genre not already chosen.
     #[arg(long, default_value_t = PER_GENRE)]
     pub per_genre: usize,
+    /// Write the promotions' headline variants anew with the language model
+    /// (`privrank creatives`' defaults) into this file, the committed cache the demo
+    /// data is made from (data/demo-creatives.json), before writing the demo files.
+    #[arg(long)]
+    pub generate_creatives: Option<PathBuf>,
+    /// The generator's manifest, for --generate-creatives.
+    #[arg(long, default_value = "models/smollm2-135m-instruct.json")]
+    pub generator: PathBuf,
 }
 
 pub fn demo_data(args: &DemoArgs) -> Result<()> {
@@ -30,7 +41,11 @@ pub fn demo_data(args: &DemoArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| default_data_dir("ml-100k"));
     let ml = MovieLens::load(&dir)?;
-    let data = AdServer::new(&ml).data(args.per_genre);
+    let mut server = AdServer::new(&ml);
+    if let Some(cache) = &args.generate_creatives {
+        server.creatives = generate(&server, args, cache)?;
+    }
+    let data = server.data(args.per_genre);
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     for (name, text) in &data.files {
@@ -47,4 +62,80 @@ pub fn demo_data(args: &DemoArgs) -> Result<()> {
         data.genres
     );
     Ok(())
+}
+
+/// The promotions' creatives, written by the generator with `privrank creatives`'
+/// defaults and saved to `cache` with what made them.
+fn generate(
+    server: &AdServer<'_>,
+    args: &DemoArgs,
+    cache: &std::path::Path,
+) -> Result<std::collections::BTreeMap<String, Value>> {
+    let promotions = server.promotions(args.per_genre);
+    let device = privrank::Backend::cpu().device;
+    let dir = privrank::config::default_model_dir(&args.generator);
+    let generator = Generator::load(&args.generator, &dir, &device)?;
+    let options = CreativeOptions::default();
+    let texts = |c: &Value, field: &str| c[field].as_str().map(str::to_owned);
+    let started = std::time::Instant::now();
+    let mut out = std::collections::BTreeMap::new();
+    let mut total = Tally::default();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    for (n, chunk) in promotions.chunks(threads).enumerate() {
+        let owned: Vec<(String, String, Option<String>)> = chunk
+            .iter()
+            .map(|c| {
+                (
+                    texts(c, "id").unwrap_or_default(),
+                    texts(c, "title").unwrap_or_default(),
+                    texts(c, "category"),
+                )
+            })
+            .collect();
+        let items: Vec<Item<'_>> = owned
+            .iter()
+            .map(|(id, title, category)| Item {
+                id,
+                title,
+                category: category.as_deref(),
+            })
+            .collect();
+        for (item, result) in items
+            .iter()
+            .zip(creatives::write_all(&generator, &items, &options))
+        {
+            let (variants, tally) = result?;
+            total.add(&tally);
+            out.insert(item.id.to_owned(), json!(variants));
+        }
+        eprintln!(
+            "privrank demo-data: creatives for {} of {} promotions ({:.0} s)",
+            ((n + 1) * threads).min(promotions.len()),
+            promotions.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let weights = privrank::generate::GeneratorManifest::read(&args.generator)?;
+    let file = json!({
+        "about": "Headline variants of the demo's promotions, one per angle, written on the ad server's side by SmolLM2-135M-Instruct from each title and category alone (no shopper data); the device shows the one closest to its shopper's history. Regenerate with the command below (on 2 CPU cores it takes minutes); unedited model output, filtered as `privrank creatives` filters.",
+        "command": format!("privrank demo-data --per-genre {} --generate-creatives {}", args.per_genre, cache.display()),
+        "generator": { "manifest": args.generator.display().to_string(), "sha256": weights.files.weights.sha256 },
+        "options": options,
+        "tally": total,
+        "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        "creatives": out,
+    });
+    crate::card::replace_file(
+        cache,
+        (serde_json::to_string_pretty(&file)? + "\n").as_bytes(),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", cache.display()))?;
+    eprintln!(
+        "privrank demo-data: wrote {} ({} of {} headlines kept, {:.0} s)",
+        cache.display(),
+        total.kept,
+        total.generated,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(out)
 }

@@ -13,6 +13,7 @@ use privrank::{Backend, BackendChoice, ModelBundle, SentenceEncoder};
 
 mod card;
 mod catalog;
+mod creatives;
 mod demo;
 mod distill;
 mod eval;
@@ -91,6 +92,14 @@ enum Command {
     /// LR and DNN baselines are trained here with the same settings) and on focused
     /// sessions; writes MODEL_CARD.md.
     Eval(eval::EvalArgs),
+    /// Headline variants for each catalog item, written by a small language model
+    /// (SmolLM2, on this machine) into the candidates' `creatives`, one per angle:
+    /// the device shows the one closest to its shopper's history.
+    Creatives(creatives::CreativesArgs),
+    /// How the device's choice among the demo promotions' generated creatives moves
+    /// with the history: MovieLens focused sessions ranked as `rank()` ranks them;
+    /// prints a JSON report (shares of changed choices, cosines to the history).
+    CreativeChoice(creatives::CreativeChoiceArgs),
     /// Item-to-item neighbour lists (`related`) from an interaction log, one JSON
     /// line per item: what an ad server attaches to its candidates.
     Related(related::RelatedArgs),
@@ -231,6 +240,18 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             catalog::embed_catalog(&args, &encoder)
         }
         Command::DemoData(args) => demo::demo_data(&args),
+        Command::CreativeChoice(args) => {
+            let m = paths()?;
+            let ranker_dir = m.ranker(&None, false)?;
+            let (_, encoder, backend) = load(&m.manifest, &m.dir, choice)?;
+            creatives::creative_choice(&args, &encoder, &backend, &ranker_dir)
+        }
+        Command::Creatives(args) => {
+            // Generation is a CPU job on a server: the flex backend's threaded
+            // matmuls; wgpu is not tried for it.
+            let dir = privrank::config::default_model_dir(&args.generator);
+            creatives::creatives(&args, &dir, &privrank::Backend::cpu().device)
+        }
         Command::Related(args) => related::related(&args),
         Command::Distill(args) => {
             let backend = open_backend(choice)?;
