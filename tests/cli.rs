@@ -795,6 +795,16 @@ fn creatives_are_written_resumably_and_deterministically() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 already in"));
     assert_eq!(std::fs::read_to_string(&resumed).unwrap(), text);
 
+    // The generator runs on the CPU: asking for wgpu is an error, not ignored.
+    let out = Command::new(env!("CARGO_BIN_EXE_privrank"))
+        .current_dir(common::root())
+        .args(["--backend", "wgpu", "creatives", catalog.to_str().unwrap()])
+        .args(["--out", dir.join("gpu.jsonl").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CPU backend"));
+
     // Other settings on the same output: refused, nothing changed.
     let out = run(&resumed, "4");
     assert!(!out.status.success());

@@ -520,8 +520,6 @@ async function loadData() {
   if (!Array.isArray(catalog?.items) || !Array.isArray(candidates?.candidates) || !candidates.candidates.length) {
     throw demoError('DemoDataMissing', 'www/data/catalog.json or candidates.json has an unexpected shape');
   }
-  state.edge = await edgeCandidates(candidates.candidates);
-  renderEdge(state.edge);
   state.catalog = catalog.items.map((item) => ({
     ...item,
     id: String(item.id),
@@ -529,12 +527,16 @@ async function loadData() {
     search: normalise(`${item.title} ${item.category ?? ''}`),
   }));
   state.byId = new Map(state.catalog.map((item) => [item.id, item]));
-  state.candidates = state.edge.ready ?? candidates.candidates;
   if (catalog.source) $('data-source').title = catalog.source;
   $('catalog-count').textContent = state.catalog.length.toLocaleString('en');
-  $('candidate-count').textContent = String(state.candidates.length);
+  // The shop first: the edge worker embeds the promotions and their creatives, which
+  // takes a moment the shelves need not wait for.
   renderShelves();
   renderProducts();
+  state.edge = await edgeCandidates(candidates.candidates);
+  renderEdge(state.edge);
+  state.candidates = state.edge.ready ?? candidates.candidates;
+  $('candidate-count').textContent = String(state.candidates.length);
 }
 
 function progressRow(file) {

@@ -666,6 +666,8 @@ test('errors are shown on the page with their code (backend=webgpu without an ad
   expectErrors.add(p);
   await p.goto(new URL('/www/?backend=webgpu', server.url).href);
   await p.waitForSelector('body[data-status="error"], body[data-status="ready"]', { state: 'attached', timeout: LOAD_MS });
+  // The error can come before the catalog has arrived; the shop must come all the same.
+  await p.waitForSelector('#products [data-item-id]', { state: 'attached', timeout: LOAD_MS });
   const shown = await p.evaluate(() => ({
     status: document.body.dataset.status,
     visible: !document.getElementById('error').hidden,

@@ -248,7 +248,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Creatives(args) => {
             // Generation is a CPU job on a server: the flex backend's threaded
-            // matmuls; wgpu is not tried for it.
+            // matmuls; wgpu is not tried for it, and asking for it is an error.
+            if choice == BackendChoice::Wgpu {
+                return Err(
+                    "privrank creatives runs on the CPU backend: --backend wgpu is \
+                            not supported for generation (use cpu or auto)"
+                        .into(),
+                );
+            }
             let dir = privrank::config::default_model_dir(&args.generator);
             creatives::creatives(&args, &dir, &privrank::Backend::cpu().device)
         }
