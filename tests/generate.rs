@@ -431,6 +431,18 @@ fn bad_gguf_files_are_typed_errors() {
     let mut huge = tiny_gguf(3, 8, true);
     huge[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
     assert!(bad(huge).contains("truncated"));
+    // So is an array the bytes could hold but memory could not (32 bytes an element).
+    let mut wide = b"GGUF".to_vec();
+    wide.extend(3u32.to_le_bytes());
+    wide.extend(0u64.to_le_bytes());
+    wide.extend(1u64.to_le_bytes());
+    wide.extend(1u64.to_le_bytes());
+    wide.extend(b"a");
+    wide.extend(9u32.to_le_bytes()); // an array
+    wide.extend(0u32.to_le_bytes()); // of u8
+    wide.extend((5u64 << 20).to_le_bytes());
+    wide.resize(wide.len() + (5 << 20), 0);
+    assert!(bad(wide).contains("arrays of at most"));
 }
 
 /// The real file cut short, and one with its first tensor's type changed.

@@ -335,6 +335,11 @@ struct Reader<'a> {
 
 /// Arrays nest (an array of arrays); the spec sets no limit, privrank does.
 const MAX_NESTING: usize = 4;
+/// Elements of one metadata array: a vocabulary (the largest array a model carries)
+/// of 256k tokens fits sixteen times. Each element costs a `Value` (32 bytes) in
+/// memory, so a file claiming 90 million one-byte elements would otherwise ask for
+/// gigabytes.
+const MAX_ARRAY: u64 = 1 << 22;
 
 impl Reader<'_> {
     fn error(&self, reason: String) -> Error {
@@ -415,6 +420,12 @@ impl Reader<'_> {
                 if len > left {
                     return Err(self.error(format!(
                         "truncated: `{key}` claims {len} elements, {left} bytes are left"
+                    )));
+                }
+                if len > MAX_ARRAY {
+                    return Err(self.error(format!(
+                        "`{key}` has {len} elements; privrank reads arrays of at most \
+                         {MAX_ARRAY}"
                     )));
                 }
                 let mut items = Vec::with_capacity(len as usize);
