@@ -121,7 +121,7 @@ fn generator() -> &'static Generator {
     GENERATOR.get_or_init(|| {
         let device = privrank::Backend::cpu().device;
         Generator::load(
-            &manifest(),
+            &privrank::generate::GeneratorManifest::read(&manifest()).unwrap(),
             &privrank::config::default_model_dir(&manifest()),
             &device,
         )

@@ -324,6 +324,7 @@ impl Check {
         };
         let mut chosen_by_session: Vec<Vec<Option<String>>> = Vec::new();
         let (mut chosen_cos, mut title_cos, mut any_cos, mut n) = (0.0, 0.0, 0.0, 0usize);
+        let dim = table.0.values().next().map_or(0, Vec::len);
         for session in &self.sessions {
             let ranked = rank::rank_blocking(
                 model,
@@ -339,7 +340,6 @@ impl Check {
                 .iter()
                 .map(|r| (r.id.as_str(), r.creative.as_deref()))
                 .collect();
-            let dim = table.0.values().next().map_or(0, Vec::len);
             let mut mean = vec![0f32; dim];
             for e in &session.events {
                 for (m, x) in mean.iter_mut().zip(&table.0[&e.text()]) {

@@ -333,11 +333,48 @@ pub struct Item<'a> {
     pub category: Option<&'a str>,
 }
 
+impl<'a> From<&'a crate::catalog::CatalogItem> for Item<'a> {
+    fn from(item: &'a crate::catalog::CatalogItem) -> Self {
+        Self {
+            id: &item.id,
+            title: &item.title,
+            category: item.category.as_deref(),
+        }
+    }
+}
+
+/// Items written at once: one per core.
+pub fn parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// [`write`] for every item, [`parallelism`] at a time, each result handed to `done`
+/// (with the item's index) in `items`' order as soon as its group has run, so that
+/// a caller can save item by item. Returns the whole run's tally; the first error,
+/// the writer's or `done`'s, stops the run.
+pub fn write_each<E: From<crate::Error>>(
+    generator: &Generator,
+    items: &[Item<'_>],
+    options: &CreativeOptions,
+    mut done: impl FnMut(usize, Vec<Variant>, &Tally) -> std::result::Result<(), E>,
+) -> std::result::Result<Tally, E> {
+    let mut total = Tally::default();
+    let group = parallelism();
+    for (g, chunk) in items.chunks(group).enumerate() {
+        for (k, result) in write_all(generator, chunk, options).into_iter().enumerate() {
+            let (variants, tally) = result?;
+            total.add(&tally);
+            done(g * group + k, variants, &tally)?;
+        }
+    }
+    Ok(total)
+}
+
 /// [`write`] for several items at once, one thread each: a single token's matmuls
 /// are too small for burn-flex to split across cores, so items are what runs in
 /// parallel. Results come back in `items`' order and are the ones [`write`] gives
 /// (each headline's seed depends on its item, not on what runs beside it).
-pub fn write_all(
+fn write_all(
     generator: &Generator,
     items: &[Item<'_>],
     options: &CreativeOptions,

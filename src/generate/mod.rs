@@ -133,8 +133,7 @@ pub struct Generator {
 impl Generator {
     /// The model a manifest names, from `dir` (its set-up cache folder), checked
     /// against the manifest's SHA-256 before it is parsed.
-    pub fn load(manifest_path: &Path, dir: &Path, device: &Device) -> Result<Self> {
-        let manifest = GeneratorManifest::read(manifest_path)?;
+    pub fn load(manifest: &GeneratorManifest, dir: &Path, device: &Device) -> Result<Self> {
         let spec = &manifest.files.weights;
         let path = dir.join(&spec.name);
         let bytes = read(&path)?;

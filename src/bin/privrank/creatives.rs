@@ -11,7 +11,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use privrank::catalog::{CatalogItem, CatalogReader, Purpose};
 use privrank::generate::creatives::{self, CreativeOptions, DEFAULT_ANGLES, Item, Tally};
-use privrank::generate::{Generator, Sampling};
+use privrank::generate::{Generator, GeneratorManifest, Sampling};
 use serde_json::{Value, json};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -88,8 +88,9 @@ pub fn creatives(
 ) -> Result<()> {
     let options = args.options();
     options.check()?;
+    let manifest = GeneratorManifest::read(&args.generator)?;
     let items = read_catalog(&args.catalog)?;
-    let done = resume(&args.out, &options)?;
+    let done = resume(&args.out, &manifest, &options)?;
     let todo: Vec<&(CatalogItem, Value)> = items
         .iter()
         .filter(|(item, _)| !done.contains(&item.id))
@@ -106,7 +107,7 @@ pub fn creatives(
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let generator = Generator::load(&args.generator, generator_dir, device)?;
+    let generator = Generator::load(&manifest, generator_dir, device)?;
     eprintln!(
         "privrank creatives: loaded {} in {:.1} s",
         args.generator.display(),
@@ -122,47 +123,38 @@ pub fn creatives(
     if !std::io::stderr().is_terminal() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut total = Tally::default();
     let started = std::time::Instant::now();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    for chunk in todo.chunks(threads) {
-        let items: Vec<Item<'_>> = chunk
-            .iter()
-            .map(|(item, _)| Item {
-                id: &item.id,
-                title: &item.title,
-                category: item.category.as_deref(),
-            })
-            .collect();
-        let results = creatives::write_all(&generator, &items, &options);
-        for ((item, record), result) in chunk.iter().zip(results) {
-            let (variants, tally) = result?;
-            total.add(&tally);
-            let mut record = record.clone();
-            record["creatives"] = json!(variants);
-            let mut line = serde_json::to_vec(&record)?;
-            line.push(b'\n');
-            // One write per line, flushed: a crash leaves whole lines and at most one
-            // partial one, which the next run cuts off.
-            out.write_all(&line)?;
-            out.flush()?;
-            if args.verbose {
-                bar.suspend(|| {
-                    eprintln!("{} ({:.1} s): {}", item.id, tally.seconds, item.title);
-                    for v in &variants {
-                        eprintln!("  {:>10}: {}", v.id, v.text);
-                    }
-                });
-            }
-            bar.inc(1);
+    let mut written_tokens = 0;
+    let items: Vec<Item<'_>> = todo.iter().map(|(item, _)| Item::from(item)).collect();
+    let total = creatives::write_each(&generator, &items, &options, |index, variants, tally| {
+        let (item, record) = todo[index];
+        let mut record = record.clone();
+        record["creatives"] = json!(variants);
+        let mut line = serde_json::to_vec(&record)?;
+        line.push(b'\n');
+        // One write per line, flushed: a crash leaves whole lines and at most one
+        // partial one, which the next run cuts off.
+        out.write_all(&line)?;
+        out.flush()?;
+        if args.verbose {
+            bar.suspend(|| {
+                eprintln!("{} ({:.1} s): {}", item.id, tally.seconds, item.title);
+                for v in &variants {
+                    eprintln!("  {:>10}: {}", v.id, v.text);
+                }
+            });
         }
+        written_tokens += tally.generated_tokens;
         bar.set_message(format!(
             "{:.1} tokens/s",
-            total.generated_tokens as f64 / started.elapsed().as_secs_f64()
+            written_tokens as f64 / started.elapsed().as_secs_f64()
         ));
-    }
+        bar.inc(1);
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
     let wall = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let threads = creatives::parallelism();
     summary(&total, wall, threads, &options, &generator);
     floor(&total, wall, threads, &generator, device)?;
     Ok(())
@@ -278,10 +270,15 @@ fn read_catalog(path: &Path) -> Result<Vec<(CatalogItem, Value)>> {
 /// The ids `out` already holds. A missing file is created with the run's settings
 /// beside it (`OUT.settings.json`); an existing one must have been written with the
 /// same settings, and a partial last line (a crash mid-write) is cut off.
-fn resume(out: &Path, options: &CreativeOptions) -> Result<std::collections::HashSet<String>> {
+fn resume(
+    out: &Path,
+    generator: &GeneratorManifest,
+    options: &CreativeOptions,
+) -> Result<std::collections::HashSet<String>> {
     let settings_path = PathBuf::from(format!("{}.settings.json", out.display()));
     let settings = serde_json::to_string_pretty(&json!({
-        "generator": "smollm2-135m-instruct",
+        "generator": generator.name,
+        "sha256": generator.files.weights.sha256,
         "options": options,
     }))? + "\n";
     let mut done = std::collections::HashSet::new();

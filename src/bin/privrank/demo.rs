@@ -6,10 +6,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use privrank::catalog;
 use privrank::data::demo::{AdServer, PER_GENRE};
 use privrank::data::{MovieLens, default_data_dir};
-use privrank::generate::Generator;
-use privrank::generate::creatives::{self, CreativeOptions, Item, Tally};
+use privrank::generate::creatives::{self, CreativeOptions, Item};
+use privrank::generate::{Generator, GeneratorManifest};
 use serde_json::{Value, json};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -71,55 +72,31 @@ fn generate(
     args: &DemoArgs,
     cache: &std::path::Path,
 ) -> Result<std::collections::BTreeMap<String, Value>> {
-    let promotions = server.promotions(args.per_genre);
-    let device = privrank::Backend::cpu().device;
+    // Read back as any catalog is, so the items are what `privrank creatives` sees.
+    let promotions: Vec<privrank::input::Value> =
+        serde_json::from_value(Value::Array(server.promotions(args.per_genre)))?;
+    let promotions = catalog::parse(&promotions, promotions.len(), catalog::Purpose::Candidates)?;
+    let manifest = GeneratorManifest::read(&args.generator)?;
     let dir = privrank::config::default_model_dir(&args.generator);
-    let generator = Generator::load(&args.generator, &dir, &device)?;
+    let generator = Generator::load(&manifest, &dir, &privrank::Backend::cpu().device)?;
     let options = CreativeOptions::default();
-    let texts = |c: &Value, field: &str| c[field].as_str().map(str::to_owned);
     let started = std::time::Instant::now();
     let mut out = std::collections::BTreeMap::new();
-    let mut total = Tally::default();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    for (n, chunk) in promotions.chunks(threads).enumerate() {
-        let owned: Vec<(String, String, Option<String>)> = chunk
-            .iter()
-            .map(|c| {
-                (
-                    texts(c, "id").unwrap_or_default(),
-                    texts(c, "title").unwrap_or_default(),
-                    texts(c, "category"),
-                )
-            })
-            .collect();
-        let items: Vec<Item<'_>> = owned
-            .iter()
-            .map(|(id, title, category)| Item {
-                id,
-                title,
-                category: category.as_deref(),
-            })
-            .collect();
-        for (item, result) in items
-            .iter()
-            .zip(creatives::write_all(&generator, &items, &options))
-        {
-            let (variants, tally) = result?;
-            total.add(&tally);
-            out.insert(item.id.to_owned(), json!(variants));
-        }
+    let items: Vec<Item<'_>> = promotions.iter().map(Item::from).collect();
+    let total = creatives::write_each(&generator, &items, &options, |index, variants, _| {
+        out.insert(items[index].id.to_owned(), json!(variants));
         eprintln!(
             "privrank demo-data: creatives for {} of {} promotions ({:.0} s)",
-            ((n + 1) * threads).min(promotions.len()),
-            promotions.len(),
+            index + 1,
+            items.len(),
             started.elapsed().as_secs_f64()
         );
-    }
-    let weights = privrank::generate::GeneratorManifest::read(&args.generator)?;
+        Ok::<_, privrank::Error>(())
+    })?;
     let file = json!({
         "about": "Headline variants of the demo's promotions, one per angle, written on the ad server's side by SmolLM2-135M-Instruct from each title and category alone (no shopper data); the device shows the one closest to its shopper's history. Regenerate with the command below (on 2 CPU cores it takes minutes); unedited model output, filtered as `privrank creatives` filters.",
         "command": format!("privrank demo-data --per-genre {} --generate-creatives {}", args.per_genre, cache.display()),
-        "generator": { "manifest": args.generator.display().to_string(), "sha256": weights.files.weights.sha256 },
+        "generator": { "manifest": args.generator.display().to_string(), "sha256": manifest.files.weights.sha256 },
         "options": options,
         "tally": total,
         "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
