@@ -87,8 +87,8 @@ pub mod embed_cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod eval;
 
-/// The small student encoder, distilled from the teacher on real short texts
-/// (native only).
+/// The small student encoder, distilled from the teacher on real short texts, and
+/// its bilingual (Chinese and English) sibling (native only).
 #[cfg(not(target_arch = "wasm32"))]
 pub mod distill;
 

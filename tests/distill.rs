@@ -212,3 +212,115 @@ fn distilling_raises_the_held_out_cosine_and_the_quantized_file_embeds_alike() {
     let norm: f32 = v[0].iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-5, "{norm}");
 }
+
+/// Cross-lingual distillation at test size, on real CC-CEDICT words and the committed
+/// student: the tokenizer gains the words' characters after every English id (the
+/// golden English inputs tokenize exactly as before), and training on Chinese words
+/// with their glosses' teacher vectors raises held-out Chinese words' cosine to the
+/// teacher's vectors of their meanings.
+#[test]
+fn bilingual_distillation_teaches_held_out_chinese_words_and_keeps_english_ids() {
+    use privrank::TextTokenizer;
+    use privrank::data::cedict::Cedict;
+    use privrank::distill::bilingual::{BilingualData, ParallelSplit, distill_bilingual};
+
+    let (_, teacher) = teacher();
+    let cedict = Cedict::load(&root().join(default_data_dir("cedict")))
+        .expect("CC-CEDICT is fetched by scripts/setup");
+    let split = ParallelSplit::of(&cedict);
+    let (train, valid) = (&split.train[..768], &split.valid[..128]);
+    let chinese = |p: &[privrank::distill::bilingual::Parallel]| -> Vec<String> {
+        p.iter().map(|x| x.chinese.clone()).collect()
+    };
+    let english = |p: &[privrank::distill::bilingual::Parallel]| -> Vec<String> {
+        p.iter().map(|x| x.english.clone()).collect()
+    };
+    let train_t = teacher.embed(&english(train)).unwrap();
+    let valid_t = teacher.embed(&english(valid)).unwrap();
+    let manifest = root().join("models/student/student.json");
+    let student = ModelBundle::read(&manifest, &privrank::config::default_model_dir(&manifest))
+        .expect("the committed student loads");
+    let recipe = Recipe {
+        shape: StudentShape {
+            layers: Vec::new(),
+            intermediate_size: student.config.intermediate_size,
+            embedding_size: 128,
+            max_tokens: student.manifest.max_tokens,
+        },
+        settings: DistillSettings {
+            epochs: 2,
+            batch_size: 32,
+            learning_rate: 2e-3,
+            ..DistillSettings::default()
+        },
+        ffn_sample: 0,
+        word_embedding_scheme: Scheme::Int4,
+        settle_epochs: 0,
+    };
+    let device = Backend::cpu().device.autodiff();
+    device.seed(5);
+    let out = distill_bilingual(
+        &student,
+        &BilingualData {
+            train: (&chinese(train), &train_t),
+            valid: (&chinese(valid), &valid_t),
+            parallel_train: train,
+        },
+        1,
+        &recipe,
+        &device,
+        |_| {},
+        |_| {},
+    )
+    .unwrap();
+
+    let old = TextTokenizer::from_bytes(student.tokenizer_bytes(), 128).unwrap();
+    let new = TextTokenizer::from_bytes(&out.tokenizer, 128).unwrap();
+    assert_eq!(out.extension.first_id, old.vocab_size());
+    assert_eq!(new.vocab_size(), out.config.vocab_size);
+    assert!(
+        out.extension.characters.len() > 300,
+        "{}",
+        out.extension.characters.len()
+    );
+    let golden = common::Golden::load();
+    let english_cases: Vec<&str> = golden
+        .cases
+        .iter()
+        .map(|c| c.text.as_str())
+        .filter(|t| !t.chars().any(privrank::tokenize::is_chinese_char))
+        .collect();
+    assert!(english_cases.len() >= 20);
+    assert_eq!(
+        old.encode_ids(&english_cases),
+        new.encode_ids(&english_cases)
+    );
+
+    // The written file, through the ordinary loader, on the held-out words.
+    let bundle = bundle_of(
+        manifest_for("zh", &out.config, &out.tokenizer, &out.stored.weights, 128),
+        &out.config,
+        out.tokenizer.clone(),
+        out.stored.weights.clone(),
+    )
+    .unwrap();
+    let trained = SentenceEncoder::load(&bundle, &Backend::cpu().device).unwrap();
+    let before = SentenceEncoder::load(&student, &Backend::cpu().device).unwrap();
+    let after = agreement(&trained, &valid_t, &chinese(valid)).unwrap();
+    let start = agreement(&before, &valid_t, &chinese(valid)).unwrap();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "bilingual distill: held-out Chinese words → teacher's English {:.4} before, {:.4} after \
+         ({} characters added, {} steps)",
+        mean(&start),
+        mean(&after),
+        out.extension.characters.len(),
+        out.report.steps
+    );
+    assert!(
+        mean(&after) > mean(&start) + 0.03,
+        "{} → {}",
+        mean(&start),
+        mean(&after)
+    );
+}

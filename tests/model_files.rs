@@ -356,6 +356,7 @@ fn committed_manifests_declare_each_files_length() {
     let mut specs: Vec<(std::path::PathBuf, privrank::config::FileSpec)> = Vec::new();
     for name in [
         "models/student/student.json",
+        "models/student-zh/student-zh.json",
         "models/all-minilm-l6-v2.json",
         "models/paraphrase-minilm-l3-v2.json",
         "models/paraphrase-minilm-l3-v2-int8.json",
@@ -370,6 +371,7 @@ fn committed_manifests_declare_each_files_length() {
     }
     for name in [
         "models/student/ranker/ranker.json",
+        "models/student-zh/ranker/ranker.json",
         "models/ranker/ranker.json",
     ] {
         let path = root.join(name);

@@ -63,6 +63,7 @@ fn tokenizers() -> Vec<(String, PathBuf, usize)> {
     let mut out = Vec::new();
     for name in [
         "student/student.json",
+        "student-zh/student-zh.json",
         "all-minilm-l6-v2.json",
         "paraphrase-minilm-l3-v2.json",
     ] {
@@ -90,6 +91,10 @@ fn golden_inputs_tokenize_as_the_python_reference_wrote_them() {
             "paraphrase-minilm-l3-v2.json",
         ),
         ("encoder_golden_student.json", "student/student.json"),
+        (
+            "encoder_golden_student-zh.json",
+            "student-zh/student-zh.json",
+        ),
     ] {
         let golden: serde_json::Value =
             serde_json::from_slice(&std::fs::read(fixtures.join(fixture)).unwrap()).unwrap();

@@ -5,6 +5,8 @@
 //! writes the demo's data without a native build (`scripts/demo-data.mjs`). A shopper's
 //! device never sees these datasets.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cedict;
 pub mod demo;
 pub mod movielens;
 #[cfg(not(target_arch = "wasm32"))]

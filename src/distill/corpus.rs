@@ -68,7 +68,7 @@ pub enum Split {
 }
 
 /// A stable, uniform number per text: the first 8 bytes of its SHA-256.
-fn text_hash(text: &str) -> u64 {
+pub(crate) fn text_hash(text: &str) -> u64 {
     let hex = sha256_hex(text.as_bytes());
     u64::from_str_radix(&hex[..16], 16).unwrap_or(0)
 }
@@ -152,6 +152,16 @@ impl Corpus {
         corpus.train.truncate(limits.max_train);
         corpus.valid.truncate(limits.max_valid);
         corpus
+    }
+
+    /// The training, validation and test texts, as strings.
+    pub fn texts(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let strings = |part: &[Text]| part.iter().map(|t| t.text.clone()).collect();
+        (
+            strings(&self.train),
+            strings(&self.valid),
+            strings(&self.test),
+        )
     }
 
     pub fn count(part: &[Text], source: Source) -> usize {

@@ -2,8 +2,10 @@
 //! cut from the teacher's weights ([`init`]), trained to reproduce its sentence
 //! embeddings on real short texts ([`corpus`], [`train`]), and written as a quantized
 //! model file (int4 or int8 word table, int8 matrices) that the ordinary loader reads
-//! (native only: training needs autodiff).
+//! (native only: training needs autodiff). [`bilingual`] then teaches a student
+//! Chinese, into the same space.
 
+pub mod bilingual;
 pub mod corpus;
 pub mod init;
 pub mod train;
@@ -139,32 +141,106 @@ pub fn distill_student(
     };
     let student = load(&init.tensors)?;
 
+    let (report, stored) = train_and_store(
+        student,
+        (tokenizer, max_tokens),
+        (train, valid),
+        recipe,
+        load,
+        device,
+        &mut on_stage,
+        &mut progress,
+    )?;
+    Ok(Distilled {
+        config: init.config,
+        settle: stored.settle,
+        weights: stored.weights,
+        fp32_weights: stored.fp32_weights,
+        init: InitSummary {
+            embedding_energy: init.embedding_energy,
+            ffn_importance_kept: init.ffn_importance_kept,
+        },
+        report,
+    })
+}
+
+/// What [`settle_and_store`] ends with.
+pub struct Stored {
+    pub settle: Option<DistillReport>,
+    pub weights: Vec<u8>,
+    pub fp32_weights: Vec<u8>,
+}
+
+/// The name of the word-embedding table, the one matrix stored below int8.
+pub const WORD_TABLE: &str = "embeddings.word_embeddings.weight";
+
+/// Texts with the teacher's unit vectors they are trained towards, row for row.
+pub type Texts<'a> = (&'a [String], &'a [Vec<f32>]);
+
+/// Every student's training: `start` learns the teacher's vectors of `train` (texts
+/// tokenized by `tokenizer` within `max_tokens`), keeping its best epoch on `valid`;
+/// then [`settle_and_store`]. `load` builds an encoder of the student's shape from
+/// tensors, on the autodiff `device`.
+#[allow(clippy::too_many_arguments)]
+pub fn train_and_store(
+    start: Encoder,
+    (tokenizer, max_tokens): (&[u8], usize),
+    (train, valid): (Texts<'_>, Texts<'_>),
+    recipe: &Recipe,
+    load: impl Fn(&[NamedTensor]) -> Result<Encoder>,
+    device: &Device,
+    on_stage: &mut impl FnMut(&str),
+    progress: &mut impl FnMut(DistillProgress<'_>),
+) -> Result<(DistillReport, Stored)> {
     on_stage("tokenizing the corpus");
     let words = crate::TextTokenizer::from_bytes(tokenizer, max_tokens)?;
-    let train_ids = words.encode_ids(train.0);
-    let valid_ids = words.encode_ids(valid.0);
-    let train_pairs = Pairs {
+    let (train_ids, valid_ids) = (words.encode_ids(train.0), words.encode_ids(valid.0));
+    let train = Pairs {
         ids: &train_ids,
         targets: train.1,
     };
-    let valid_pairs = Pairs {
+    let valid = Pairs {
         ids: &valid_ids,
         targets: valid.1,
     };
     on_stage("distilling");
     let (student, report) = distill(
-        student,
-        &train_pairs,
-        &valid_pairs,
+        start,
+        &train,
+        &valid,
         &recipe.settings,
         device,
-        &mut progress,
+        &mut *progress,
     )?;
-    let word_table = "embeddings.word_embeddings.weight";
-    let mut tensors = student.tensors()?;
+    let stored = settle_and_store(
+        student.tensors()?,
+        load,
+        (&train, &valid),
+        recipe,
+        device,
+        on_stage,
+        progress,
+    )?;
+    Ok((report, stored))
+}
+
+/// Every student ends here: when the recipe asks, the word table is put on its stored
+/// grid and frozen while the rest trains `settle_epochs` more at [`SETTLE_LR`] (the
+/// layers learn to work with what ships); then the quantized file and, to measure
+/// what quantization cost, the float32 one. `load` builds an encoder of the
+/// student's shape from tensors, on `device`.
+pub fn settle_and_store(
+    mut tensors: Vec<NamedTensor>,
+    load: impl Fn(&[NamedTensor]) -> Result<Encoder>,
+    (train, valid): (&Pairs<'_>, &Pairs<'_>),
+    recipe: &Recipe,
+    device: &Device,
+    on_stage: &mut impl FnMut(&str),
+    progress: &mut impl FnMut(DistillProgress<'_>),
+) -> Result<Stored> {
     let settle = if recipe.settle_epochs > 0 && recipe.word_embedding_scheme != Scheme::F32 {
         on_stage("settling: the layers trained around the quantized word table");
-        for t in tensors.iter_mut().filter(|t| t.name == word_table) {
+        for t in tensors.iter_mut().filter(|t| t.name == WORD_TABLE) {
             t.data = round_trip(t, recipe.word_embedding_scheme);
         }
         let student = load(&tensors)?.with_frozen_word_embeddings();
@@ -174,14 +250,7 @@ pub fn distill_student(
             seed: recipe.settings.seed + 1,
             ..recipe.settings.clone()
         };
-        let (student, report) = distill(
-            student,
-            &train_pairs,
-            &valid_pairs,
-            &settings,
-            device,
-            &mut progress,
-        )?;
+        let (student, report) = distill(student, train, valid, &settings, device, progress)?;
         tensors = student.tensors()?;
         Some(report)
     } else {
@@ -189,22 +258,16 @@ pub fn distill_student(
     };
     let fp32_weights = to_safetensors(&tensors, |_| Scheme::F32)?;
     let weights = to_safetensors(&tensors, |t| {
-        if t.name == word_table {
+        if t.name == WORD_TABLE {
             recipe.word_embedding_scheme
         } else {
             Scheme::Int8
         }
     })?;
-    Ok(Distilled {
-        config: init.config,
+    Ok(Stored {
         settle,
         weights,
         fp32_weights,
-        init: InitSummary {
-            embedding_energy: init.embedding_energy,
-            ffn_importance_kept: init.ffn_importance_kept,
-        },
-        report,
     })
 }
 

@@ -182,8 +182,20 @@ pub struct Storefront {
 
 #[derive(Debug, Deserialize)]
 pub struct Category {
+    /// The label sessions are judged by, shared by catalogs in other languages.
     pub name: String,
+    /// The category as this catalog's shoppers read it, when not `name`
+    /// (`data/storefront-zh.json`: 跑步鞋 for Running shoes): what its events and
+    /// candidates carry.
+    #[serde(default)]
+    pub local_name: Option<String>,
     pub products: Vec<String>,
+}
+
+impl Category {
+    fn shown_name(&self) -> &str {
+        self.local_name.as_deref().unwrap_or(&self.name)
+    }
 }
 
 /// Products per category that are candidates; the rest make up histories.
@@ -195,37 +207,71 @@ pub const STOREFRONT_EVENTS: usize = 5;
 /// their category, as a storefront sends them); sessions view
 /// [`STOREFRONT_EVENTS`] of the others.
 pub fn storefront(catalog: &Storefront, config: &crate::RankerConfig, seed: u64) -> Result<Check> {
-    let mut wire = Vec::new();
-    let mut labels = Vec::new();
-    let mut pools = Vec::new();
-    for (c, category) in catalog.categories.iter().enumerate() {
-        let n = category.products.len();
-        if n < STOREFRONT_CANDIDATES + STOREFRONT_EVENTS {
+    across(catalog, &[catalog], config, seed)
+}
+
+/// Sessions that view products of `history`'s catalog against the candidates of the
+/// `shown` catalogs (each category's last [`STOREFRONT_CANDIDATES`] products),
+/// categories matched by `name`: a Chinese shopper's history against English,
+/// Chinese or both catalogs' products, where only the encoder can tell that 跑步鞋
+/// and Running shoes are one category.
+pub fn across(
+    history: &Storefront,
+    shown: &[&Storefront],
+    config: &crate::RankerConfig,
+    seed: u64,
+) -> Result<Check> {
+    let needed = |category: &Category, n: usize| -> Result<()> {
+        if category.products.len() < n {
             return Err(Error::BadInput(format!(
-                "category `{}` has {n} products; it needs {}",
+                "category `{}` has {} products; it needs {n}",
                 category.name,
-                STOREFRONT_CANDIDATES + STOREFRONT_EVENTS
+                category.products.len()
             )));
         }
-        let (history, shown) = category.products.split_at(n - STOREFRONT_CANDIDATES);
-        for (p, title) in shown.iter().enumerate() {
-            wire.push(serde_json::json!({
-                "id": format!("shop-{c}-{p}"), "title": title, "category": category.name,
-            }));
-            labels.push(vec![category.name.clone()]);
+        Ok(())
+    };
+    let mut wire = Vec::new();
+    let mut labels = Vec::new();
+    for (k, catalog) in shown.iter().enumerate() {
+        let prefix = if k == 0 {
+            "shop".to_owned()
+        } else {
+            format!("shop{k}")
+        };
+        for (c, category) in catalog.categories.iter().enumerate() {
+            needed(category, STOREFRONT_CANDIDATES)?;
+            let n = category.products.len();
+            for (p, title) in category.products[n - STOREFRONT_CANDIDATES..]
+                .iter()
+                .enumerate()
+            {
+                wire.push(serde_json::json!({
+                    "id": format!("{prefix}-{c}-{p}"), "title": title,
+                    "category": category.shown_name(),
+                }));
+                labels.push(vec![category.name.clone()]);
+            }
         }
-        pools.push((category, history));
     }
     let values: Vec<Value> = serde_json::from_value(serde_json::Value::Array(wire))
         .map_err(|e| Error::BadInput(format!("storefront candidates: {e}")))?;
     let candidates = candidates::parse(&values, config, values.len())?;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut sessions = Vec::new();
-    for (category, history) in pools {
+    for category in &history.categories {
+        needed(category, STOREFRONT_CANDIDATES + STOREFRONT_EVENTS)?;
+        let pool = &category.products[..category.products.len() - STOREFRONT_CANDIDATES];
         for _ in 0..SESSIONS {
-            let picked = history.choose_multiple(&mut rng, STOREFRONT_EVENTS);
+            let picked = pool.choose_multiple(&mut rng, STOREFRONT_EVENTS);
             let events = views(
-                picked.map(|t| (format!("shop:{t}"), t.clone(), Some(category.name.clone()))),
+                picked.map(|t| {
+                    (
+                        format!("shop:{t}"),
+                        t.clone(),
+                        Some(category.shown_name().to_owned()),
+                    )
+                }),
                 NOW,
             );
             sessions.push(Session {
@@ -302,6 +348,56 @@ impl Check {
             sessions,
             top: self.top,
         }
+    }
+
+    /// The top of one session's ranking, as [`Self::run`] judges it: for showing
+    /// what a check does.
+    pub fn ranked(
+        &self,
+        model: Model<'_>,
+        embedder: &impl Embedder,
+        events: &[Event],
+    ) -> Result<Vec<rank::Ranked>> {
+        let table = self.table(embedder, false)?;
+        self.rank(model, &self.without_creatives(), events, &table)
+    }
+
+    /// Candidates are ranked without their creatives: they decide only which text
+    /// is shown, never the order ([`Self::creatives`] measures them).
+    fn without_creatives(&self) -> Vec<Candidate> {
+        self.candidates
+            .iter()
+            .map(|c| Candidate {
+                creatives: Vec::new(),
+                ..c.clone()
+            })
+            .collect()
+    }
+
+    /// The device's request for the top [`Check::top`], with reasons, at [`NOW`].
+    fn rank(
+        &self,
+        model: Model<'_>,
+        candidates: &[Candidate],
+        events: &[Event],
+        table: &Table,
+    ) -> Result<Vec<rank::Ranked>> {
+        let options = RankOptions {
+            k: Some(self.top),
+            explain: true,
+            now: Some(NOW),
+            ..RankOptions::default()
+        };
+        rank::rank_blocking(
+            model,
+            Request {
+                events,
+                candidates,
+                options: &options,
+                clock_ms: NOW,
+            },
+            table,
+        )
     }
 
     /// How the creative the device shows moves with its shopper's history: every
@@ -438,14 +534,7 @@ impl Check {
     /// Candidates are ranked without their creatives: they decide only which text
     /// is shown, never the order ([`Self::creatives`] measures them).
     pub fn run(&self, model: Model<'_>, embedder: &impl Embedder) -> Result<Report> {
-        let candidates: Vec<Candidate> = self
-            .candidates
-            .iter()
-            .map(|c| Candidate {
-                creatives: Vec::new(),
-                ..c.clone()
-            })
-            .collect();
+        let candidates = self.without_creatives();
         let table = self.table(embedder, false)?;
         let index: HashMap<&str, usize> = self
             .candidates
@@ -453,24 +542,7 @@ impl Check {
             .enumerate()
             .map(|(i, c)| (c.id.as_str(), i))
             .collect();
-        let options = RankOptions {
-            k: Some(self.top),
-            explain: true,
-            now: Some(NOW),
-            ..RankOptions::default()
-        };
-        let ranked = |events: &[Event]| -> Result<Vec<rank::Ranked>> {
-            rank::rank_blocking(
-                model,
-                Request {
-                    events,
-                    candidates: &candidates,
-                    options: &options,
-                    clock_ms: NOW,
-                },
-                &table,
-            )
-        };
+        let ranked = |events: &[Event]| self.rank(model, &candidates, events, &table);
         let cold: Vec<usize> = ranked(&[])?.iter().map(|r| index[r.id.as_str()]).collect();
         let candidate_vecs: Vec<&Vec<f32>> = self
             .candidates

@@ -10,6 +10,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::{Error, Result};
 use wordpiece::WordPiece;
+/// The CJK ideographs BERT spaces apart into one token each: a Chinese text is a
+/// string of single-character words to WordPiece.
+pub use wordpiece::is_chinese_char;
 
 pub struct TextTokenizer {
     inner: WordPiece,

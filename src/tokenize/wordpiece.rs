@@ -403,7 +403,7 @@ fn is_punctuation(c: char) -> bool {
 }
 
 /// The CJK ideograph blocks BERT's original tokenizer spaces apart.
-fn is_chinese_char(c: char) -> bool {
+pub fn is_chinese_char(c: char) -> bool {
     matches!(
         u32::from(c),
         0x4E00..=0x9FFF

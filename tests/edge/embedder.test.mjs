@@ -76,6 +76,11 @@ test('the distilled student (int4 vocabulary, int8 layers) equals its NumPy gold
   await checkGolden(model, await embedder(model, (E, m, f) => E.fromFiles(m, f)));
 });
 
+test('the bilingual student (CJK characters appended to the vocabulary) equals its NumPy golden vectors in wasm', { skip, timeout: 600_000 }, async () => {
+  const model = 'student-zh';
+  await checkGolden(model, await embedder(model, (E, m, f) => E.fromFiles(m, f)));
+});
+
 test('Embedder.load refuses WebGPU where there is none, and unknown options', { skip, timeout: 600_000 }, async () => {
   const model = 'paraphrase-minilm-l3-v2-int8';
   await assert.rejects(embedder(model, (E, m, f) => E.load(m, f, { backend: 'webgpu' })),

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use privrank::data::{MovieLens, WordNet, default_data_dir};
 use privrank::distill::corpus::{Corpus, CorpusLimits, Source, Text};
 use privrank::distill::init::StudentShape;
-use privrank::distill::train::{DistillProgress, DistillSettings};
+use privrank::distill::train::{DistillProgress, DistillReport, DistillSettings};
 use privrank::distill::{
     CONFIG_FILE, Recipe, TOKENIZER_FILE, WEIGHTS_FILE, agreement, bundle_of, config_json,
     distill_student, manifest_for, pairwise_cosines,
@@ -28,14 +28,12 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 pub const MANIFEST: &str = "student.json";
 pub const MODEL_CARD: &str = "MODEL_CARD.md";
 
+/// The teacher and the English texts every student learns from.
 #[derive(Args)]
-pub struct DistillArgs {
+pub struct TeacherArgs {
     /// The teacher's manifest (its files from the set-up script's cache).
     #[arg(long, default_value = "models/all-minilm-l6-v2.json")]
     pub teacher: PathBuf,
-    /// Where the student's files go.
-    #[arg(long, default_value = "models/student")]
-    pub out: PathBuf,
     /// WordNet's data files (default: the set-up script's cache).
     #[arg(long)]
     pub wordnet_dir: Option<PathBuf>,
@@ -45,6 +43,42 @@ pub struct DistillArgs {
     /// Teacher embeddings are cached here per text, so a second run skips them.
     #[arg(long, default_value = ".cache/embeddings")]
     pub embedding_cache: PathBuf,
+}
+
+/// The teacher (its bundle and encoder) and the English sources, read once.
+pub struct Teaching {
+    pub bundle: ModelBundle,
+    pub teacher: SentenceEncoder,
+    pub wordnet: WordNet,
+    pub movielens: MovieLens,
+}
+
+impl TeacherArgs {
+    pub fn load(&self, backend: &Backend) -> Result<Teaching> {
+        let bundle = ModelBundle::read(
+            &self.teacher,
+            &privrank::config::default_model_dir(&self.teacher),
+        )?;
+        let mut teacher = SentenceEncoder::load(&bundle, &backend.device)?;
+        teacher.batch_size = 64;
+        let dir =
+            |given: &Option<PathBuf>, name| given.clone().unwrap_or_else(|| default_data_dir(name));
+        Ok(Teaching {
+            bundle,
+            teacher,
+            wordnet: WordNet::load(&dir(&self.wordnet_dir, "wordnet"))?,
+            movielens: MovieLens::load(&dir(&self.data_dir, "ml-100k"))?,
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct DistillArgs {
+    #[command(flatten)]
+    pub sources: TeacherArgs,
+    /// Where the student's files go.
+    #[arg(long, default_value = "models/student")]
+    pub out: PathBuf,
     /// Teacher layers the student starts from (0-based, comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "3,5")]
     pub layers: Vec<usize>,
@@ -124,7 +158,7 @@ impl DistillArgs {
     }
 }
 
-fn bar(len: u64, template: &str) -> ProgressBar {
+pub fn bar(len: u64, template: &str) -> ProgressBar {
     ProgressBar::new(len)
         .with_style(ProgressStyle::with_template(template).expect("static template"))
 }
@@ -136,7 +170,7 @@ fn say(line: &str) {
 
 /// The teacher's embeddings of `texts`, through the on-disk cache, saved every few
 /// thousand texts so an interrupted run keeps what it computed.
-fn teacher_targets(
+pub fn teacher_targets(
     teacher: &SentenceEncoder,
     cache_dir: &Path,
     texts: &[String],
@@ -166,18 +200,14 @@ fn teacher_targets(
     Ok(out)
 }
 
-fn texts(part: &[Text]) -> Vec<String> {
-    part.iter().map(|t| t.text.clone()).collect()
-}
-
-fn gzip_len(bytes: &[u8]) -> Result<usize> {
+pub fn gzip_len(bytes: &[u8]) -> Result<usize> {
     let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     z.write_all(bytes)?;
     Ok(z.finish()?.len())
 }
 
 /// Mean, 5th percentile and minimum.
-fn summary(values: &[f64]) -> (f64, f64, f64) {
+pub fn summary(values: &[f64]) -> (f64, f64, f64) {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
@@ -185,22 +215,87 @@ fn summary(values: &[f64]) -> (f64, f64, f64) {
     (mean, p5, v.first().copied().unwrap_or(f64::NAN))
 }
 
+/// A student's files made in memory, as a verified bundle (for measuring what is not
+/// written, like the float32 weights).
+pub fn in_memory(
+    name: &str,
+    config: &privrank::BertConfig,
+    tokenizer: &[u8],
+    weights: &[u8],
+    max_tokens: usize,
+) -> Result<ModelBundle> {
+    let manifest = manifest_for(name, config, tokenizer, weights, max_tokens);
+    Ok(bundle_of(
+        manifest,
+        config,
+        tokenizer.to_vec(),
+        weights.to_vec(),
+    )?)
+}
+
+/// Name, bytes and gzip bytes of a student's three files, for its card.
+pub fn file_sizes(
+    config: &[u8],
+    tokenizer: &[u8],
+    weights: &[u8],
+) -> Result<Vec<(String, usize, usize)>> {
+    [
+        (CONFIG_FILE, config),
+        (TOKENIZER_FILE, tokenizer),
+        (WEIGHTS_FILE, weights),
+    ]
+    .iter()
+    .map(|(n, b)| Ok(((*n).to_owned(), b.len(), gzip_len(b)?)))
+    .collect()
+}
+
+/// A distillation's progress on stderr, under `privrank COMMAND:`: the steps on
+/// `steps` (or a line every 5% where stderr is not a terminal), then each epoch's
+/// record.
+pub fn progress_printer<'a>(
+    command: &'a str,
+    started: Instant,
+    steps: &'a ProgressBar,
+) -> impl FnMut(DistillProgress<'_>) + 'a {
+    move |p| match p {
+        DistillProgress::Step {
+            epoch,
+            done,
+            total,
+            loss,
+        } => {
+            steps.set_length(total as u64);
+            steps.set_position(done as u64);
+            steps.set_message(format!("epoch {epoch} loss {loss:.4}"));
+            if steps.is_hidden() && done % (total / 20).max(1) == 0 {
+                eprintln!(
+                    "privrank {command}: epoch {epoch} batch {done}/{total} loss {loss:.4} ({:.0?})",
+                    started.elapsed()
+                );
+            }
+        }
+        DistillProgress::Epoch(r) => {
+            let line = format!(
+                "privrank {command}: epoch {}: train loss {:.4}, validation cosine {:.4} ({} s)",
+                r.epoch, r.train_loss, r.valid_cosine, r.seconds
+            );
+            if steps.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                steps.println(line);
+            }
+        }
+    }
+}
+
 pub fn distill(args: &DistillArgs, backend: &Backend) -> Result<()> {
     let started = Instant::now();
-    let teacher_dir = privrank::config::default_model_dir(&args.teacher);
-    let teacher_bundle = ModelBundle::read(&args.teacher, &teacher_dir)?;
-    let mut teacher = SentenceEncoder::load(&teacher_bundle, &backend.device)?;
-    teacher.batch_size = 64;
-    let wordnet_dir = args
-        .wordnet_dir
-        .clone()
-        .unwrap_or_else(|| default_data_dir("wordnet"));
-    let wordnet = WordNet::load(&wordnet_dir)?;
-    let data_dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| default_data_dir("ml-100k"));
-    let movielens = MovieLens::load(&data_dir)?;
+    let Teaching {
+        bundle: teacher_bundle,
+        teacher,
+        wordnet,
+        movielens,
+    } = args.sources.load(backend)?;
     let corpus = Corpus::build(&wordnet, Some(&movielens), args.limits());
     say(&format!(
         "corpus: {} WordNet synsets, {} MovieLens items → {} training, {} validation, {} test texts",
@@ -211,13 +306,9 @@ pub fn distill(args: &DistillArgs, backend: &Backend) -> Result<()> {
         corpus.test.len()
     ));
 
-    let (train, valid, test) = (
-        texts(&corpus.train),
-        texts(&corpus.valid),
-        texts(&corpus.test),
-    );
+    let (train, valid, test) = corpus.texts();
     let all: Vec<String> = train.iter().chain(&valid).chain(&test).cloned().collect();
-    let targets = teacher_targets(&teacher, &args.embedding_cache, &all)?;
+    let targets = teacher_targets(&teacher, &args.sources.embedding_cache, &all)?;
     let (train_t, rest) = targets.split_at(train.len());
     let (valid_t, test_t) = rest.split_at(valid.len());
     let teacher_seconds = started.elapsed().as_secs();
@@ -237,35 +328,7 @@ pub fn distill(args: &DistillArgs, backend: &Backend) -> Result<()> {
         &recipe,
         &device,
         say,
-        |p| match p {
-            DistillProgress::Step {
-                epoch,
-                done,
-                total,
-                loss,
-            } => {
-                steps.set_length(total as u64);
-                steps.set_position(done as u64);
-                steps.set_message(format!("epoch {epoch} loss {loss:.4}"));
-                if steps.is_hidden() && done % (total / 20).max(1) == 0 {
-                    say(&format!(
-                        "epoch {epoch} batch {done}/{total} loss {loss:.4} ({:.0?})",
-                        started.elapsed()
-                    ));
-                }
-            }
-            DistillProgress::Epoch(r) => {
-                let line = format!(
-                    "epoch {}: train loss {:.4}, validation cosine {:.4} ({} s)",
-                    r.epoch, r.train_loss, r.valid_cosine, r.seconds
-                );
-                if steps.is_hidden() {
-                    say(&line);
-                } else {
-                    steps.println(format!("privrank distill: {line}"));
-                }
-            }
-        },
+        progress_printer("distill", started, &steps),
     )?;
     steps.finish_and_clear();
     say(&format!(
@@ -346,29 +409,16 @@ pub fn distill(args: &DistillArgs, backend: &Backend) -> Result<()> {
     let cosines = pairwise_cosines(&student_vectors, test_t);
     // What quantization cost: the same weights in float32, same texts.
     let fp32 = {
-        let m = manifest_for(
+        let b = in_memory(
             "student-fp32",
             &distilled.config,
             &tokenizer,
             &distilled.fp32_weights,
             args.max_tokens,
-        );
-        let b = bundle_of(
-            m,
-            &distilled.config,
-            tokenizer.clone(),
-            distilled.fp32_weights.clone(),
         )?;
         agreement(&SentenceEncoder::load(&b, &backend.device)?, test_t, &test)?
     };
-    let files: Vec<(String, usize, usize)> = [
-        (CONFIG_FILE, config.as_slice()),
-        (TOKENIZER_FILE, tokenizer.as_slice()),
-        (WEIGHTS_FILE, distilled.weights.as_slice()),
-    ]
-    .iter()
-    .map(|(n, b)| Ok(((*n).to_owned(), b.len(), gzip_len(b)?)))
-    .collect::<Result<_>>()?;
+    let files = file_sizes(&config, &tokenizer, &distilled.weights)?;
     let params = bundle.config.parameter_count();
     let teacher_params = teacher_bundle.config.parameter_count();
     let section = encoder_section(&EncoderFacts {
@@ -523,14 +573,7 @@ fn encoder_section(f: &EncoderFacts<'_>) -> String {
         100.0 * f.distilled.init.embedding_energy,
         r.initial_valid_cosine,
     ));
-    s.push_str("| file | bytes | gzip bytes (flate2, best) |\n|---|---|---|\n");
-    let (mut raw, mut gz) = (0, 0);
-    for (name, bytes, gzip) in f.files {
-        s.push_str(&format!("| `{name}` | {bytes} | {gzip} |\n"));
-        raw += bytes;
-        gz += gzip;
-    }
-    s.push_str(&format!("| all | {raw} | {gz} |\n\n"));
+    s.push_str(&files_table(f.files));
     let table = match f.args.recipe().word_embedding_scheme {
         Scheme::Int4 => "int4 (two values a byte)",
         Scheme::Int8 => "int8",
@@ -603,11 +646,29 @@ fn encoder_section(f: &EncoderFacts<'_>) -> String {
         settings.steps,
         settings.best_epoch,
     ));
-    s.push_str(
+    s.push_str(&epoch_table(
+        "the cut",
+        r,
+        f.distilled.settle.as_ref(),
+        table,
+    ));
+    s
+}
+
+/// The card's per-epoch record: the row before training (`start`), each epoch, each
+/// settling epoch (seconds counted on from the last), and what settling did to the
+/// word table, stored as `table`.
+pub fn epoch_table(
+    start: &str,
+    r: &DistillReport,
+    settle: Option<&DistillReport>,
+    table: &str,
+) -> String {
+    let mut s = String::from(
         "| epoch | train loss | validation cosine | seconds (cumulative) |\n|---|---|---|---|\n",
     );
     s.push_str(&format!(
-        "| 0 (the cut) | – | {:.4} | – |\n",
+        "| 0 ({start}) | – | {:.4} | – |\n",
         r.initial_valid_cosine
     ));
     for e in &r.epochs {
@@ -616,7 +677,7 @@ fn encoder_section(f: &EncoderFacts<'_>) -> String {
             e.epoch, e.train_loss, e.valid_cosine, e.seconds
         ));
     }
-    if let Some(settle) = &f.distilled.settle {
+    if let Some(settle) = settle {
         let last = r.epochs.last().map_or(0, |e| e.seconds);
         for e in &settle.epochs {
             s.push_str(&format!(
@@ -638,5 +699,18 @@ fn encoder_section(f: &EncoderFacts<'_>) -> String {
             settle.initial_valid_cosine,
         ));
     }
+    s
+}
+
+/// The card's table of [`file_sizes`], with their total.
+pub fn files_table(files: &[(String, usize, usize)]) -> String {
+    let mut s = String::from("| file | bytes | gzip bytes (flate2, best) |\n|---|---|---|\n");
+    let (mut raw, mut gz) = (0, 0);
+    for (name, bytes, gzip) in files {
+        s.push_str(&format!("| `{name}` | {bytes} | {gzip} |\n"));
+        raw += bytes;
+        gz += gzip;
+    }
+    s.push_str(&format!("| all | {raw} | {gz} |\n\n"));
     s
 }

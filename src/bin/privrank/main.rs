@@ -11,11 +11,13 @@ use privrank::config::default_model_dir;
 use privrank::encoder::cosine;
 use privrank::{Backend, BackendChoice, ModelBundle, SentenceEncoder};
 
+mod bilingual;
 mod card;
 mod catalog;
 mod creatives;
 mod demo;
 mod distill;
+mod distill_zh;
 mod eval;
 mod eval_card;
 mod ope;
@@ -86,6 +88,10 @@ enum Command {
     /// texts; writes `models/student/` (config, tokenizer, quantized weights, manifest,
     /// model card).
     Distill(distill::DistillArgs),
+    /// Teach the student Chinese: CJK characters added to its vocabulary, Chinese
+    /// words (CC-CEDICT) trained onto the teacher's embeddings of their English
+    /// meanings; writes `models/student-zh/` and its model card.
+    DistillZh(distill_zh::DistillZhArgs),
     /// Train privrank's ranker on MovieLens-100k; writes the model set's ranker folder.
     Train(train::TrainArgs),
     /// Evaluate the served ranker against the seeds' baselines on the test split (the
@@ -100,6 +106,10 @@ enum Command {
     /// with the history: MovieLens focused sessions ranked as `rank()` ranks them;
     /// prints a JSON report (shares of changed choices, cosines to the history).
     CreativeChoice(creatives::CreativeChoiceArgs),
+    /// Shoppers browsing in Chinese ranked against English, Chinese and mixed
+    /// products (and English ones against Chinese), through the device's request on
+    /// the model set; prints the in-category shares and one session in full.
+    BilingualCheck(bilingual::BilingualCheckArgs),
     /// Item-to-item neighbour lists (`related`) from an interaction log, one JSON
     /// line per item: what an ad server attaches to its candidates.
     Related(related::RelatedArgs),
@@ -240,6 +250,18 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             catalog::embed_catalog(&args, &encoder)
         }
         Command::DemoData(args) => demo::demo_data(&args),
+        Command::BilingualCheck(args) => {
+            let m = paths()?;
+            let ranker_dir = m.ranker(&None, false)?;
+            let (bundle, encoder, backend) = load(&m.manifest, &m.dir, choice)?;
+            bilingual::bilingual_check(
+                &args,
+                &encoder,
+                &backend,
+                &ranker_dir,
+                &bundle.manifest.name,
+            )
+        }
         Command::CreativeChoice(args) => {
             let m = paths()?;
             let ranker_dir = m.ranker(&None, false)?;
@@ -263,6 +285,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Distill(args) => {
             let backend = open_backend(choice)?;
             distill::distill(&args, &backend)
+        }
+        Command::DistillZh(args) => {
+            let backend = open_backend(choice)?;
+            distill_zh::distill_zh(&args, &backend)
         }
         Command::Ope(args) => ope::ope(&args),
         Command::Interests(args) => profile::interests_cmd(&args),
