@@ -18,12 +18,12 @@ use serde::Serialize;
 
 use super::corpus::text_hash;
 use super::train::{DistillProgress, DistillReport};
-use super::{Recipe, Stored, WORD_TABLE, bundle_of, manifest_for, train_and_store};
+use super::{Recipe, Stored, WORD_TABLE, encoder_of, train_and_store};
 use crate::config::BertConfig;
 use crate::data::cedict::Cedict;
 use crate::encoder::Encoder;
 use crate::tokenize::{TextTokenizer, is_chinese_char};
-use crate::weights::{ModelBundle, NamedTensor, Scheme, to_safetensors};
+use crate::weights::{ModelBundle, NamedTensor};
 use crate::{Error, Result};
 
 /// Percent of headwords held out for the test, then for validation, by a hash of the
@@ -188,7 +188,7 @@ pub fn extend_word_table(
     let english: Vec<&str> = train.iter().map(|p| p.english.as_str()).collect();
     let ids = old_tokenizer.encode_ids(&english);
     for (pair, ids) in train.iter().zip(&ids) {
-        let inner = &ids[1..ids.len().saturating_sub(1).max(1)];
+        let inner = between_specials(ids);
         if inner.is_empty() {
             continue;
         }
@@ -231,6 +231,11 @@ pub fn extend_word_table(
         shape: vec![rows + extension.characters.len(), width],
         data,
     })
+}
+
+/// A tokenized text's ids without its `[CLS]` and `[SEP]`.
+fn between_specials(ids: &[i64]) -> &[i64] {
+    ids.get(1..ids.len().saturating_sub(1)).unwrap_or(&[])
 }
 
 /// What [`distill_bilingual`] made.
@@ -279,11 +284,14 @@ pub fn distill_bilingual(
         *t = extend_word_table(t, &extension, &old_tokenizer, data.parallel_train)?;
     }
     let max_tokens = student.manifest.max_tokens;
-    let load = |tensors: &[NamedTensor]| -> Result<Encoder> {
-        let weights = to_safetensors(tensors, |_| Scheme::F32)?;
-        let manifest = manifest_for("student-zh", &config, &tokenizer, &weights, max_tokens);
-        let bundle = bundle_of(manifest, &config, tokenizer.clone(), weights)?;
-        Encoder::load(&bundle, device)
+    let load = |tensors: &[NamedTensor]| {
+        encoder_of(
+            "student-zh",
+            &config,
+            (&tokenizer, max_tokens),
+            tensors,
+            device,
+        )
     };
     let start = load(&tensors)?;
 
@@ -362,7 +370,7 @@ impl TokenCoverage {
         let (mut unknown, mut total) = (0usize, 0usize);
         let mut seen: BTreeMap<&[i64], usize> = BTreeMap::new();
         for row in &ids {
-            let inner = &row[1..row.len().saturating_sub(1).max(1)];
+            let inner = between_specials(row);
             unknown += inner.iter().filter(|&&i| i == unknown_id).count();
             total += inner.len();
             *seen.entry(inner).or_default() += 1;

@@ -75,6 +75,34 @@ pub fn bundle_of(
     ModelBundle::from_bytes(manifest, &config_json, tokenizer, weights)
 }
 
+/// [`bundle_of`] with the manifest written for the files ([`manifest_for`]).
+pub fn in_memory(
+    name: &str,
+    config: &BertConfig,
+    tokenizer: &[u8],
+    weights: Vec<u8>,
+    max_tokens: usize,
+) -> Result<ModelBundle> {
+    let manifest = manifest_for(name, config, tokenizer, &weights, max_tokens);
+    bundle_of(manifest, config, tokenizer.to_vec(), weights)
+}
+
+/// An encoder of `config`'s shape from float32 `tensors`, on `device`, through the
+/// ordinary loader: how training builds each stage's student.
+pub fn encoder_of(
+    name: &str,
+    config: &BertConfig,
+    (tokenizer, max_tokens): (&[u8], usize),
+    tensors: &[NamedTensor],
+    device: &Device,
+) -> Result<Encoder> {
+    let weights = to_safetensors(tensors, |_| Scheme::F32)?;
+    Encoder::load(
+        &in_memory(name, config, tokenizer, weights, max_tokens)?,
+        device,
+    )
+}
+
 /// The student's `config.json`, byte-stable (serde keeps the struct's field order).
 pub fn config_json(config: &BertConfig) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(config).unwrap_or_default();
@@ -133,11 +161,14 @@ pub fn distill_student(
     let init = init_student(teacher_bundle, &recipe.shape, &activity)?;
     let tokenizer = teacher_bundle.tokenizer_bytes();
     let max_tokens = recipe.shape.max_tokens;
-    let load = |tensors: &[NamedTensor]| -> Result<Encoder> {
-        let weights = to_safetensors(tensors, |_| Scheme::F32)?;
-        let manifest = manifest_for("student", &init.config, tokenizer, &weights, max_tokens);
-        let bundle = bundle_of(manifest, &init.config, tokenizer.to_vec(), weights)?;
-        Encoder::load(&bundle, device)
+    let load = |tensors: &[NamedTensor]| {
+        encoder_of(
+            "student",
+            &init.config,
+            (tokenizer, max_tokens),
+            tensors,
+            device,
+        )
     };
     let student = load(&init.tensors)?;
 

@@ -111,7 +111,7 @@ pub fn bilingual_check(
     }
     // One session in full: what a Chinese shopper's device would show from both
     // catalogs, deep enough to hold the category's products in both languages.
-    let mut both = focused::across(&zh, &[&en, &zh], config, args.seed)?;
+    let [_, _, (_, mut both), ..] = checks;
     both.top = 2 * focused::STOREFRONT_CANDIDATES;
     let both = &both;
     let session = &both.sessions[0];

@@ -14,8 +14,8 @@ use privrank::distill::corpus::{Corpus, CorpusLimits, Source, Text};
 use privrank::distill::init::StudentShape;
 use privrank::distill::train::{DistillProgress, DistillReport, DistillSettings};
 use privrank::distill::{
-    CONFIG_FILE, Recipe, TOKENIZER_FILE, WEIGHTS_FILE, agreement, bundle_of, config_json,
-    distill_student, manifest_for, pairwise_cosines,
+    CONFIG_FILE, Recipe, TOKENIZER_FILE, WEIGHTS_FILE, agreement, config_json, distill_student,
+    in_memory, manifest_for, pairwise_cosines,
 };
 use privrank::embed_cache::EmbeddingCache;
 use privrank::weights::Scheme;
@@ -215,24 +215,6 @@ pub fn summary(values: &[f64]) -> (f64, f64, f64) {
     (mean, p5, v.first().copied().unwrap_or(f64::NAN))
 }
 
-/// A student's files made in memory, as a verified bundle (for measuring what is not
-/// written, like the float32 weights).
-pub fn in_memory(
-    name: &str,
-    config: &privrank::BertConfig,
-    tokenizer: &[u8],
-    weights: &[u8],
-    max_tokens: usize,
-) -> Result<ModelBundle> {
-    let manifest = manifest_for(name, config, tokenizer, weights, max_tokens);
-    Ok(bundle_of(
-        manifest,
-        config,
-        tokenizer.to_vec(),
-        weights.to_vec(),
-    )?)
-}
-
 /// Name, bytes and gzip bytes of a student's three files, for its card.
 pub fn file_sizes(
     config: &[u8],
@@ -413,7 +395,7 @@ pub fn distill(args: &DistillArgs, backend: &Backend) -> Result<()> {
             "student-fp32",
             &distilled.config,
             &tokenizer,
-            &distilled.fp32_weights,
+            distilled.fp32_weights.clone(),
             args.max_tokens,
         )?;
         agreement(&SentenceEncoder::load(&b, &backend.device)?, test_t, &test)?

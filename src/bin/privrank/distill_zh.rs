@@ -18,15 +18,16 @@ use privrank::distill::corpus::{Corpus, CorpusLimits, Source};
 use privrank::distill::init::StudentShape;
 use privrank::distill::train::DistillSettings;
 use privrank::distill::{
-    CONFIG_FILE, Recipe, TOKENIZER_FILE, WEIGHTS_FILE, config_json, manifest_for, pairwise_cosines,
+    CONFIG_FILE, Recipe, TOKENIZER_FILE, WEIGHTS_FILE, config_json, in_memory, manifest_for,
+    pairwise_cosines,
 };
 use privrank::weights::Scheme;
 use privrank::{Backend, ModelBundle, SentenceEncoder};
 
 use crate::card;
 use crate::distill::{
-    MODEL_CARD, TeacherArgs, Teaching, bar, epoch_table, file_sizes, files_table, in_memory,
-    progress_printer, summary, teacher_targets,
+    MODEL_CARD, TeacherArgs, Teaching, bar, epoch_table, file_sizes, files_table, progress_printer,
+    summary, teacher_targets,
 };
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -365,7 +366,7 @@ pub fn distill_zh(args: &DistillZhArgs, backend: &Backend) -> Result<()> {
             "student-zh-fp32",
             &student.config,
             &student.tokenizer,
-            &student.stored.fp32_weights,
+            student.stored.fp32_weights.clone(),
             from.manifest.max_tokens,
         )?;
         score(&SentenceEncoder::load(&b, &backend.device)?, &held)?
