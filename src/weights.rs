@@ -180,18 +180,7 @@ impl ModelBundle {
     }
 
     pub fn tensors(&self) -> Result<TensorSource<'_>> {
-        let file = self.manifest.files.weights.name.clone();
-        let st = SafeTensors::deserialize(&self.weights).map_err(|e| Error::BadWeights {
-            file: file.clone(),
-            reason: e.to_string(),
-        })?;
-        // Some exports prefix every tensor with the architecture name.
-        let prefix = if st.names().iter().any(|n| n.starts_with("bert.")) {
-            "bert."
-        } else {
-            ""
-        };
-        Ok(TensorSource { st, file, prefix })
+        TensorSource::parse(&self.weights, &self.manifest.files.weights.name)
     }
 }
 
@@ -202,7 +191,62 @@ pub struct TensorSource<'a> {
     prefix: &'static str,
 }
 
-impl TensorSource<'_> {
+impl<'a> TensorSource<'a> {
+    /// The safetensors file `bytes` (named `file` in errors).
+    pub fn parse(bytes: &'a [u8], file: &str) -> Result<Self> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::BadWeights {
+            file: file.to_owned(),
+            reason: e.to_string(),
+        })?;
+        // Some exports prefix every tensor with the architecture name.
+        let prefix = if st.names().iter().any(|n| n.starts_with("bert.")) {
+            "bert."
+        } else {
+            ""
+        };
+        Ok(TensorSource {
+            st,
+            file: file.to_owned(),
+            prefix,
+        })
+    }
+
+    /// Every tensor as float32, a quantized matrix and its `.scale` as one: what a
+    /// file of F32, F16 and int8 matrices holds, for readers that take float32 only
+    /// (burn's module store). An int4 matrix is refused: its stored width does not
+    /// say whether its last column is padding.
+    pub fn all_floats(&self) -> Result<Vec<NamedTensor>> {
+        let mut names: Vec<&str> = self.st.names();
+        names.sort_unstable();
+        let mut out = Vec::with_capacity(names.len());
+        for full in &names {
+            let view = self.st.tensor(full).map_err(|e| self.bad(e.to_string()))?;
+            if let Some(base) = full.strip_suffix(".scale")
+                && matches!(self.st.tensor(base).map(|v| v.dtype()), Ok(Dtype::I8 | Dtype::U8))
+            {
+                continue;
+            }
+            if view.dtype() == Dtype::U8 {
+                return Err(self.bad(format!("{full} is int4; read it with its column count")));
+            }
+            let name = full.strip_prefix(self.prefix).unwrap_or(full);
+            let shape = view.shape().to_vec();
+            out.push(NamedTensor {
+                data: self.floats(name, &shape)?,
+                name: name.to_owned(),
+                shape,
+            });
+        }
+        Ok(out)
+    }
+
+    fn bad(&self, reason: String) -> Error {
+        Error::BadWeights {
+            file: self.file.clone(),
+            reason,
+        }
+    }
+
     /// A tensor as float32, whatever its stored format: F32; F16 (widened); or, for a
     /// matrix, I8 with a per-row F32 scale tensor `NAME.scale` (`models/quantize.py`),
     /// read as `q × scale[row]`. Quantization only shrinks the download: the model
@@ -596,6 +640,48 @@ mod tests {
             read(&bias, "b", &[2]),
             Err(Error::BadDtype { .. })
         ));
+    }
+
+    /// A whole file as float32 (what the ranker's loader hands burn): each int8
+    /// matrix widened by its own scales, the `.scale` tensors consumed, float32
+    /// vectors as stored; int4 is refused, its width being ambiguous.
+    #[test]
+    fn all_floats_widens_int8_matrices_and_consumes_their_scales() {
+        // Each row uses its full range, as the writer's always does.
+        let q: Vec<u8> = [127i8, -4, 127, -1].iter().map(|&x| x as u8).collect();
+        let bytes = source(&[
+            ("m", Dtype::I8, vec![2, 2], q),
+            ("m.scale", Dtype::F32, vec![2], f32_bytes(&[0.25, 2.0])),
+            ("v", Dtype::F32, vec![2], f32_bytes(&[1.5, -3.0])),
+        ]);
+        let all = TensorSource::parse(&bytes, "w.safetensors")
+            .unwrap()
+            .all_floats()
+            .unwrap();
+        let got: Vec<_> = all.iter().map(|t| (t.name.as_str(), t.shape.clone(), t.data.clone())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("m", vec![2, 2], vec![31.75, -1.0, 254.0, -2.0]),
+                ("v", vec![2], vec![1.5, -3.0]),
+            ]
+        );
+        // Written back as int8, the same codes and scales come out.
+        let again = to_safetensors(&all, |t| {
+            if t.shape.len() == 2 { Scheme::Int8 } else { Scheme::F32 }
+        })
+        .unwrap();
+        assert_eq!(again, bytes);
+
+        let int4 = source(&[
+            ("t", Dtype::U8, vec![1, 1], vec![0x21]),
+            ("t.scale", Dtype::F32, vec![1], f32_bytes(&[1.0])),
+        ]);
+        let err = TensorSource::parse(&int4, "w.safetensors")
+            .unwrap()
+            .all_floats()
+            .unwrap_err();
+        assert!(err.to_string().contains("t is int4"), "{err}");
     }
 
     #[test]

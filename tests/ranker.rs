@@ -17,7 +17,7 @@ use privrank::metrics::{auc, logloss};
 use privrank::rank::Model;
 use privrank::ranker::train::{FitReport, Neighbours, TrainConfig, fit, predict};
 use privrank::ranker::{RankBatch, Ranker, Scored};
-use privrank::weights::sha256_hex;
+use privrank::weights::{TensorSource, sha256_hex};
 use privrank::{Backend, BackendChoice, Error, RankerConfig, RankerManifest};
 
 fn movielens() -> MovieLens {
@@ -255,18 +255,12 @@ fn a_tiny_training_run_reduces_loss_and_learns_the_task() {
 /// The named tensors of a ranker's weights file, as flat f32 vectors with shapes.
 fn tensors(ranker: &Ranker) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let bytes = ranker.to_safetensors().unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let file = TensorSource::parse(&bytes, "ranker").unwrap();
     let mut out: Vec<_> = file
-        .tensors()
+        .all_floats()
+        .unwrap()
         .into_iter()
-        .map(|(name, view)| {
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            (name, view.shape().to_vec(), values)
-        })
+        .map(|t| (t.name, t.shape, t.data))
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
@@ -621,10 +615,25 @@ fn saved_weights_reload_exactly_and_mismatches_are_refused() {
     let ranker = config.init(&device);
     let (manifest, weights) = manifest_for(&ranker, config.clone());
     let reloaded = Ranker::load(&manifest, &weights, "abc", &device).unwrap();
-    assert_eq!(
+    // The file holds int8 matrices: the reloaded ranker is the quantized one, close
+    // to the float32 one and, saved again, the same file.
+    let (exact, shipped) = (
         forward(&ranker, &device, &config),
-        forward(&reloaded, &device, &config)
+        forward(&reloaded, &device, &config),
     );
+    assert_ne!(exact, shipped, "the matrices were stored as float32");
+    for (a, b) in exact.0.iter().zip(&shipped.0) {
+        assert!((a - b).abs() < 1e-2, "logit {a} reloads as {b}");
+    }
+    assert_eq!(reloaded.to_safetensors().unwrap(), weights);
+    let file = safetensors::SafeTensors::deserialize(&weights).unwrap();
+    for (name, view) in file.tensors() {
+        let expected = match view.shape().len() {
+            2 => safetensors::Dtype::I8,
+            _ => safetensors::Dtype::F32,
+        };
+        assert_eq!(view.dtype(), expected, "{name}");
+    }
 
     let err = Ranker::load(&manifest, &weights, "another-encoder", &device).unwrap_err();
     assert!(matches!(err, Error::RankerMismatch { .. }), "{err}");

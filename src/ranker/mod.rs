@@ -13,8 +13,8 @@ use burn::module::Module;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
 
-use crate::config::RankerManifest;
-use crate::weights::Checked;
+use crate::config::{RankerConfig, RankerManifest};
+use crate::weights::{self, Checked, Scheme, TensorSource};
 use crate::{Error, Result};
 
 /// The ranker folder's manifest; it names the weights file.
@@ -46,28 +46,42 @@ impl Ranker {
         encoder_hash: &str,
         device: &Device,
     ) -> Result<Self> {
-        let file = &manifest.weights.name;
         manifest.check_encoder(encoder_hash)?;
         let weights = weights.for_spec(&manifest.weights)?;
+        Self::from_safetensors(&manifest.config, weights, &manifest.weights.name, device)
+    }
+
+    /// Weights as [`Ranker::to_safetensors`] writes them (named `file` in errors), for
+    /// `config`; nothing is checked against a manifest. Training reads its own file
+    /// back through this, so what it goes on to measure is what ships.
+    pub fn from_safetensors(
+        config: &RankerConfig,
+        weights: &[u8],
+        file: &str,
+        device: &Device,
+    ) -> Result<Self> {
+        // burn's store reads float32: int8 matrices are widened first.
+        let tensors = TensorSource::parse(weights, file)?.all_floats()?;
+        let values: usize = tensors.iter().map(|t| t.data.len()).sum();
         // `init` builds every weight the config names before the file's are read
         // (lazily in burn 0.22; not a promise burn makes): a config that needs more
-        // values than the file has bytes cannot match it, and is refused first.
-        let needed = manifest.config.parameter_count();
-        if needed > weights.len() {
+        // values than the file holds cannot match it, and is refused first.
+        let needed = config.parameter_count();
+        if needed > values {
             return Err(Error::BadWeights {
-                file: file.clone(),
+                file: file.to_owned(),
                 reason: format!(
-                    "the manifest's config needs {needed} weights; the file has {} bytes",
-                    weights.len()
+                    "the manifest's config needs {needed} weights; the file has {values}"
                 ),
             });
         }
-        let mut ranker = manifest.config.init(device);
-        let mut store = SafetensorsStore::from_bytes(Some(weights.to_vec()));
+        let floats = weights::to_safetensors(&tensors, |_| Scheme::F32)?;
+        let mut ranker = config.init(device);
+        let mut store = SafetensorsStore::from_bytes(Some(floats));
         ranker
             .load_from(&mut store)
             .map_err(|e| Error::BadWeights {
-                file: file.clone(),
+                file: file.to_owned(),
                 reason: format!("does not match the manifest's config: {e}"),
             })?;
         Ok(ranker)
@@ -95,7 +109,11 @@ impl Ranker {
         Ok((manifest, ranker))
     }
 
-    /// The weights as a safetensors file (burn's tensor paths as names).
+    /// The weights as a safetensors file (burn's tensor paths as names), each matrix
+    /// int8 with a float32 scale per row ([`Scheme::Int8`]), vectors float32: a
+    /// quarter of the download, read back by [`Ranker::load`] as float32. What ships
+    /// is what this writes, so every score measured from the file is the quantized
+    /// ranker's.
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
         let mut store = SafetensorsStore::from_bytes(None);
         let bad = |e: String| Error::BadWeights {
@@ -105,6 +123,14 @@ impl Ranker {
         self.valid()
             .save_into(&mut store)
             .map_err(|e| bad(e.to_string()))?;
-        store.get_bytes().map_err(|e| bad(e.to_string()))
+        let floats = store.get_bytes().map_err(|e| bad(e.to_string()))?;
+        let tensors = TensorSource::parse(&floats, "ranker")?.all_floats()?;
+        weights::to_safetensors(&tensors, |t| {
+            if t.shape.len() == 2 {
+                Scheme::Int8
+            } else {
+                Scheme::F32
+            }
+        })
     }
 }

@@ -10,7 +10,7 @@ use privrank::config::{EncoderRef, FileSpec};
 use privrank::data::CANDIDATE_FEATURES;
 use privrank::eval::{Experiment, ExperimentConfig, content_prior};
 use privrank::ranker::train::{ClickModel, Examples, FitProgress, FitReport, TrainConfig, fit};
-use privrank::ranker::{MANIFEST, WEIGHTS};
+use privrank::ranker::{MANIFEST, Ranker, WEIGHTS};
 use privrank::weights::sha256_hex;
 use privrank::{Backend, RankerConfig, RankerManifest, SentenceEncoder};
 
@@ -211,8 +211,9 @@ pub fn train(
         &train_config,
         backend,
     )?;
-    let ranker = ranker.valid();
-    let weights = ranker.to_safetensors()?;
+    // From here on the ranker is the file that ships (int8 matrices), read back.
+    let weights = ranker.valid().to_safetensors()?;
+    let ranker = Ranker::from_safetensors(&config, &weights, WEIGHTS, &backend.device)?;
     let ctx = exp.context();
     eprintln!(
         "privrank: choosing the content prior's weight on validation data ({} weights)",
