@@ -222,7 +222,10 @@ impl<'a> TensorSource<'a> {
         for full in &names {
             let view = self.st.tensor(full).map_err(|e| self.bad(e.to_string()))?;
             if let Some(base) = full.strip_suffix(".scale")
-                && matches!(self.st.tensor(base).map(|v| v.dtype()), Ok(Dtype::I8 | Dtype::U8))
+                && matches!(
+                    self.st.tensor(base).map(|v| v.dtype()),
+                    Ok(Dtype::I8 | Dtype::U8)
+                )
             {
                 continue;
             }
@@ -658,7 +661,10 @@ mod tests {
             .unwrap()
             .all_floats()
             .unwrap();
-        let got: Vec<_> = all.iter().map(|t| (t.name.as_str(), t.shape.clone(), t.data.clone())).collect();
+        let got: Vec<_> = all
+            .iter()
+            .map(|t| (t.name.as_str(), t.shape.clone(), t.data.clone()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -668,7 +674,11 @@ mod tests {
         );
         // Written back as int8, the same codes and scales come out.
         let again = to_safetensors(&all, |t| {
-            if t.shape.len() == 2 { Scheme::Int8 } else { Scheme::F32 }
+            if t.shape.len() == 2 {
+                Scheme::Int8
+            } else {
+                Scheme::F32
+            }
         })
         .unwrap();
         assert_eq!(again, bytes);

@@ -673,8 +673,10 @@ fn ranker_on_wgpu_matches_cpu() {
     cpu.seed(11);
     let ranker = config.init(&cpu);
     let (manifest, weights) = manifest_for(&ranker, config.clone());
+    // The same file on both: its int8 matrices are what either device runs.
+    let on_cpu = Ranker::load(&manifest, &weights, "abc", &cpu).unwrap();
     let on_gpu = Ranker::load(&manifest, &weights, "abc", &backend.device).unwrap();
-    let (l_cpu, w_cpu) = forward(&ranker, &cpu, &config);
+    let (l_cpu, w_cpu) = forward(&on_cpu, &cpu, &config);
     let (l_gpu, w_gpu) = forward(&on_gpu, &backend.device, &config);
     let diff = common::max_abs_diff(&l_cpu, &l_gpu).max(common::max_abs_diff(&w_cpu, &w_gpu));
     println!(
