@@ -125,12 +125,7 @@ impl Ranker {
             .map_err(|e| bad(e.to_string()))?;
         let floats = store.get_bytes().map_err(|e| bad(e.to_string()))?;
         let tensors = TensorSource::parse(&floats, "ranker")?.all_floats()?;
-        weights::to_safetensors(&tensors, |t| {
-            if t.shape.len() == 2 {
-                Scheme::Int8
-            } else {
-                Scheme::F32
-            }
-        })
+        // The writer keeps vectors float32 whatever the scheme.
+        weights::to_safetensors(&tensors, |_| Scheme::Int8)
     }
 }
