@@ -216,23 +216,14 @@ impl<'a> TensorSource<'a> {
     /// (burn's module store). An int4 matrix is refused: its stored width does not
     /// say whether its last column is padding.
     pub fn all_floats(&self) -> Result<Vec<NamedTensor>> {
-        let mut names: Vec<&str> = self.st.names();
-        names.sort_unstable();
+        let names = self.weight_names();
         let mut out = Vec::with_capacity(names.len());
-        for full in &names {
-            let view = self.st.tensor(full).map_err(|e| self.bad(e.to_string()))?;
-            if let Some(base) = full.strip_suffix(".scale")
-                && matches!(
-                    self.st.tensor(base).map(|v| v.dtype()),
-                    Ok(Dtype::I8 | Dtype::U8)
-                )
-            {
-                continue;
-            }
+        for name in names {
+            let full = format!("{}{name}", self.prefix);
+            let view = self.st.tensor(&full).map_err(|e| self.bad(e.to_string()))?;
             if view.dtype() == Dtype::U8 {
                 return Err(self.bad(format!("{full} is int4; read it with its column count")));
             }
-            let name = full.strip_prefix(self.prefix).unwrap_or(full);
             let shape = view.shape().to_vec();
             out.push(NamedTensor {
                 data: self.floats(name, &shape)?,
@@ -241,6 +232,27 @@ impl<'a> TensorSource<'a> {
             });
         }
         Ok(out)
+    }
+
+    /// The weights the file holds, sorted, under the names [`TensorSource::floats`]
+    /// takes: a quantized matrix's `.scale` is part of its matrix, not a weight.
+    pub fn weight_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .st
+            .names()
+            .into_iter()
+            .filter(|full| {
+                !full.strip_suffix(".scale").is_some_and(|base| {
+                    matches!(
+                        self.st.tensor(base).map(|v| v.dtype()),
+                        Ok(Dtype::I8 | Dtype::U8)
+                    )
+                })
+            })
+            .map(|full| full.strip_prefix(self.prefix).unwrap_or(full))
+            .collect();
+        names.sort_unstable();
+        names
     }
 
     fn bad(&self, reason: String) -> Error {
@@ -416,6 +428,10 @@ impl NamedTensor {
     }
 
     pub fn matrix(name: &str, param: &Param<Tensor<2>>) -> Result<Self> {
+        Self::of(name.to_owned(), param.val())
+    }
+
+    pub fn vector(name: &str, param: &Param<Tensor<1>>) -> Result<Self> {
         Self::of(name.to_owned(), param.val())
     }
 

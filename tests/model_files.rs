@@ -426,13 +426,12 @@ fn the_package_pins_the_manifests_models_default_json_names() {
     assert_eq!(included, named, "src/web/pins.rs vs models/default.json");
 }
 
-/// `Ranker::load` builds the architecture before reading the file. burn 0.22 creates
-/// parameters lazily, so absurd dims did not allocate here, but the error came from
-/// deep inside the store; the config is now held to the file's size first, with a
-/// message that says so, whatever a later burn does at `init` (the fuzz target
+/// `Ranker::load` builds each weight from the file, after checking the tensor's
+/// shape against the config's: absurd dims are a shape error before anything is
+/// allocated, with a message that names the tensor (the fuzz target
 /// `ranker_weights` keeps such an input in fuzz/regressions/).
 #[test]
-fn a_ranker_config_larger_than_its_file_is_refused_by_its_size() {
+fn a_ranker_config_larger_than_its_file_is_refused_by_its_shapes() {
     use burn::module::Module;
     use privrank::{Ranker, RankerManifest};
     let dir = common::root().join("models/student/ranker");
@@ -449,5 +448,8 @@ fn a_ranker_config_larger_than_its_file_is_refused_by_its_size() {
     manifest.config.embedding_dim = 1 << 40;
     let err = Ranker::load(&manifest, &weights, &hash, &device).unwrap_err();
     assert!(matches!(err, Error::BadWeights { .. }), "{err}");
-    assert!(err.to_string().contains("needs"), "{err}");
+    assert!(
+        err.to_string().contains("project.weight") && err.to_string().contains("1099511627776"),
+        "{err}"
+    );
 }

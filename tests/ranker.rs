@@ -651,9 +651,26 @@ fn saved_weights_reload_exactly_and_mismatches_are_refused() {
     // Weights of a different architecture under an honest hash: a shape error, no panic.
     let wider = config.clone().with_projection_dim(12);
     let (other, other_weights) = manifest_for(&wider.init(&device), wider);
-    let lying = RankerManifest { config, ..other };
+    let lying = RankerManifest {
+        config: config.clone(),
+        ..other
+    };
     let err = Ranker::load(&lying, &other_weights, "abc", &device).unwrap_err();
     assert!(matches!(err, Error::BadWeights { .. }), "{err}");
+    // A file with weights the config has no place for (an attention unit the config
+    // turned off) is refused, not loaded as a different model.
+    let plain = RankerManifest {
+        config: RankerConfig {
+            attention: false,
+            ..config
+        },
+        ..manifest
+    };
+    let err = Ranker::load(&plain, &weights, "abc", &device).unwrap_err();
+    assert!(
+        matches!(&err, Error::BadWeights { reason, .. } if reason.contains("attention.hidden.weight")),
+        "{err}"
+    );
 }
 
 #[test]

@@ -10,11 +10,11 @@ pub mod train;
 pub use model::{AttentionUnit, CATEGORY_MATCH, MATCHES, RankBatch, Ranker, SUMMARIES, Scored};
 
 use burn::module::Module;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::nn::{DropoutConfig, Embedding, Linear};
 use burn::tensor::Device;
 
 use crate::config::{RankerConfig, RankerManifest};
-use crate::weights::{self, Checked, Scheme, TensorSource};
+use crate::weights::{self, Checked, NamedTensor, Scheme, TensorSource};
 use crate::{Error, Result};
 
 /// The ranker folder's manifest; it names the weights file.
@@ -60,31 +60,64 @@ impl Ranker {
         file: &str,
         device: &Device,
     ) -> Result<Self> {
-        // burn's store reads float32: int8 matrices are widened first.
-        let tensors = TensorSource::parse(weights, file)?.all_floats()?;
-        let values: usize = tensors.iter().map(|t| t.data.len()).sum();
-        // `init` builds every weight the config names before the file's are read
-        // (lazily in burn 0.22; not a promise burn makes): a config that needs more
-        // values than the file holds cannot match it, and is refused first.
-        let needed = config.parameter_count();
-        if needed > values {
-            return Err(Error::BadWeights {
-                file: file.to_owned(),
-                reason: format!(
-                    "the manifest's config needs {needed} weights; the file has {values}"
-                ),
-            });
+        let source = TensorSource::parse(weights, file)?;
+        let mismatch = |reason: String| Error::BadWeights {
+            file: file.to_owned(),
+            reason: format!("does not match the manifest's config: {reason}"),
+        };
+        let expected = weight_names(config);
+        let unused: Vec<&str> = source
+            .weight_names()
+            .into_iter()
+            .filter(|n| !expected.iter().any(|e| e == n))
+            .collect();
+        if !unused.is_empty() {
+            return Err(mismatch(format!(
+                "the file holds weights the config has no place for: {}",
+                unused.join(", ")
+            )));
         }
-        let floats = weights::to_safetensors(&tensors, |_| Scheme::F32)?;
-        let mut ranker = config.init(device);
-        let mut store = SafetensorsStore::from_bytes(Some(floats));
-        ranker
-            .load_from(&mut store)
-            .map_err(|e| Error::BadWeights {
-                file: file.to_owned(),
-                reason: format!("does not match the manifest's config: {e}"),
-            })?;
+        // Every shape is checked against the config before its values are read, so
+        // an absurd config allocates nothing.
+        let ranker = Self::from_tensors(config, &source, device).map_err(|e| match e {
+            Error::ShapeMismatch { .. } | Error::MissingTensor { .. } => mismatch(e.to_string()),
+            other => other,
+        })?;
         Ok(ranker)
+    }
+
+    /// The ranker from its file's tensors ([`layout`]'s names, burn's layout: a
+    /// linear's weight is `[in, out]`). Built directly rather than through burn's
+    /// module store, which widened every int8 matrix into a second, float32 file
+    /// first, and whose code was 8% of the browser module's.
+    fn from_tensors(config: &RankerConfig, w: &TensorSource<'_>, device: &Device) -> Result<Self> {
+        let mut linears = layout(config)
+            .into_iter()
+            .map(|(name, d_in, d_out)| {
+                Ok(Linear {
+                    weight: w.matrix(&format!("{name}.weight"), d_in, d_out, device)?,
+                    bias: Some(w.vector(&format!("{name}.bias"), d_out, device)?),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter();
+        let mut next = || linears.next().expect("layout names every linear");
+        let project = next();
+        let attention = config.attention.then(|| AttentionUnit {
+            hidden: next(),
+            score: next(),
+        });
+        let mlp = config.mlp.iter().map(|_| next()).collect();
+        Ok(Ranker {
+            project,
+            kind: Embedding {
+                weight: w.matrix(KIND, config.kinds, config.projection_dim, device)?,
+            },
+            attention,
+            mlp,
+            out: next(),
+            dropout: DropoutConfig::new(config.dropout).init(),
+        })
     }
 
     /// A ranker folder as `privrank train` writes it: the manifest
@@ -115,17 +148,72 @@ impl Ranker {
     /// is what this writes, so every score measured from the file is the quantized
     /// ranker's.
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        let mut store = SafetensorsStore::from_bytes(None);
-        let bad = |e: String| Error::BadWeights {
-            file: "ranker".into(),
-            reason: e,
-        };
-        self.valid()
-            .save_into(&mut store)
-            .map_err(|e| bad(e.to_string()))?;
-        let floats = store.get_bytes().map_err(|e| bad(e.to_string()))?;
-        let tensors = TensorSource::parse(&floats, "ranker")?.all_floats()?;
+        let ranker = self.valid();
+        let mut linears = vec![&ranker.project];
+        if let Some(unit) = &ranker.attention {
+            linears.extend([&unit.hidden, &unit.score]);
+        }
+        linears.extend(&ranker.mlp);
+        linears.push(&ranker.out);
+        let names = linear_names(ranker.attention.is_some(), ranker.mlp.len());
+        let mut tensors = vec![NamedTensor::matrix(KIND, &ranker.kind.weight)?];
+        for (name, linear) in names.iter().zip(linears) {
+            tensors.push(NamedTensor::matrix(
+                &format!("{name}.weight"),
+                &linear.weight,
+            )?);
+            if let Some(bias) = &linear.bias {
+                tensors.push(NamedTensor::vector(&format!("{name}.bias"), bias)?);
+            }
+        }
         // The writer keeps vectors float32 whatever the scheme.
         weights::to_safetensors(&tensors, |_| Scheme::Int8)
     }
+}
+
+/// The event-kind table's name in the file.
+const KIND: &str = "kind.weight";
+
+/// The linear layers' names (burn's module paths), in the order the ranker runs
+/// them: what [`Ranker::to_safetensors`] writes and [`Ranker::from_safetensors`]
+/// reads, each with a `.weight` and a `.bias`.
+fn linear_names(attention: bool, mlp: usize) -> Vec<String> {
+    let mut names = vec!["project".to_owned()];
+    if attention {
+        names.extend(["attention.hidden".to_owned(), "attention.score".to_owned()]);
+    }
+    names.extend((0..mlp).map(|i| format!("mlp.{i}")));
+    names.push("out".to_owned());
+    names
+}
+
+/// Each linear layer of a ranker of `config`: its name, inputs and outputs.
+fn layout(config: &RankerConfig) -> Vec<(String, usize, usize)> {
+    let mut shapes = vec![(config.embedding_dim, config.projection_dim)];
+    if config.attention {
+        shapes.extend([
+            (config.attention_inputs(), config.attention_hidden),
+            (config.attention_hidden, 1),
+        ]);
+    }
+    let mut width = config.mlp_inputs();
+    for &next in &config.mlp {
+        shapes.push((width, next));
+        width = next;
+    }
+    shapes.push((width, 1));
+    linear_names(config.attention, config.mlp.len())
+        .into_iter()
+        .zip(shapes)
+        .map(|(name, (d_in, d_out))| (name, d_in, d_out))
+        .collect()
+}
+
+/// Every weight a ranker of `config` has, by file name.
+fn weight_names(config: &RankerConfig) -> Vec<String> {
+    let mut names = vec![KIND.to_owned()];
+    for (name, _, _) in layout(config) {
+        names.extend([format!("{name}.weight"), format!("{name}.bias")]);
+    }
+    names
 }

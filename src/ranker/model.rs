@@ -30,8 +30,8 @@ pub const CATEGORY_MATCH: usize = MATCHES - 1;
 /// than a fixed dot product; its weights are the "why this ad" reasons.
 #[derive(Module, Debug)]
 pub struct AttentionUnit {
-    hidden: Linear,
-    score: Linear,
+    pub(super) hidden: Linear,
+    pub(super) score: Linear,
 }
 
 /// The CTR model. Every input is one a device has: the encoder's embeddings of
@@ -40,12 +40,12 @@ pub struct AttentionUnit {
 /// training catalog, so the model scores any storefront's items.
 #[derive(Module, Debug)]
 pub struct Ranker {
-    project: Linear,
-    kind: Embedding,
-    attention: Option<AttentionUnit>,
-    mlp: Vec<Linear>,
-    out: Linear,
-    dropout: Dropout,
+    pub(super) project: Linear,
+    pub(super) kind: Embedding,
+    pub(super) attention: Option<AttentionUnit>,
+    pub(super) mlp: Vec<Linear>,
+    pub(super) out: Linear,
+    pub(super) dropout: Dropout,
 }
 
 /// One batch, items already projected (see [`Ranker::project`]); `B` candidates with
@@ -115,7 +115,7 @@ impl RankerConfig {
 
     /// Width of the attention unit's input: `[c, h, c*h, c-h]` and the pair
     /// features. Saturating, like [`RankerConfig::parameter_count`].
-    fn attention_inputs(&self) -> usize {
+    pub(super) fn attention_inputs(&self) -> usize {
         self.projection_dim
             .saturating_mul(4)
             .saturating_add(PAIR_INPUTS)
@@ -123,7 +123,7 @@ impl RankerConfig {
 
     /// Width of the scoring MLP's input: the candidate, the attended history, the
     /// candidate's features and the summaries.
-    fn mlp_inputs(&self) -> usize {
+    pub(super) fn mlp_inputs(&self) -> usize {
         self.projection_dim
             .saturating_mul(2)
             .saturating_add(self.candidate_features.len())
