@@ -26,7 +26,7 @@ const RANKER_MANIFEST: &[u8] = include_bytes!("../models/student/ranker/ranker.j
 const RANKER_WEIGHTS: &[u8] = include_bytes!("../models/student/ranker/ranker.safetensors");
 /// The shipped student's manifest and tokenizer.
 const ENCODER_MANIFEST: &[u8] = include_bytes!("../models/student/student.json");
-const TOKENIZER: &[u8] = include_bytes!("../models/student/tokenizer.json");
+const TOKENIZER: &[u8] = include_bytes!("../models/student/vocab.txt");
 
 /// The caller's clock for requests without `options.now` (2027-01-15).
 const CLOCK_MS: f64 = 1.8e12;
@@ -228,7 +228,12 @@ pub fn tokenizer(data: &[u8]) -> bool {
     static TOK: OnceLock<(TextTokenizer, usize)> = OnceLock::new();
     let (tok, vocab) = TOK.get_or_init(|| {
         let manifest = ModelManifest::from_json("student.json", ENCODER_MANIFEST).unwrap();
-        let tok = TextTokenizer::from_bytes(TOKENIZER, manifest.max_tokens).unwrap();
+        let tok = TextTokenizer::from_file(
+            &manifest.files.tokenizer.name,
+            TOKENIZER,
+            manifest.max_tokens,
+        )
+        .unwrap();
         let vocab = tok.vocab_size();
         (tok, vocab)
     });

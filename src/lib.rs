@@ -15,7 +15,7 @@ pub mod config;
 pub mod weights;
 
 /// Text to token ids and attention masks: BERT's WordPiece, read from the model's
-/// `tokenizer.json`, with the manifest's truncation.
+/// `vocab.txt` or `tokenizer.json`, with the manifest's truncation.
 pub mod tokenize;
 
 /// The BERT sentence encoder (backend-agnostic burn modules).

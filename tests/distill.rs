@@ -167,7 +167,8 @@ fn distilling_raises_the_held_out_cosine_and_the_quantized_file_embeds_alike() {
         settle.initial_valid_cosine,
         r.best_valid_cosine
     );
-    let tokenizer = bundle.tokenizer_bytes().to_vec();
+    // The teacher's vocabulary as the student ships it (`vocab.txt`).
+    let tokenizer = out.tokenizer.clone();
     let fp32 = bundle_of(
         manifest_for("fp32", &out.config, &tokenizer, &out.fp32_weights, 64),
         &out.config,
@@ -274,8 +275,14 @@ fn bilingual_distillation_teaches_held_out_chinese_words_and_keeps_english_ids()
     )
     .unwrap();
 
-    let old = TextTokenizer::from_bytes(student.tokenizer_bytes(), 128).unwrap();
-    let new = TextTokenizer::from_bytes(&out.tokenizer, 128).unwrap();
+    let old = TextTokenizer::from_file(
+        &student.manifest.files.tokenizer.name,
+        student.tokenizer_bytes(),
+        128,
+    )
+    .unwrap();
+    let new =
+        TextTokenizer::from_file(privrank::tokenize::VOCAB_FILE, &out.tokenizer, 128).unwrap();
     assert_eq!(out.extension.first_id, old.vocab_size());
     assert_eq!(new.vocab_size(), out.config.vocab_size);
     assert!(

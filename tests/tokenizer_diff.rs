@@ -52,8 +52,20 @@ fn tokenizer_path(manifest: &Path) -> PathBuf {
     common::model_dir(manifest).join(&spec.files.tokenizer.name)
 }
 
-fn tokenizer_json(manifest: &Path) -> Vec<u8> {
-    std::fs::read(tokenizer_path(manifest)).unwrap()
+/// The tokenizer of the model whose manifest is `manifest`, as `SentenceEncoder`
+/// reads it (by its file's name: `vocab.txt` or `tokenizer.json`).
+fn tokenizer_at(path: &Path, max_tokens: usize) -> TextTokenizer {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    TextTokenizer::from_file(name, &std::fs::read(path).unwrap(), max_tokens).unwrap()
+}
+
+/// The teacher's Hugging Face `tokenizer.json`, the file the student's `vocab.txt`
+/// was written from.
+fn teacher_json() -> Vec<u8> {
+    std::fs::read(tokenizer_path(
+        &common::root().join("models/all-minilm-l6-v2.json"),
+    ))
+    .unwrap()
 }
 
 /// Every model the project ships or measures, with its manifest's budget and a
@@ -99,11 +111,10 @@ fn golden_inputs_tokenize_as_the_python_reference_wrote_them() {
         let golden: serde_json::Value =
             serde_json::from_slice(&std::fs::read(fixtures.join(fixture)).unwrap()).unwrap();
         let max_tokens = golden["max_tokens"].as_u64().unwrap() as usize;
-        let ours = TextTokenizer::from_bytes(
-            &tokenizer_json(&common::root().join("models").join(manifest)),
+        let ours = tokenizer_at(
+            &tokenizer_path(&common::root().join("models").join(manifest)),
             max_tokens,
-        )
-        .unwrap();
+        );
         for case in golden["cases"].as_array().unwrap() {
             let text = case["text"].as_str().unwrap();
             let ids: Vec<i64> = serde_json::from_value(case["ids"].clone()).unwrap();
@@ -244,8 +255,7 @@ fn generated_strings_tokenize_as_hugging_face_does() {
     const STRINGS: usize = 100_000;
     let sets = tokenizers();
     let student_vocab: Vec<String> = {
-        let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&sets[0].1).unwrap()).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&teacher_json()).unwrap();
         let mut words: Vec<String> = json["model"]["vocab"]
             .as_object()
             .unwrap()
@@ -262,7 +272,7 @@ fn generated_strings_tokenize_as_hugging_face_does() {
             .map(|_| generated(&mut rng, &student_vocab))
             .collect();
         let theirs = reference(path, *max_tokens, &texts);
-        let ours = TextTokenizer::from_bytes(&std::fs::read(path).unwrap(), *max_tokens).unwrap();
+        let ours = tokenizer_at(path, *max_tokens);
         assert_eq!(ours.vocab_size(), theirs.vocab_size, "{name}");
         for (i, text) in texts.iter().enumerate() {
             let batch = ours.encode_batch(&[text]).unwrap();
@@ -288,10 +298,10 @@ fn generated_strings_tokenize_as_hugging_face_does() {
 
 #[test]
 fn other_pipelines_are_refused_by_name() {
-    let json = tokenizer_json(&common::root().join("models/student/student.json"));
+    let json = teacher_json();
     let mut file: serde_json::Value = serde_json::from_slice(&json).unwrap();
     file["normalizer"] = serde_json::json!({"type": "NFKC"});
-    let err = TextTokenizer::from_bytes(&serde_json::to_vec(&file).unwrap(), 16)
+    let err = TextTokenizer::from_file("tokenizer.json", &serde_json::to_vec(&file).unwrap(), 16)
         .err()
         .unwrap()
         .to_string();
@@ -299,14 +309,50 @@ fn other_pipelines_are_refused_by_name() {
         err.contains("`NFKC`") && err.contains("BertNormalizer"),
         "{err}"
     );
-    let err = TextTokenizer::from_bytes(&json, 1)
+    let err = TextTokenizer::from_file("tokenizer.json", &json, 1)
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("[CLS] and [SEP]"), "{err}");
-    let err = TextTokenizer::from_bytes(b"{\"model\": 3}", 16)
+    let err = TextTokenizer::from_file("tokenizer.json", b"{\"model\": 3}", 16)
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("does not parse"), "{err}");
+}
+
+/// The student's `vocab.txt` is what `privrank distill` writes from the teacher's
+/// `tokenizer.json` (the generated strings above check it against Hugging Face's
+/// own `vocab.txt` pipeline); a `tokenizer.json` whose pipeline a `vocab.txt`
+/// cannot express is refused, not converted into a different tokenizer.
+#[test]
+fn the_student_vocab_txt_is_the_teacher_tokenizer_json_converted() {
+    let json = teacher_json();
+    let committed = std::fs::read(common::root().join("models/student/vocab.txt")).unwrap();
+    let converted = privrank::tokenize::vocab_txt("tokenizer.json", &json).unwrap();
+    assert!(
+        converted == committed,
+        "models/student/vocab.txt is not the teacher's vocabulary"
+    );
+    assert_eq!(
+        privrank::tokenize::vocab_txt("vocab.txt", &committed).unwrap(),
+        committed
+    );
+    let mut file: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    file["normalizer"]["lowercase"] = serde_json::json!(false);
+    let err = privrank::tokenize::vocab_txt("tokenizer.json", &serde_json::to_vec(&file).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the normalizer differs"), "{err}");
+    let mut file: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    file["model"]["vocab"]["zebra"] = serde_json::json!(0);
+    let err = privrank::tokenize::vocab_txt("tokenizer.json", &serde_json::to_vec(&file).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("id 0 is both"), "{err}");
+    let err = TextTokenizer::from_file("vocab.txt", b"[CLS]\n[SEP]\nshoe\n", 16)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("no [UNK]"), "{err}");
 }

@@ -20,7 +20,7 @@ export function options({ port = 0, outboundService, candidates, campaigns, pers
     modulesRules: [
       { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
       { type: 'CompiledWasm', include: ['**/*.wasm'] },
-      { type: 'Data', include: ['**/*.json', '**/*.safetensors'] },
+      { type: 'Data', include: ['**/*.json', '**/*.txt', '**/*.safetensors'] },
     ],
     compatibilityDate: '2026-04-01',
     // The collector: one Durable Object per experiment, with SQLite storage, as

@@ -41,7 +41,7 @@ import wasm from '../../pkg/privrank_core_bg.wasm';
 // against the manifest's names and hashes.
 import manifest from '../../pkg/models/student/student.json';
 import config from '../../pkg/models/student/config.json';
-import tokenizer from '../../pkg/models/student/tokenizer.json';
+import tokenizer from '../../pkg/models/student/vocab.txt';
 import weights from '../../pkg/models/student/model.quantized.safetensors';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -64,7 +64,7 @@ function getEmbedder() {
     wasmReady();
     embedder = Embedder.fromFiles(manifest, {
       'config.json': config,
-      'tokenizer.json': tokenizer,
+      'vocab.txt': tokenizer,
       'model.quantized.safetensors': weights,
     });
   }

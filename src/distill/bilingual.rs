@@ -11,7 +11,7 @@
 //! appended after the last id (every English id keeps its row), each row started from
 //! the mean row of the English glosses of the words that use the character.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use burn::tensor::Device;
 use serde::Serialize;
@@ -22,7 +22,7 @@ use super::{Recipe, Stored, WORD_TABLE, encoder_of, train_and_store};
 use crate::config::BertConfig;
 use crate::data::cedict::Cedict;
 use crate::encoder::Encoder;
-use crate::tokenize::{TextTokenizer, is_chinese_char};
+use crate::tokenize::{TextTokenizer, VOCAB_FILE, is_chinese_char};
 use crate::weights::{ModelBundle, NamedTensor};
 use crate::{Error, Result};
 
@@ -104,26 +104,19 @@ fn is_compatibility_ideograph(c: char) -> bool {
     matches!(u32::from(c), 0xF900..=0xFAFF | 0x2F800..=0x2FA1F)
 }
 
-/// `tokenizer_json` with a WordPiece token for each CJK character it lacks that at
-/// least `min_count` of `texts` use (most used first, ties by code point), with ids
-/// after its highest. Nothing else in the file changes meaning.
+/// `vocab_txt` (BERT's `vocab.txt`, `tokenize::vocab_txt`) with a WordPiece token for
+/// each CJK character it lacks that at least `min_count` of `texts` use (most used
+/// first, ties by code point), as lines after its last, so every old id keeps its
+/// token.
 pub fn extend_vocabulary<'a>(
-    tokenizer_json: &[u8],
+    vocab_txt: &[u8],
     texts: impl IntoIterator<Item = &'a str>,
     min_count: usize,
 ) -> Result<(Vec<u8>, VocabularyExtension)> {
     let bad = |why: &str| Error::BadTokenizer(format!("extending the vocabulary: {why}"));
-    let mut json: serde_json::Value =
-        serde_json::from_slice(tokenizer_json).map_err(|e| bad(&e.to_string()))?;
-    let vocab = json
-        .pointer_mut("/model/vocab")
-        .and_then(serde_json::Value::as_object_mut)
-        .ok_or_else(|| bad("no model.vocab object"))?;
-    let first_id = vocab
-        .values()
-        .filter_map(serde_json::Value::as_u64)
-        .max()
-        .map_or(0, |m| m as usize + 1);
+    let text = std::str::from_utf8(vocab_txt).map_err(|e| bad(&e.to_string()))?;
+    let vocab: HashSet<&str> = text.lines().map(str::trim_end).collect();
+    let first_id = text.lines().count();
     let mut counts: HashMap<char, usize> = HashMap::new();
     for text in texts {
         let mut chars: Vec<char> = text
@@ -138,16 +131,20 @@ pub fn extend_vocabulary<'a>(
     }
     let mut characters: Vec<(char, usize)> = counts
         .into_iter()
-        .filter(|&(c, n)| n >= min_count && !vocab.contains_key(c.encode_utf8(&mut [0; 4])))
+        .filter(|&(c, n)| n >= min_count && !vocab.contains(&*c.encode_utf8(&mut [0; 4])))
         .collect();
     characters.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let characters: Vec<char> = characters.into_iter().map(|(c, _)| c).collect();
-    for (k, c) in characters.iter().enumerate() {
-        vocab.insert(c.to_string(), serde_json::Value::from(first_id + k));
+    let mut out = text.to_owned();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
     }
-    let bytes = serde_json::to_vec(&json).map_err(|e| bad(&e.to_string()))?;
+    for c in &characters {
+        out.push(*c);
+        out.push('\n');
+    }
     Ok((
-        bytes,
+        out.into_bytes(),
         VocabularyExtension {
             first_id,
             characters,
@@ -270,10 +267,13 @@ pub fn distill_bilingual(
     mut progress: impl FnMut(DistillProgress<'_>),
 ) -> Result<BilingualStudent> {
     on_stage("extending the vocabulary with the training words' characters");
-    let old_tokenizer =
-        TextTokenizer::from_bytes(student.tokenizer_bytes(), recipe.shape.max_tokens)?;
-    let (tokenizer, extension) = extend_vocabulary(
+    let vocab = crate::tokenize::vocab_txt(
+        &student.manifest.files.tokenizer.name,
         student.tokenizer_bytes(),
+    )?;
+    let old_tokenizer = TextTokenizer::from_file(VOCAB_FILE, &vocab, recipe.shape.max_tokens)?;
+    let (tokenizer, extension) = extend_vocabulary(
+        &vocab,
         data.parallel_train.iter().map(|p| p.chinese.as_str()),
         min_char_count,
     )?;
@@ -388,7 +388,7 @@ mod tests {
     use super::*;
 
     /// The default student's tokenizer: the English uncased vocabulary.
-    const TOKENIZER: &[u8] = include_bytes!("../../models/student/tokenizer.json");
+    const TOKENIZER: &[u8] = include_bytes!("../../models/student/vocab.txt");
 
     fn id(t: &TextTokenizer, word: &str) -> i64 {
         t.encode_ids(&[word])[0][1]
@@ -396,7 +396,7 @@ mod tests {
 
     #[test]
     fn new_characters_are_appended_and_old_ids_kept() {
-        let old = TextTokenizer::from_bytes(TOKENIZER, 32).unwrap();
+        let old = TextTokenizer::from_file(VOCAB_FILE, TOKENIZER, 32).unwrap();
         let unk = id(&old, "[UNK]");
         // 鞋 and 红 are not in the English vocabulary; 大 is.
         assert_eq!(old.encode_ids(&["鞋红"])[0][1..3], [unk, unk]);
@@ -408,7 +408,7 @@ mod tests {
         // is a compatibility ideograph; ties in code point order.
         assert_eq!(ext.first_id, old.vocab_size());
         assert_eq!(ext.characters, vec!['红', '色', '鞋']);
-        let new = TextTokenizer::from_bytes(&bytes, 32).unwrap();
+        let new = TextTokenizer::from_file(VOCAB_FILE, &bytes, 32).unwrap();
         assert_eq!(new.vocab_size(), old.vocab_size() + 3);
         let first = ext.first_id as i64;
         assert_eq!(
@@ -425,7 +425,7 @@ mod tests {
 
     #[test]
     fn new_rows_start_from_their_glosses() {
-        let old = TextTokenizer::from_bytes(TOKENIZER, 32).unwrap();
+        let old = TextTokenizer::from_file(VOCAB_FILE, TOKENIZER, 32).unwrap();
         let (_, ext) = extend_vocabulary(TOKENIZER, ["红鞋", "袜"], 1).unwrap();
         let rows = ext.first_id;
         let mut data = vec![0f32; rows * 2];

@@ -22,7 +22,8 @@ use train::{DistillProgress, DistillReport, DistillSettings, Pairs, distill};
 
 /// The student's file names: written here, read back from its manifest.
 pub const CONFIG_FILE: &str = "config.json";
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// The teacher's vocabulary as BERT's `vocab.txt` (`tokenize::vocab_txt`).
+pub const TOKENIZER_FILE: &str = crate::tokenize::VOCAB_FILE;
 pub const WEIGHTS_FILE: &str = "model.quantized.safetensors";
 
 /// The settling phase's peak learning rate, as a share of the main phase's: the
@@ -53,6 +54,8 @@ pub struct InitSummary {
 
 pub struct Distilled {
     pub config: BertConfig,
+    /// The teacher's tokenizer as the student's [`TOKENIZER_FILE`].
+    pub tokenizer: Vec<u8>,
     /// The settling phase after the word table was quantized, when there was one.
     pub settle: Option<DistillReport>,
     /// The quantized weight file, as shipped.
@@ -159,13 +162,16 @@ pub fn distill_student(
     let activity = teacher.ffn_activity(sample)?;
     on_stage("cutting the student from the teacher (layers, units, SVD of the vocabulary)");
     let init = init_student(teacher_bundle, &recipe.shape, &activity)?;
-    let tokenizer = teacher_bundle.tokenizer_bytes();
+    let tokenizer = crate::tokenize::vocab_txt(
+        &teacher_bundle.manifest.files.tokenizer.name,
+        teacher_bundle.tokenizer_bytes(),
+    )?;
     let max_tokens = recipe.shape.max_tokens;
     let load = |tensors: &[NamedTensor]| {
         encoder_of(
             "student",
             &init.config,
-            (tokenizer, max_tokens),
+            (&tokenizer, max_tokens),
             tensors,
             device,
         )
@@ -174,7 +180,7 @@ pub fn distill_student(
 
     let (report, stored) = train_and_store(
         student,
-        (tokenizer, max_tokens),
+        (&tokenizer, max_tokens),
         (train, valid),
         recipe,
         load,
@@ -184,6 +190,7 @@ pub fn distill_student(
     )?;
     Ok(Distilled {
         config: init.config,
+        tokenizer,
         settle: stored.settle,
         weights: stored.weights,
         fp32_weights: stored.fp32_weights,
@@ -224,7 +231,7 @@ pub fn train_and_store(
     progress: &mut impl FnMut(DistillProgress<'_>),
 ) -> Result<(DistillReport, Stored)> {
     on_stage("tokenizing the corpus");
-    let words = crate::TextTokenizer::from_bytes(tokenizer, max_tokens)?;
+    let words = crate::TextTokenizer::from_file(TOKENIZER_FILE, tokenizer, max_tokens)?;
     let (train_ids, valid_ids) = (words.encode_ids(train.0), words.encode_ids(valid.0));
     let train = Pairs {
         ids: &train_ids,

@@ -1,5 +1,5 @@
-//! Text to token ids and masks. The tokenizer is read from the model's Hugging Face
-//! `tokenizer.json` but configured from the manifest: the published file pads every
+//! Text to token ids and masks. The tokenizer is read from the model's BERT
+//! `vocab.txt` or Hugging Face `tokenizer.json` but configured from the manifest: the published file pads every
 //! text to 128 tokens, which would multiply the encoder's work for short titles, so
 //! batches are padded only to their longest member, and truncation is the
 //! manifest's `max_tokens`.
@@ -13,6 +13,23 @@ use wordpiece::WordPiece;
 /// The CJK ideographs BERT spaces apart into one token each: a Chinese text is a
 /// string of single-character words to WordPiece.
 pub use wordpiece::is_chinese_char;
+
+/// The name a tokenizer written as BERT's `vocab.txt` has (what `privrank
+/// distill` writes for its students).
+pub const VOCAB_FILE: &str = "vocab.txt";
+
+/// The tokenizer in file `name` as a `vocab.txt` that reads back as the same
+/// tokenizer: a `vocab.txt` as it is (once it parses), a Hugging Face
+/// `tokenizer.json` converted, or an error saying what a `vocab.txt` cannot
+/// express.
+pub fn vocab_txt(name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
+    if name.ends_with(".txt") {
+        WordPiece::from_vocab(bytes)?;
+        Ok(bytes.to_vec())
+    } else {
+        WordPiece::from_json(bytes)?.to_vocab()
+    }
+}
 
 pub struct TextTokenizer {
     inner: WordPiece,
@@ -42,13 +59,19 @@ impl TokenBatch {
 }
 
 impl TextTokenizer {
-    pub fn from_bytes(tokenizer_json: &[u8], max_tokens: usize) -> Result<Self> {
+    /// The tokenizer in file `name`: BERT's `vocab.txt` when the name ends in
+    /// `.txt` ([`VOCAB_FILE`]), else a Hugging Face `tokenizer.json`.
+    pub fn from_file(name: &str, bytes: &[u8], max_tokens: usize) -> Result<Self> {
         if max_tokens < 2 {
             return Err(Error::BadTokenizer(format!(
                 "max_tokens {max_tokens} leaves no room for [CLS] and [SEP]"
             )));
         }
-        let inner = WordPiece::from_json(tokenizer_json)?;
+        let inner = if name.ends_with(".txt") {
+            WordPiece::from_vocab(bytes)?
+        } else {
+            WordPiece::from_json(bytes)?
+        };
         Ok(Self { inner, max_tokens })
     }
 

@@ -1,4 +1,5 @@
-//! BERT's WordPiece tokenizer, read from a Hugging Face `tokenizer.json`, in the
+//! BERT's WordPiece tokenizer, read from a Hugging Face `tokenizer.json` or BERT's
+//! `vocab.txt` ([`WordPiece::from_vocab`]: the same pipeline, implied), in the
 //! few hundred lines it takes, instead of the `tokenizers` crate: that crate's
 //! general machinery (regex engines, every model and pre-tokenizer) was about
 //! 1.2 MB of the browser module's code for a pipeline that is four fixed steps.
@@ -55,8 +56,14 @@ struct Model {
     max_input_chars_per_word: usize,
 }
 
+const UNK: &str = "[UNK]";
+const SEP: &str = "[SEP]";
+const CLS: &str = "[CLS]";
+const PAD: &str = "[PAD]";
+const MASK: &str = "[MASK]";
+
 fn unk() -> String {
-    "[UNK]".into()
+    UNK.into()
 }
 
 fn prefix() -> String {
@@ -90,6 +97,7 @@ struct Normalizer {
     lowercase: bool,
 }
 
+#[derive(PartialEq)]
 pub struct WordPiece {
     vocab: HashMap<String, u32>,
     unk: u32,
@@ -188,6 +196,100 @@ impl WordPiece {
             sep,
             id_bound,
         })
+    }
+
+    /// BERT's `vocab.txt`: one token a line, its id the line's number (a line's
+    /// trailing whitespace is not part of it; a token listed twice keeps its last
+    /// id), read into the pipeline Hugging Face's `BertWordPieceTokenizer(vocab,
+    /// lowercase=True)` builds: the uncased `BertNormalizer` (accents stripped), the
+    /// BERT pre-tokenizer, WordPiece with `[UNK]`, `##` and 100 characters a word,
+    /// `[UNK]`, `[SEP]`, `[CLS]`, `[PAD]` and `[MASK]` matched as written where the
+    /// vocabulary has them, and `[CLS] … [SEP]` around every text. The same
+    /// tokens in a quarter of `tokenizer.json`'s compressed bytes, since its ids are
+    /// the line numbers instead of written out.
+    pub fn from_vocab(bytes: &[u8]) -> Result<Self> {
+        let text =
+            std::str::from_utf8(bytes).map_err(|e| bad(format!("vocab.txt is not UTF-8: {e}")))?;
+        let mut vocab = HashMap::new();
+        for (line, token) in text.lines().enumerate() {
+            let id = u32::try_from(line).map_err(|_| bad("vocab.txt has over 2^32 lines"))?;
+            vocab.insert(token.trim_end().to_owned(), id);
+        }
+        let id_of = |token: &str| {
+            vocab
+                .get(token)
+                .copied()
+                .ok_or_else(|| bad(format!("vocab.txt has no {token} token")))
+        };
+        let (unk, cls, sep) = (id_of(UNK)?, id_of(CLS)?, id_of(SEP)?);
+        let mut specials: Vec<(String, u32)> = [UNK, SEP, CLS, PAD, MASK]
+            .into_iter()
+            .filter_map(|t| vocab.get(t).map(|&id| (t.to_owned(), id)))
+            .collect();
+        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        let id_bound = vocab.values().map(|&id| id as usize + 1).max().unwrap_or(0);
+        Ok(Self {
+            vocab,
+            unk,
+            prefix: prefix(),
+            max_word_chars: max_word(),
+            normalizer: Normalizer {
+                clean_text: true,
+                handle_chinese_chars: true,
+                strip_accents: true,
+                lowercase: true,
+            },
+            specials,
+            cls,
+            sep,
+            id_bound,
+        })
+    }
+
+    /// This tokenizer as a `vocab.txt` ([`WordPiece::from_vocab`]), if that file
+    /// reads back as the same tokenizer: every id from 0 up has exactly one token,
+    /// no token has a line break or trailing whitespace, and the pipeline is the
+    /// one `vocab.txt` implies. Anything else is an error that says what differs.
+    pub fn to_vocab(&self) -> Result<Vec<u8>> {
+        let mut tokens: Vec<Option<&str>> = vec![None; self.id_bound];
+        for (token, &id) in &self.vocab {
+            if let Some(other) = tokens[id as usize].replace(token) {
+                return Err(bad(format!("id {id} is both {other:?} and {token:?}")));
+            }
+            if token.contains(['\n', '\r']) || token.trim_end() != token {
+                return Err(bad(format!(
+                    "token {token:?} cannot be a line of vocab.txt"
+                )));
+            }
+        }
+        let mut text = String::new();
+        for (id, token) in tokens.iter().enumerate() {
+            let token = token.ok_or_else(|| bad(format!("id {id} has no token")))?;
+            text.push_str(token);
+            text.push('\n');
+        }
+        let back = Self::from_vocab(text.as_bytes())?;
+        let differs = [
+            ("the normalizer", self.normalizer != back.normalizer),
+            ("the special tokens", self.specials != back.specials),
+            ("the unknown token", self.unk != back.unk),
+            ("the continuation prefix", self.prefix != back.prefix),
+            (
+                "the longest word",
+                self.max_word_chars != back.max_word_chars,
+            ),
+            (
+                "[CLS] or [SEP]",
+                (self.cls, self.sep) != (back.cls, back.sep),
+            ),
+            ("the vocabulary", self.vocab != back.vocab),
+        ];
+        match differs.iter().find(|(_, d)| *d) {
+            Some((what, _)) => Err(bad(format!(
+                "{what} differs from what a vocab.txt implies; keep tokenizer.json"
+            ))),
+            None => Ok(text.into_bytes()),
+        }
     }
 
     /// One past the largest id: an embedding table needs at least this many rows.

@@ -88,13 +88,13 @@ test('a cached manifest that no longer parses is a miss, not a permanent failure
 test('a download that stalls fails within fetchTimeoutMs, and the next load works', TEST, async () => {
   await clearCache();
   const stalled = [];
-  await context.route('**/pkg/models/student/tokenizer.json', (route) => { stalled.push(route); });
+  await context.route('**/pkg/models/student/vocab.txt', (route) => { stalled.push(route); });
   const got = await load({ fetchTimeoutMs: 1500 });
   assert.equal(got.code, 'ModelFetch', JSON.stringify(got));
   assert.match(got.message, /nothing arrived for 1\.5 s/);
   assert.ok(got.ms < 20_000, `took ${got.ms} ms`);
   assert.equal(stalled.length, 1);
-  await context.unroute('**/pkg/models/student/tokenizer.json');
+  await context.unroute('**/pkg/models/student/vocab.txt');
   for (const route of stalled) await route.abort().catch(() => {});
   assert.ok((await load({})).ok, 'the load after the stall failed');
   console.log(`stalled download refused after ${Math.round(got.ms)} ms (fetchTimeoutMs 1500)`);

@@ -22,9 +22,9 @@ const scratch = join(tmp, 'root'); // the second server's root
 let server = null; // the repository (ROOT), through the harness
 let scratchServer = null; // the temporary directory
 
-// Real files of the served root: a JSON model file (if the root has the models) and a
-// script of the demo (the root always holds www/).
-const TOKENIZER = ['models/student/tokenizer.json', 'pkg/models/student/tokenizer.json']
+// Real files of the served root: a model file (the student's vocabulary, if the root
+// has the models) and a script of the demo (the root always holds www/).
+const TOKENIZER = ['models/student/vocab.txt', 'pkg/models/student/vocab.txt']
   .find((f) => existsSync(join(ROOT, f)));
 const SCRIPT = 'www/shop.js';
 
@@ -103,7 +103,7 @@ after(() => {
 
 test('br when offered, gzip when only gzip, identity when neither', async (t) => {
   const paths = [SCRIPT, TOKENIZER].filter(Boolean);
-  if (!TOKENIZER) t.diagnostic(`no models/student/tokenizer.json under ${ROOT}: only ${SCRIPT}`);
+  if (!TOKENIZER) t.diagnostic(`no models/student/vocab.txt under ${ROOT}: only ${SCRIPT}`);
   for (const rel of paths) {
     const path = `/${rel}`;
     const file = readFileSync(join(ROOT, rel));

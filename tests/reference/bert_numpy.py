@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 from safetensors.numpy import load_file
-from tokenizers import Tokenizer
+from hf_tokenize import load_tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_MANIFEST = os.path.join(ROOT, "models", "all-minilm-l6-v2.json")
@@ -96,9 +96,9 @@ class Model:
             model_dir = default_model_dir(manifest_path)
         with open(os.path.join(model_dir, files["config"]["name"])) as f:
             self.config = json.load(f)
-        self.tokenizer = Tokenizer.from_file(os.path.join(model_dir, files["tokenizer"]["name"]))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(self.manifest["max_tokens"])
+        self.tokenizer = load_tokenizer(
+            os.path.join(model_dir, files["tokenizer"]["name"]), self.manifest["max_tokens"]
+        )
         raw = load_file(os.path.join(model_dir, files["weights"]["name"]))
         self.w = dequantize(raw, self.config)
 

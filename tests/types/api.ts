@@ -223,7 +223,7 @@ declare const tokenizer: Uint8Array;
 declare const weights: ArrayBuffer;
 const files = {
   'config.json': config,
-  'tokenizer.json': tokenizer,
+  'vocab.txt': tokenizer,
   'model.quantized.safetensors': weights,
 };
 const embedder: Embedder = Embedder.fromFiles(manifestText, files);

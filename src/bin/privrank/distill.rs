@@ -321,7 +321,7 @@ pub fn distill(args: &DistillArgs, backend: &Backend) -> Result<()> {
     ));
 
     // The files, then everything measured on them through the ordinary loader.
-    let tokenizer = teacher_bundle.tokenizer_bytes().to_vec();
+    let tokenizer = distilled.tokenizer.clone();
     let config = config_json(&distilled.config);
     let mut manifest = manifest_for(
         "student",
@@ -518,8 +518,9 @@ fn encoder_section(f: &EncoderFacts<'_>) -> String {
         "A {}-layer BERT (hidden {}, {} heads, {} feed-forward units, word embeddings {} × {} \
          projected to {}, {} positions), {} parameters against the teacher's {} \
          (`{}`, weights sha256 `{}`). Mean pooling and L2 normalisation, like the teacher, so its \
-         vectors live in the teacher's space. The teacher's uncased WordPiece `tokenizer.json` \
-         is kept unchanged.\n\n",
+         vectors live in the teacher's space. The teacher's uncased WordPiece vocabulary is \
+         kept unchanged, written as BERT's `vocab.txt` (the same tokens and pipeline as its \
+         `tokenizer.json`, in fewer bytes).\n\n",
         c.num_hidden_layers,
         c.hidden_size,
         c.num_attention_heads,
