@@ -28,18 +28,12 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn load(bundle: &ModelBundle, device: &Device) -> Result<Self> {
-        let config: &BertConfig = &bundle.config;
-        let Pooling::Mean = bundle.manifest.pooling;
-        let w = bundle.tensors()?;
-        let embeddings = Embeddings::load(config, &w, device)?;
-        let layers = (0..config.num_hidden_layers)
-            .map(|i| EncoderLayer::load(config, &w, i, device))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            embeddings,
-            layers,
-            normalize: bundle.manifest.normalize,
-        })
+        let mut load = EncoderLoad::new(bundle, device)?;
+        loop {
+            if let Some(encoder) = load.step()? {
+                return Ok(encoder);
+            }
+        }
     }
 
     /// `ids`, `mask`: `[batch, seq]` (mask 1 = token) → `[batch, hidden]`.
@@ -94,6 +88,51 @@ impl Encoder {
     }
 }
 
+/// [`Encoder::load`] a part at a time: the embeddings, then each layer. Each part
+/// dequantizes and copies its weights, and the whole model at once was one task of
+/// 30–90 ms on a page's main thread; the browser gives the page a turn between parts.
+pub struct EncoderLoad<'a> {
+    bundle: &'a ModelBundle,
+    weights: crate::weights::TensorSource<'a>,
+    device: Device,
+    embeddings: Option<Embeddings>,
+    layers: Vec<EncoderLayer>,
+}
+
+impl<'a> EncoderLoad<'a> {
+    pub fn new(bundle: &'a ModelBundle, device: &Device) -> Result<Self> {
+        let Pooling::Mean = bundle.manifest.pooling;
+        Ok(Self {
+            bundle,
+            weights: bundle.tensors()?,
+            device: device.clone(),
+            embeddings: None,
+            layers: Vec::with_capacity(bundle.config.num_hidden_layers),
+        })
+    }
+
+    /// Builds the next part; the encoder once the last is built.
+    pub fn step(&mut self) -> Result<Option<Encoder>> {
+        let config: &BertConfig = &self.bundle.config;
+        let (w, device) = (&self.weights, &self.device);
+        match &self.embeddings {
+            None => self.embeddings = Some(Embeddings::load(config, w, device)?),
+            Some(_) => {
+                let layer = EncoderLayer::load(config, w, self.layers.len(), device)?;
+                self.layers.push(layer);
+            }
+        }
+        if self.layers.len() < config.num_hidden_layers {
+            return Ok(None);
+        }
+        Ok(self.embeddings.take().map(|embeddings| Encoder {
+            embeddings,
+            layers: std::mem::take(&mut self.layers),
+            normalize: self.bundle.manifest.normalize,
+        }))
+    }
+}
+
 /// Average of the token states that are not padding.
 fn mean_pool(x: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
     let [batch, seq, hidden] = x.dims();
@@ -131,8 +170,11 @@ impl SentenceEncoder {
     /// of [`SentenceEncoder::load`], apart so that a page can yield between the two
     /// (each is tens of ms in wasm; together they were one long task).
     pub fn load_tokenizer(bundle: &ModelBundle) -> Result<TextTokenizer> {
-        let tokenizer =
-            TextTokenizer::from_bytes(bundle.tokenizer_bytes(), bundle.manifest.max_tokens)?;
+        let tokenizer = TextTokenizer::from_file(
+            &bundle.manifest.files.tokenizer.name,
+            bundle.tokenizer_bytes(),
+            bundle.manifest.max_tokens,
+        )?;
         let vocab = tokenizer.vocab_size();
         if vocab > bundle.config.vocab_size {
             return Err(Error::BadTokenizer(format!(
@@ -150,14 +192,26 @@ impl SentenceEncoder {
         bundle: &ModelBundle,
         device: &Device,
     ) -> Result<Self> {
-        Ok(Self {
+        let encoder = Encoder::load(bundle, device)?;
+        Ok(Self::with_parts(tokenizer, encoder, bundle, device))
+    }
+
+    /// [`SentenceEncoder::load`] from its two halves, each of `bundle`, on `device`:
+    /// for callers that build the encoder a part at a time ([`EncoderLoad`]).
+    pub fn with_parts(
+        tokenizer: TextTokenizer,
+        encoder: Encoder,
+        bundle: &ModelBundle,
+        device: &Device,
+    ) -> Self {
+        Self {
             tokenizer,
-            encoder: Encoder::load(bundle, device)?,
+            encoder,
             device: device.clone(),
             dim: bundle.config.hidden_size,
             model_hash: bundle.model_hash().to_owned(),
             batch_size: 32,
-        })
+        }
     }
 
     pub fn dim(&self) -> usize {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::global;
 use super::models::Models;
-use crate::encoder::cosine;
+use crate::encoder::{EncoderLoad, cosine};
 use crate::{BackendChoice, Error, Ranker, Result, SentenceEncoder};
 
 /// Texts for the parity check and the timing batch: short product titles, like the
@@ -47,12 +47,20 @@ pub struct Loaded {
     pub report: Report,
 }
 
-/// The models on `device`, in three steps with the page's turn between them: each is
-/// tens of ms in wasm, and together they were a long task of 50–80 ms on every load.
+/// The models on `device`, with the page's turn between the steps: the tokenizer,
+/// the encoder's embeddings, each encoder layer ([`EncoderLoad`]), the ranker. Each
+/// is tens of ms in wasm; together they were a long task of 50–90 ms on every load.
 async fn on(device: &Device, models: &Models) -> Result<(SentenceEncoder, Ranker)> {
     let tokenizer = SentenceEncoder::load_tokenizer(&models.encoder)?;
     global::yield_now().await;
-    let encoder = SentenceEncoder::with_tokenizer(tokenizer, &models.encoder, device)?;
+    let mut load = EncoderLoad::new(&models.encoder, device)?;
+    let encoder = loop {
+        if let Some(encoder) = load.step()? {
+            break encoder;
+        }
+        global::yield_now().await;
+    };
+    let encoder = SentenceEncoder::with_parts(tokenizer, encoder, &models.encoder, device);
     global::yield_now().await;
     let ranker = Ranker::load_checked(
         &models.ranker,
