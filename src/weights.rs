@@ -212,9 +212,9 @@ impl<'a> TensorSource<'a> {
     }
 
     /// Every tensor as float32, a quantized matrix and its `.scale` as one: what a
-    /// file of F32, F16 and int8 matrices holds, for readers that take float32 only
-    /// (burn's module store). An int4 matrix is refused: its stored width does not
-    /// say whether its last column is padding.
+    /// file of F32, F16 and int8 matrices holds, for readers that want every weight
+    /// as float32 (the ranker's tests compare files this way). An int4 matrix is
+    /// refused: its stored width does not say whether its last column is padding.
     pub fn all_floats(&self) -> Result<Vec<NamedTensor>> {
         let names = self.weight_names();
         let mut out = Vec::with_capacity(names.len());
@@ -656,9 +656,9 @@ mod tests {
         ));
     }
 
-    /// A whole file as float32 (what the ranker's loader hands burn): each int8
-    /// matrix widened by its own scales, the `.scale` tensors consumed, float32
-    /// vectors as stored; int4 is refused, its width being ambiguous.
+    /// A whole file as float32: each int8 matrix widened by its own scales, the
+    /// `.scale` tensors consumed, float32 vectors as stored; int4 is refused, its
+    /// width being ambiguous.
     #[test]
     fn all_floats_widens_int8_matrices_and_consumes_their_scales() {
         // Each row uses its full range, as the writer's always does.

@@ -350,6 +350,12 @@ fn the_student_vocab_txt_is_the_teacher_tokenizer_json_converted() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("id 0 is both"), "{err}");
+    let mut file: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    file["model"]["vocab"]["zebra"] = serde_json::json!(4_000_000_000u32);
+    let err = privrank::tokenize::vocab_txt("tokenizer.json", &serde_json::to_vec(&file).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("some id has no token"), "{err}");
     let err = TextTokenizer::from_file("vocab.txt", b"[CLS]\n[SEP]\nshoe\n", 16)
         .err()
         .unwrap()

@@ -251,6 +251,15 @@ impl WordPiece {
     /// no token has a line break or trailing whitespace, and the pipeline is the
     /// one `vocab.txt` implies. Anything else is an error that says what differs.
     pub fn to_vocab(&self) -> Result<Vec<u8>> {
+        // Each token has one id, so more ids than tokens leaves a hole (and a
+        // hostile id near 2^32 must not size the table below).
+        if self.id_bound > self.vocab.len() {
+            return Err(bad(format!(
+                "ids run to {} but there are {} tokens: some id has no token",
+                self.id_bound - 1,
+                self.vocab.len()
+            )));
+        }
         let mut tokens: Vec<Option<&str>> = vec![None; self.id_bound];
         for (token, &id) in &self.vocab {
             if let Some(other) = tokens[id as usize].replace(token) {
