@@ -1,8 +1,8 @@
 //! Text to token ids and masks. The tokenizer is read from the model's BERT
-//! `vocab.txt` or Hugging Face `tokenizer.json` but configured from the manifest: the published file pads every
-//! text to 128 tokens, which would multiply the encoder's work for short titles, so
-//! batches are padded only to their longest member, and truncation is the
-//! manifest's `max_tokens`.
+//! `vocab.txt` or Hugging Face `tokenizer.json` but configured from the manifest:
+//! the published file pads every text to 128 tokens, which would multiply the
+//! encoder's work for short titles, so batches are padded only to their longest
+//! member, and truncation is the manifest's `max_tokens`.
 
 mod wordpiece;
 
@@ -23,11 +23,25 @@ pub const VOCAB_FILE: &str = "vocab.txt";
 /// `tokenizer.json` converted, or an error saying what a `vocab.txt` cannot
 /// express.
 pub fn vocab_txt(name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
-    if name.ends_with(".txt") {
-        WordPiece::from_vocab(bytes)?;
+    let tokenizer = read(name, bytes)?;
+    if is_vocab_txt(name) {
         Ok(bytes.to_vec())
     } else {
-        WordPiece::from_json(bytes)?.to_vocab()
+        tokenizer.to_vocab()
+    }
+}
+
+/// Whether file `name` is a `vocab.txt` rather than a `tokenizer.json`.
+fn is_vocab_txt(name: &str) -> bool {
+    name.ends_with(".txt")
+}
+
+/// The tokenizer in file `name`, in the format its name says.
+fn read(name: &str, bytes: &[u8]) -> Result<WordPiece> {
+    if is_vocab_txt(name) {
+        WordPiece::from_vocab(bytes)
+    } else {
+        WordPiece::from_json(bytes)
     }
 }
 
@@ -67,11 +81,7 @@ impl TextTokenizer {
                 "max_tokens {max_tokens} leaves no room for [CLS] and [SEP]"
             )));
         }
-        let inner = if name.ends_with(".txt") {
-            WordPiece::from_vocab(bytes)?
-        } else {
-            WordPiece::from_json(bytes)?
-        };
+        let inner = read(name, bytes)?;
         Ok(Self { inner, max_tokens })
     }
 

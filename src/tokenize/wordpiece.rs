@@ -113,6 +113,17 @@ pub struct WordPiece {
     id_bound: usize,
 }
 
+/// Special tokens in the order they are tried: longest first, so the first match at
+/// a position is the longest.
+fn longest_first(specials: &mut [(String, u32)]) {
+    specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+}
+
+/// One past the largest id in `vocab`.
+fn id_bound(vocab: &HashMap<String, u32>) -> usize {
+    vocab.values().map(|&id| id as usize + 1).max().unwrap_or(0)
+}
+
 fn bad(reason: impl Into<String>) -> Error {
     Error::BadTokenizer(reason.into())
 }
@@ -176,7 +187,7 @@ impl WordPiece {
             .iter()
             .map(|a| (a.content.clone(), a.id))
             .collect();
-        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        longest_first(&mut specials);
         let unk = *vocab.get(&model.unk_token).ok_or_else(|| {
             bad(format!(
                 "the unknown token {:?} is not in the vocabulary",
@@ -184,7 +195,7 @@ impl WordPiece {
             ))
         })?;
         let (cls, sep) = enclosing(file.post_processor.as_ref(), &vocab)?;
-        let id_bound = vocab.values().map(|&id| id as usize + 1).max().unwrap_or(0);
+        let id_bound = id_bound(&vocab);
         Ok(Self {
             vocab,
             unk,
@@ -226,8 +237,8 @@ impl WordPiece {
             .into_iter()
             .filter_map(|t| vocab.get(t).map(|&id| (t.to_owned(), id)))
             .collect();
-        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
-        let id_bound = vocab.values().map(|&id| id as usize + 1).max().unwrap_or(0);
+        longest_first(&mut specials);
+        let id_bound = id_bound(&vocab);
         Ok(Self {
             vocab,
             unk,
