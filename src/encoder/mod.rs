@@ -6,6 +6,7 @@
 
 mod embeddings;
 mod layer;
+mod passes;
 
 use burn::module::Module;
 use burn::tensor::{Bool, Device, Int, Tensor};
@@ -157,8 +158,11 @@ pub struct SentenceEncoder {
     device: Device,
     dim: usize,
     model_hash: String,
-    /// Texts per forward pass: bounds memory on long catalogs.
+    /// Texts per forward pass at most: bounds memory on long catalogs.
     pub batch_size: usize,
+    /// What one more forward pass costs, in padded tokens: where texts of different
+    /// lengths are better run apart ([`passes::cut`]). Set by the device.
+    pub pass_cost: usize,
 }
 
 impl SentenceEncoder {
@@ -211,6 +215,11 @@ impl SentenceEncoder {
             dim: bundle.config.hidden_size,
             model_hash: bundle.model_hash().to_owned(),
             batch_size: 32,
+            pass_cost: if *device == Device::flex() {
+                passes::CPU_PASS_COST
+            } else {
+                passes::GPU_PASS_COST
+            },
         }
     }
 
@@ -249,8 +258,9 @@ impl SentenceEncoder {
         self.embed_with_progress(texts, |_, _| {})
     }
 
-    /// Token rows and the batches to run them in. Texts are grouped by token length
-    /// so short titles are not padded to the longest text of the lot.
+    /// Token rows and the batches to run them in. Texts are sorted by token length
+    /// and cut where a pass of its own costs less than padding ([`passes::cut`]), so
+    /// short titles are not padded to the longest text of the lot.
     fn plan<S: AsRef<str>>(&self, texts: &[S]) -> Result<Plan> {
         if texts.is_empty() {
             return Err(Error::EmptyBatch);
@@ -258,9 +268,10 @@ impl SentenceEncoder {
         let rows = self.tokenizer.encode_ids(texts);
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&i| rows[i].len());
-        let batches = order
-            .chunks(self.batch_size.max(1))
-            .map(<[usize]>::to_vec)
+        let lengths: Vec<usize> = order.iter().map(|&i| rows[i].len()).collect();
+        let batches = passes::cut(&lengths, self.batch_size, self.pass_cost)
+            .into_iter()
+            .map(|pass| order[pass].to_vec())
             .collect();
         Ok((rows, batches))
     }
