@@ -39,16 +39,22 @@ impl Encoder {
 
     /// `ids`, `mask`: `[batch, seq]` (mask 1 = token) → `[batch, hidden]`.
     pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<2> {
-        let padding: Tensor<2, Bool> = mask.clone().equal_elem(0.0);
-        let mut x = self.embeddings.forward(ids);
-        for layer in &self.layers {
-            x = layer.forward(x, padding.clone());
+        let mut run = self.run(ids, mask);
+        loop {
+            if let Some(pooled) = run.step() {
+                return pooled;
+            }
         }
-        let pooled = mean_pool(x, mask);
-        if self.normalize {
-            l2_normalize(pooled)
-        } else {
-            pooled
+    }
+
+    /// [`Self::forward`] a part at a time ([`EncoderRun`]).
+    pub fn run(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> EncoderRun<'_> {
+        EncoderRun {
+            encoder: self,
+            padding: mask.clone().equal_elem(0.0),
+            mask,
+            state: RunState::Ids(ids),
+            layer: 0,
         }
     }
 
@@ -131,6 +137,51 @@ impl<'a> EncoderLoad<'a> {
             layers: std::mem::take(&mut self.layers),
             normalize: self.bundle.manifest.normalize,
         }))
+    }
+}
+
+/// [`Encoder::forward`] a part at a time: the embeddings, each layer, the pooling.
+/// On a CPU each part runs as it is called, and a page's first pass compiles the
+/// code of every op it meets (V8 compiles wasm functions on first call): whole, the
+/// first embedding was a task of 50 ms and more; the browser gives the page a turn
+/// between parts.
+pub struct EncoderRun<'a> {
+    encoder: &'a Encoder,
+    mask: Tensor<2>,
+    padding: Tensor<2, Bool>,
+    state: RunState,
+    layer: usize,
+}
+
+enum RunState {
+    Ids(Tensor<2, Int>),
+    States(Tensor<3>),
+    Done,
+}
+
+impl EncoderRun<'_> {
+    /// Runs the next part; the pooled `[batch, hidden]` output after the last.
+    pub fn step(&mut self) -> Option<Tensor<2>> {
+        let encoder = self.encoder;
+        match std::mem::replace(&mut self.state, RunState::Done) {
+            RunState::Ids(ids) => self.state = RunState::States(encoder.embeddings.forward(ids)),
+            RunState::States(x) => match encoder.layers.get(self.layer) {
+                Some(layer) => {
+                    self.layer += 1;
+                    self.state = RunState::States(layer.forward(x, self.padding.clone()));
+                }
+                None => {
+                    let pooled = mean_pool(x, self.mask.clone());
+                    return Some(if encoder.normalize {
+                        l2_normalize(pooled)
+                    } else {
+                        pooled
+                    });
+                }
+            },
+            RunState::Done => panic!("EncoderRun stepped after its output"),
+        }
+        None
     }
 }
 
@@ -324,14 +375,33 @@ impl SentenceEncoder {
     /// [`Self::embed`] without blocking on device reads: the browser's way, where
     /// WebGPU results arrive asynchronously.
     pub async fn embed_async<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
+        self.embed_paced(texts, || std::future::ready(())).await
+    }
+
+    /// [`Self::embed_async`], awaiting `pause()` between the parts of each pass
+    /// ([`EncoderRun`]): a page's main thread gets its turn (`yield_now`).
+    pub async fn embed_paced<S: AsRef<str>, F: Future<Output = ()>>(
+        &self,
+        texts: &[S],
+        mut pause: impl FnMut() -> F,
+    ) -> Result<Vec<Vec<f32>>> {
         let (rows, batches) = self.plan(texts)?;
         let mut out = vec![Vec::new(); rows.len()];
         for chunk in batches {
             let batch = Self::batch_of(&rows, &chunk)?;
-            let embedded = self.rows(read_back_async(self.forward_batch(&batch)).await?);
+            let (ids, mask) = batch.tensors(&self.device);
+            let mut run = self.encoder.run(ids, mask);
+            let pooled = loop {
+                if let Some(pooled) = run.step() {
+                    break pooled;
+                }
+                pause().await;
+            };
+            let embedded = self.rows(read_back_async(pooled).await?);
             for (&i, e) in chunk.iter().zip(embedded) {
                 out[i] = e;
             }
+            pause().await;
         }
         Ok(out)
     }

@@ -139,6 +139,12 @@ pub enum Texts {
 /// Turns item texts into encoder embeddings, one per text, in order.
 pub trait Embedder {
     fn embed(&self, texts: &[String], whose: Texts) -> impl Future<Output = Result<Vec<Vec<f32>>>>;
+
+    /// The host's turn between the ranking's stages: a page paints and handles input
+    /// (the first ranking also compiles the ranker's code); natively, nothing.
+    fn pause(&self) -> impl Future<Output = ()> {
+        std::future::ready(())
+    }
 }
 
 /// The encoder itself, with no cache (the CLI).
@@ -187,10 +193,12 @@ pub async fn rank(
             now,
         },
     );
+    embedder.pause().await;
     let scored = model.ranker.forward(batch);
     let strength = strength(focus(&attended, now), config);
     let ctr = read_back_async(sigmoid(blend(&scored, strength))).await?;
     let weights = read_back_async(scored.weights).await?;
+    embedder.pause().await;
 
     let policy = &request.options.policy;
     let impressions = crate::policy::impressions(request.events);

@@ -403,7 +403,7 @@ impl Engine {
     /// Embeddings of arbitrary texts, e.g. a catalog at an edge node.
     pub async fn embed(&self, values: Vec<Value>) -> Result<Vec<Vec<f32>>> {
         let texts = candidates::texts(&values, self.max_candidates)?;
-        let out = self.encoder.embed_async(&texts).await?;
+        let out = self.encoder.embed_paced(&texts, global::yield_now).await?;
         self.texts_encoded
             .set(self.texts_encoded.get() + texts.len() as u64);
         Ok(out)
@@ -441,7 +441,10 @@ impl Session<'_> {
         }
         let missing = missing(texts, &out);
         if !missing.is_empty() {
-            let computed = engine.encoder.embed_async(&missing).await?;
+            let computed = engine
+                .encoder
+                .embed_paced(&missing, global::yield_now)
+                .await?;
             engine
                 .texts_encoded
                 .set(engine.texts_encoded.get() + missing.len() as u64);
@@ -477,6 +480,10 @@ impl Session<'_> {
 impl rank::Embedder for Session<'_> {
     async fn embed(&self, texts: &[String], whose: rank::Texts) -> Result<Vec<Vec<f32>>> {
         self.embeddings(texts, whose == rank::Texts::History).await
+    }
+
+    async fn pause(&self) {
+        global::yield_now().await;
     }
 }
 
