@@ -5,9 +5,10 @@
 use burn::tensor::Device;
 use serde::Serialize;
 
+use super::encoder_slot::{self, EncoderSlot};
 use super::global;
 use super::models::Models;
-use crate::encoder::{EncoderLoad, cosine};
+use crate::encoder::cosine;
 use crate::{BackendChoice, Error, Ranker, Result, SentenceEncoder};
 
 /// Texts for the parity check and the timing batch: short product titles, like the
@@ -42,33 +43,25 @@ pub struct Report {
 }
 
 pub struct Loaded {
-    pub encoder: SentenceEncoder,
+    pub encoder: EncoderSlot,
     pub ranker: Ranker,
     pub report: Report,
 }
 
-/// The models on `device`, with the page's turn between the steps: the tokenizer,
-/// the encoder's embeddings, each encoder layer ([`EncoderLoad`]), the ranker. Each
-/// is tens of ms in wasm; together they were a long task of 50–90 ms on every load.
+/// Both models on `device`, built now (WebGPU's probe needs them at once).
 async fn on(device: &Device, models: &Models) -> Result<(SentenceEncoder, Ranker)> {
-    let tokenizer = SentenceEncoder::load_tokenizer(&models.encoder)?;
+    let encoder = encoder_slot::build(&models.encoder, device).await?;
     global::yield_now().await;
-    let mut load = EncoderLoad::new(&models.encoder, device)?;
-    let encoder = loop {
-        if let Some(encoder) = load.step()? {
-            break encoder;
-        }
-        global::yield_now().await;
-    };
-    let encoder = SentenceEncoder::with_parts(tokenizer, encoder, &models.encoder, device);
-    global::yield_now().await;
-    let ranker = Ranker::load_checked(
+    Ok((encoder, ranker_on(device, models)?))
+}
+
+fn ranker_on(device: &Device, models: &Models) -> Result<Ranker> {
+    Ranker::load_checked(
         &models.ranker,
         &models.ranker_weights,
-        encoder.model_hash(),
+        models.encoder.model_hash(),
         device,
-    )?;
-    Ok((encoder, ranker))
+    )
 }
 
 /// Embed the probe twice and time the second (warm) run.
@@ -81,18 +74,22 @@ async fn probe(encoder: &SentenceEncoder) -> Result<(Vec<Vec<f32>>, f64)> {
 
 pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
     let cpu = crate::Backend::cpu();
-    let (encoder, ranker) = on(&cpu.device, models).await?;
+    let ranker = ranker_on(&cpu.device, models)?;
     let mut report = Report {
         backend: "cpu".into(),
         adapter: cpu.adapter.clone(),
         ..Report::default()
     };
-    if choice == BackendChoice::Cpu {
-        return Ok(Loaded {
-            encoder,
+    // On the CPU, the encoder waits for the first text to embed (EncoderSlot).
+    let on_cpu = |ranker, report| {
+        Ok(Loaded {
+            encoder: EncoderSlot::pending(models.encoder.clone(), &cpu.device)?,
             ranker,
             report,
-        });
+        })
+    };
+    if choice == BackendChoice::Cpu {
+        return on_cpu(ranker, report);
     }
     // `auto` never tries a missing or software adapter: SwiftShader would compile
     // shaders for minutes to lose to the CPU.
@@ -101,11 +98,7 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
         && let Some(reason) = adapter.unusable()
     {
         report.fallback_reason = Some(reason);
-        return Ok(Loaded {
-            encoder,
-            ranker,
-            report,
-        });
+        return on_cpu(ranker, report);
     }
     let gpu = match webgpu_on(&adapter).await {
         Ok(device) => on(&device, models).await,
@@ -115,14 +108,11 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
         Ok(models) => models,
         Err(e) if choice == BackendChoice::Auto => {
             report.fallback_reason = Some(e.to_string());
-            return Ok(Loaded {
-                encoder,
-                ranker,
-                report,
-            });
+            return on_cpu(ranker, report);
         }
         Err(e) => return Err(e),
     };
+    let encoder = encoder_slot::build(&models.encoder, &cpu.device).await?;
     let (cpu_out, cpu_ms) = probe(&encoder).await?;
     let (gpu_out, gpu_ms) = probe(&gpu_encoder).await?;
     let parity = cpu_out
@@ -152,7 +142,7 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
         Some(reason) => {
             report.fallback_reason = Some(reason);
             Ok(Loaded {
-                encoder,
+                encoder: EncoderSlot::ready(encoder),
                 ranker,
                 report,
             })
@@ -165,7 +155,7 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
                 global::Adapter::None { .. } => "WebGPU".into(),
             };
             Ok(Loaded {
-                encoder: gpu_encoder,
+                encoder: EncoderSlot::ready(gpu_encoder),
                 ranker: gpu_ranker,
                 report,
             })

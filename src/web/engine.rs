@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::device::{self, Report};
+use super::encoder_slot::EncoderSlot;
 use super::global;
 use super::models::Loader;
 use super::store::{Ledger, Store};
@@ -15,7 +16,7 @@ use crate::candidates::{self, DEFAULT_MAX_CANDIDATES};
 use crate::history::{Event, Retention};
 use crate::input::Value;
 use crate::rank::{self, RankOptions, Ranked};
-use crate::{BackendChoice, Error, Ranker, RankerManifest, Result, SentenceEncoder};
+use crate::{BackendChoice, Error, Ranker, RankerManifest, Result};
 
 /// `Ranker.load(options)`, less the progress callback.
 #[derive(Debug, Deserialize)]
@@ -158,7 +159,7 @@ pub struct Info {
 const MEMO_MAX: usize = 10_000;
 
 pub struct Engine {
-    encoder: SentenceEncoder,
+    encoder: EncoderSlot,
     ranker: Ranker,
     manifest: RankerManifest,
     store: Store,
@@ -403,7 +404,8 @@ impl Engine {
     /// Embeddings of arbitrary texts, e.g. a catalog at an edge node.
     pub async fn embed(&self, values: Vec<Value>) -> Result<Vec<Vec<f32>>> {
         let texts = candidates::texts(&values, self.max_candidates)?;
-        let out = self.encoder.embed_paced(&texts, global::yield_now).await?;
+        let encoder = self.encoder.get().await?;
+        let out = encoder.embed_paced(&texts, global::yield_now).await?;
         self.texts_encoded
             .set(self.texts_encoded.get() + texts.len() as u64);
         Ok(out)
@@ -441,10 +443,8 @@ impl Session<'_> {
         }
         let missing = missing(texts, &out);
         if !missing.is_empty() {
-            let computed = engine
-                .encoder
-                .embed_paced(&missing, global::yield_now)
-                .await?;
+            let encoder = engine.encoder.get().await?;
+            let computed = encoder.embed_paced(&missing, global::yield_now).await?;
             engine
                 .texts_encoded
                 .set(engine.texts_encoded.get() + missing.len() as u64);

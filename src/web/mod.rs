@@ -4,6 +4,7 @@
 
 mod demo;
 mod device;
+mod encoder_slot;
 mod engine;
 mod error;
 mod global;

@@ -1,0 +1,120 @@
+//! The page's encoder, built when a text first needs embedding. A return visit whose
+//! candidates arrive embedded by the edge and whose history embeddings are cached
+//! never needs it, and building it (the tokenizer, the dequantized vocabulary, the
+//! layers) was 60–90 ms of a 150 ms `Ranker.load` here. The files are checked at
+//! load all the same: hashes by the loader, the weights' header here.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use burn::tensor::Device;
+
+use super::global;
+use crate::encoder::EncoderLoad;
+use crate::weights::ModelBundle;
+use crate::{Result, SentenceEncoder};
+
+pub struct EncoderSlot {
+    device: Device,
+    dim: usize,
+    model_hash: String,
+    state: RefCell<State>,
+}
+
+enum State {
+    Pending(Box<ModelBundle>),
+    /// A call is building it; others wait their turn.
+    Building,
+    Ready(Rc<SentenceEncoder>),
+}
+
+impl EncoderSlot {
+    pub fn ready(encoder: SentenceEncoder) -> Self {
+        Self {
+            device: encoder.device().clone(),
+            dim: encoder.dim(),
+            model_hash: encoder.model_hash().to_owned(),
+            state: RefCell::new(State::Ready(Rc::new(encoder))),
+        }
+    }
+
+    /// `bundle`'s encoder on `device`, once asked for. A weights file that does not
+    /// parse is refused now, as an eager load would.
+    pub fn pending(bundle: ModelBundle, device: &Device) -> Result<Self> {
+        EncoderLoad::new(&bundle, device)?;
+        Ok(Self {
+            device: device.clone(),
+            dim: bundle.config.hidden_size,
+            model_hash: bundle.model_hash().to_owned(),
+            state: RefCell::new(State::Pending(Box::new(bundle))),
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn model_hash(&self) -> &str {
+        &self.model_hash
+    }
+
+    /// The encoder, built by the first call that needs it. A build that fails
+    /// leaves the bundle in place: every later call gets the same error.
+    pub async fn get(&self) -> Result<Rc<SentenceEncoder>> {
+        loop {
+            let bundle = {
+                let mut state = self.state.borrow_mut();
+                match &*state {
+                    State::Ready(encoder) => return Ok(encoder.clone()),
+                    State::Building => None,
+                    State::Pending(_) => match std::mem::replace(&mut *state, State::Building) {
+                        State::Pending(bundle) => Some(bundle),
+                        other => {
+                            *state = other;
+                            None
+                        }
+                    },
+                }
+            };
+            let Some(bundle) = bundle else {
+                global::yield_now().await;
+                continue;
+            };
+            let built = build(&bundle, &self.device).await;
+            let mut state = self.state.borrow_mut();
+            return match built {
+                Ok(encoder) => {
+                    let encoder = Rc::new(encoder);
+                    *state = State::Ready(encoder.clone());
+                    Ok(encoder)
+                }
+                Err(e) => {
+                    *state = State::Pending(bundle);
+                    Err(e)
+                }
+            };
+        }
+    }
+}
+
+/// The encoder on `device`, with the page's turn between the steps: the tokenizer,
+/// the embeddings, each layer ([`EncoderLoad`]). Each is tens of ms in wasm; together
+/// they were a long task of 50–90 ms.
+pub async fn build(bundle: &ModelBundle, device: &Device) -> Result<SentenceEncoder> {
+    let tokenizer = SentenceEncoder::load_tokenizer(bundle)?;
+    global::yield_now().await;
+    let mut load = EncoderLoad::new(bundle, device)?;
+    let encoder = loop {
+        if let Some(encoder) = load.step()? {
+            break encoder;
+        }
+        global::yield_now().await;
+    };
+    Ok(SentenceEncoder::with_parts(
+        tokenizer, encoder, bundle, device,
+    ))
+}
