@@ -54,7 +54,9 @@ mod bench {
     }
 
     fn movielens() -> MovieLens {
-        MovieLens::load(&default_data_dir("ml-100k"))
+        // Relative to the repository (criterion runs this in benches/), unless
+        // PRIVRANK_CACHE names an absolute folder.
+        MovieLens::load(&root().join(default_data_dir("ml-100k")))
             .unwrap_or_else(|e| panic!("MovieLens-100k: {e} (run scripts/setup)"))
     }
 
