@@ -480,6 +480,61 @@ async fn ranking_matches_the_native_cli() {
     );
 }
 
+fn encoder_built(ranker: &Ranker) -> bool {
+    to_json(ranker.debug_counters())["encoderBuilt"]
+        .as_bool()
+        .expect("debugCounters().encoderBuilt")
+}
+
+#[wasm_bindgen_test]
+async fn the_cpu_encoder_is_built_once_and_only_when_a_text_needs_it() {
+    let store = "test-lazy-encoder";
+    let ranker = load_cpu(store).await;
+    wait(ranker.forget()).await.unwrap();
+    assert!(!encoder_built(&ranker), "Ranker.load built the encoder");
+    // Three callers before any build: each is served, by one build.
+    let event = |id: &str, title: &str| {
+        js(&json!({"kind": "view", "itemId": id, "title": title, "ts": 1.7e12}))
+    };
+    let calls = [
+        ranker.record(event("a", "Heat (1995)")),
+        ranker.record(event("b", "Casino (1995)")),
+        ranker.embed(js(&json!(["Jumanji (1995)"]))),
+    ];
+    let mut results = Vec::new();
+    for call in calls {
+        results.push(
+            wait(call)
+                .await
+                .unwrap_or_else(|e| panic!("{}", describe(&e))),
+        );
+    }
+    assert!(encoder_built(&ranker));
+    assert_eq!(to_json(ranker.debug_counters())["textsEncoded"], json!(3));
+    let vector = Array::from(&results[2])
+        .get(0)
+        .unchecked_into::<Float32Array>()
+        .to_vec();
+    let hash = to_json(ranker.model_info())["encoderHash"].clone();
+    drop(ranker);
+
+    // The next visit: its history is embedded in IndexedDB and its candidate arrives
+    // embedded, so ranking needs no encoder.
+    let again = load_cpu(store).await;
+    let candidate = json!([{"id": "j", "title": "Jumanji (1995)", "encoder": hash,
+                            "embedding": privrank::packed::pack(&vector)}]);
+    let ranked = wait(again.rank(js(&candidate), js(&json!({"now": 1.7e12}))))
+        .await
+        .unwrap_or_else(|e| panic!("rank: {}", describe(&e)));
+    assert_eq!(to_json(ranked).as_array().map(Vec::len), Some(1));
+    assert!(
+        !encoder_built(&again),
+        "a ranking of embedded candidates built the encoder"
+    );
+    assert_eq!(to_json(again.debug_counters())["textsEncoded"], json!(0));
+    wait(again.forget()).await.unwrap();
+}
+
 #[wasm_bindgen_test]
 async fn bad_inputs_are_typed_errors_and_history_survives() {
     let ranker = load_cpu("test-bad").await;

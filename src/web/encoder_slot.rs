@@ -62,6 +62,10 @@ impl EncoderSlot {
         &self.model_hash
     }
 
+    pub fn is_built(&self) -> bool {
+        matches!(&*self.state.borrow(), State::Ready(_))
+    }
+
     /// The encoder, built by the first call that needs it. A build that fails
     /// leaves the bundle in place: every later call gets the same error.
     pub async fn get(&self) -> Result<Rc<SentenceEncoder>> {

@@ -401,6 +401,11 @@ impl Engine {
         })
     }
 
+    /// Whether the encoder is built yet ([`EncoderSlot`]).
+    pub fn encoder_built(&self) -> bool {
+        self.encoder.is_built()
+    }
+
     /// Embeddings of arbitrary texts, e.g. a catalog at an edge node.
     pub async fn embed(&self, values: Vec<Value>) -> Result<Vec<Vec<f32>>> {
         let texts = candidates::texts(&values, self.max_candidates)?;

@@ -185,6 +185,9 @@ export interface DebugCounters {
   /** Texts the encoder embedded (history items, candidates, `embed()`); attached and
    *  cached embeddings do not count. */
   textsEncoded: number;
+  /** Whether the encoder is built: on the CPU not until a text needs embedding, so a
+   *  visit whose history and candidates come embedded never builds it. */
+  encoderBuilt: boolean;
 }
 
 /**
@@ -586,7 +589,10 @@ impl Ranker {
     /// Work counted since load, for tests and benchmarks (not timing).
     #[wasm_bindgen(js_name = debugCounters, unchecked_return_type = "DebugCounters")]
     pub fn debug_counters(&self) -> JsValue {
-        let counters = serde_json::json!({"textsEncoded": self.engine.texts_encoded.get()});
+        let counters = serde_json::json!({
+            "textsEncoded": self.engine.texts_encoded.get(),
+            "encoderBuilt": self.engine.encoder_built(),
+        });
         to_js(&counters).unwrap_or(JsValue::UNDEFINED)
     }
 
