@@ -320,7 +320,7 @@ test('the storefront loads the model, shows its data source and ranks the ad slo
   // the first ranking ran the device's encoder on none of them.
   assert.equal(shown.edgeSource, 'edge', 'the promotions came from the edge worker');
   assert.equal(shown.edgeBody, edgeBody(), 'the panel shows the candidate request\'s body: the ids alone');
-  assert.deepEqual(shown.counters, { textsEncoded: 0 }, 'the first ranking embedded no candidate on the device');
+  assert.deepEqual(shown.counters, { textsEncoded: 0, encoderBuilt: false }, 'the first ranking embedded no candidate on the device, nor built the encoder');
   assert.equal(shown.deviceEmbedded, '0');
   const edgeRequests = (await Promise.all(recorded)).filter((r) => new URL(r.url).pathname === EDGE_PATH);
   assert.equal(edgeRequests.length, 1, 'one candidate request');
@@ -378,7 +378,7 @@ test(`browsing ten ${GENRE} movies re-ranks the ads toward ${GENRE}`, T, async (
   const work = await page.evaluate(() => ({
     counters: globalThis.privrank.ranker.debugCounters(), shown: document.getElementById('device-embedded').textContent,
   }));
-  assert.deepEqual(work, { counters: { textsEncoded: BROWSE.length }, shown: String(BROWSE.length) },
+  assert.deepEqual(work, { counters: { textsEncoded: BROWSE.length, encoderBuilt: true }, shown: String(BROWSE.length) },
     'the device embedded the browsed items only');
 
   const before = shared.before;
