@@ -2,6 +2,8 @@
 //! the same answers as the CPU backend (one probe batch, cosine ≥ 0.999), and with
 //! `auto` only when it is also faster: for models this small the CPU often wins.
 
+use std::rc::Rc;
+
 use burn::tensor::Device;
 use serde::Serialize;
 
@@ -83,7 +85,7 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
     // On the CPU, the encoder waits for the first text to embed (EncoderSlot).
     let on_cpu = |ranker, report| {
         Ok(Loaded {
-            encoder: EncoderSlot::pending(models.encoder.clone(), &cpu.device)?,
+            encoder: EncoderSlot::pending(Rc::clone(&models.encoder), &cpu.device)?,
             ranker,
             report,
         })

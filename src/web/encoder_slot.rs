@@ -22,7 +22,7 @@ pub struct EncoderSlot {
 }
 
 enum State {
-    Pending(Box<ModelBundle>),
+    Pending(Rc<ModelBundle>),
     /// A call is building it; others wait their turn.
     Building,
     Ready(Rc<SentenceEncoder>),
@@ -40,13 +40,13 @@ impl EncoderSlot {
 
     /// `bundle`'s encoder on `device`, once asked for. A weights file that does not
     /// parse is refused now, as an eager load would.
-    pub fn pending(bundle: ModelBundle, device: &Device) -> Result<Self> {
+    pub fn pending(bundle: Rc<ModelBundle>, device: &Device) -> Result<Self> {
         EncoderLoad::new(&bundle, device)?;
         Ok(Self {
             device: device.clone(),
             dim: bundle.config.hidden_size,
             model_hash: bundle.model_hash().to_owned(),
-            state: RefCell::new(State::Pending(Box::new(bundle))),
+            state: RefCell::new(State::Pending(bundle)),
         })
     }
 
@@ -72,16 +72,13 @@ impl EncoderSlot {
         loop {
             let bundle = {
                 let mut state = self.state.borrow_mut();
-                match &*state {
-                    State::Ready(encoder) => return Ok(encoder.clone()),
+                match std::mem::replace(&mut *state, State::Building) {
+                    State::Ready(encoder) => {
+                        *state = State::Ready(encoder.clone());
+                        return Ok(encoder);
+                    }
                     State::Building => None,
-                    State::Pending(_) => match std::mem::replace(&mut *state, State::Building) {
-                        State::Pending(bundle) => Some(bundle),
-                        other => {
-                            *state = other;
-                            None
-                        }
-                    },
+                    State::Pending(bundle) => Some(bundle),
                 }
             };
             let Some(bundle) = bundle else {

@@ -9,6 +9,7 @@
 //! every later one. A cached entry that no longer parses or verifies is a miss.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use js_sys::{Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -37,7 +38,9 @@ pub const MAX_STALL_MS: u32 = 600_000;
 
 /// Everything a [`super::engine::Engine`] is built from, verified.
 pub struct Models {
-    pub encoder: ModelBundle,
+    /// Shared with the page's encoder slot, which builds from it later (the weights
+    /// are megabytes: not copied).
+    pub encoder: Rc<ModelBundle>,
     pub ranker: RankerManifest,
     pub ranker_weights: Checked,
 }
@@ -115,7 +118,7 @@ impl Loader {
         let ranker_weights = self.file(&rank_files, &ranker.weights).await?;
         self.commit().await;
         Ok(Models {
-            encoder,
+            encoder: Rc::new(encoder),
             ranker,
             ranker_weights,
         })
