@@ -84,6 +84,58 @@ impl Checked {
     }
 }
 
+/// An encoder's manifest, config and tokenizer, checked, before its weights: the
+/// page reads its megabytes of weights from the Cache API only when a text first
+/// needs embedding, and everything else about the model is known and checked at load.
+#[derive(Clone)]
+pub struct EncoderParts {
+    pub manifest: ModelManifest,
+    pub config: BertConfig,
+    tokenizer: Vec<u8>,
+}
+
+impl EncoderParts {
+    pub fn from_checked(
+        manifest: ModelManifest,
+        config: Checked,
+        tokenizer: Checked,
+    ) -> Result<Self> {
+        let files = &manifest.files;
+        let config = config.for_spec(&files.config)?;
+        tokenizer.for_spec(&files.tokenizer)?;
+        let config = BertConfig::from_json(&files.config.name, config)?;
+        if manifest.max_tokens > config.max_position_embeddings {
+            return Err(Error::BadManifest {
+                file: manifest.name.clone(),
+                reason: format!(
+                    "max_tokens {} exceeds the model's max_position_embeddings {}",
+                    manifest.max_tokens, config.max_position_embeddings
+                ),
+            });
+        }
+        Ok(Self {
+            manifest,
+            config,
+            tokenizer: tokenizer.bytes,
+        })
+    }
+
+    /// Identifies the exact weights, as [`ModelBundle::model_hash`] does.
+    pub fn model_hash(&self) -> &str {
+        &self.manifest.files.weights.sha256
+    }
+
+    pub fn with_weights(self, weights: Checked) -> Result<ModelBundle> {
+        weights.for_spec(&self.manifest.files.weights)?;
+        Ok(ModelBundle {
+            manifest: self.manifest,
+            config: self.config,
+            tokenizer: self.tokenizer,
+            weights: weights.bytes,
+        })
+    }
+}
+
 /// A model's files, each verified against the manifest. The only way to build an
 /// encoder, so every encoder runs on checked bytes.
 #[derive(Clone)]
@@ -125,27 +177,7 @@ impl ModelBundle {
         tokenizer: Checked,
         weights: Checked,
     ) -> Result<Self> {
-        let files = &manifest.files;
-        let config = config.for_spec(&files.config)?;
-        tokenizer.for_spec(&files.tokenizer)?;
-        weights.for_spec(&files.weights)?;
-        let (tokenizer, weights) = (tokenizer.bytes, weights.bytes);
-        let config = BertConfig::from_json(&files.config.name, config)?;
-        if manifest.max_tokens > config.max_position_embeddings {
-            return Err(Error::BadManifest {
-                file: manifest.name.clone(),
-                reason: format!(
-                    "max_tokens {} exceeds the model's max_position_embeddings {}",
-                    manifest.max_tokens, config.max_position_embeddings
-                ),
-            });
-        }
-        Ok(Self {
-            manifest,
-            config,
-            tokenizer,
-            weights,
-        })
+        EncoderParts::from_checked(manifest, config, tokenizer)?.with_weights(weights)
     }
 
     /// Read `models/<name>.json` and the files it names from `dir`.

@@ -535,6 +535,84 @@ async fn the_cpu_encoder_is_built_once_and_only_when_a_text_needs_it() {
     wait(again.forget()).await.unwrap();
 }
 
+fn performance() -> web_sys::Performance {
+    Reflect::get(&js_sys::global(), &"performance".into())
+        .unwrap()
+        .unchecked_into()
+}
+
+/// Model requests since the last [`clear_requests`].
+fn model_requests() -> Vec<String> {
+    performance()
+        .get_entries_by_type("resource")
+        .iter()
+        .filter_map(|e| Reflect::get(&e, &"name".into()).ok()?.as_string())
+        .filter(|n| n.contains("/models/") || n.contains("/.cache/"))
+        .collect()
+}
+
+fn clear_requests() {
+    performance().clear_resource_timings();
+}
+
+/// On a cached load the encoder's weights are read when it is built, not at load;
+/// a cached copy that no longer matches its hash is then fetched again and cached,
+/// as a load would have done.
+#[wasm_bindgen_test]
+async fn cached_weights_are_read_at_build_and_a_corrupt_copy_is_fetched_again() {
+    let store = "test-later-weights";
+    let first = load_cpu(store).await;
+    let texts = js(&json!(["Jumanji (1995)"]));
+    let expected = Array::from(&wait(first.embed(texts.clone())).await.unwrap())
+        .get(0)
+        .unchecked_into::<Float32Array>()
+        .to_vec();
+    drop(first);
+
+    let corrupt = "const cache = await caches.open('privrank-models-v1'); \
+         const key = (await cache.keys()).find((r) => r.url.includes(name)); \
+         await cache.put(key, new Response(new Uint8Array([1, 2, 3]))); return key.url;";
+    let key = js_async("model.quantized.safetensors", corrupt)
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)))
+        .as_string()
+        .unwrap();
+
+    clear_requests();
+    let ranker = load_cpu(store).await;
+    assert!(!encoder_built(&ranker));
+    assert_eq!(
+        model_requests(),
+        Vec::<String>::new(),
+        "the load downloaded"
+    );
+    let got = Array::from(
+        &wait(ranker.embed(texts))
+            .await
+            .unwrap_or_else(|e| panic!("embed after a corrupt cache entry: {}", describe(&e))),
+    )
+    .get(0)
+    .unchecked_into::<Float32Array>()
+    .to_vec();
+    assert_eq!(got, expected);
+    let requests = model_requests();
+    assert!(
+        requests.len() == 1 && requests[0].contains("model.quantized.safetensors"),
+        "the build should fetch the weights once: {requests:?}"
+    );
+    let cached = js_async(
+        &key,
+        "const r = await (await caches.open('privrank-models-v1')).match(name); \
+         return (await r.arrayBuffer()).byteLength;",
+    )
+    .await
+    .unwrap()
+    .as_f64()
+    .unwrap();
+    assert!(cached > 1e6, "the cache still holds {cached} bytes");
+    wait(ranker.forget()).await.unwrap();
+}
+
 #[wasm_bindgen_test]
 async fn bad_inputs_are_typed_errors_and_history_survives() {
     let ranker = load_cpu("test-bad").await;
@@ -670,10 +748,7 @@ async fn bad_inputs_are_typed_errors_and_history_survives() {
 #[wasm_bindgen_test]
 async fn second_load_uses_the_cache_api() {
     drop(load_cpu("test-cache").await);
-    let performance: web_sys::Performance = Reflect::get(&js_sys::global(), &"performance".into())
-        .unwrap()
-        .unchecked_into();
-    performance.clear_resource_timings();
+    clear_requests();
     let files = Array::new();
     let sink = files.clone();
     let progress = wasm_bindgen::closure::Closure::<dyn Fn(JsValue)>::new(move |p: JsValue| {
@@ -682,12 +757,7 @@ async fn second_load_uses_the_cache_api() {
     let options = js(&json!({"modelUrl": MODELS, "backend": "cpu", "storeName": "test-cache"}));
     Reflect::set(&options, &"onProgress".into(), progress.as_ref()).unwrap();
     let _ranker = loaded(Ranker::load(options)).await.unwrap();
-    let requested: Vec<String> = performance
-        .get_entries_by_type("resource")
-        .iter()
-        .filter_map(|e| Reflect::get(&e, &"name".into()).ok()?.as_string())
-        .filter(|n| n.contains("/models/") || n.contains("/.cache/"))
-        .collect();
+    let requested = model_requests();
     assert!(
         requested.is_empty(),
         "model requests on a cached load: {requested:?}"

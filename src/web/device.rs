@@ -11,6 +11,7 @@ use super::encoder_slot::{self, EncoderSlot};
 use super::global;
 use super::models::Models;
 use crate::encoder::cosine;
+use crate::weights::ModelBundle;
 use crate::{BackendChoice, Error, Ranker, Result, SentenceEncoder};
 
 /// Texts for the parity check and the timing batch: short product titles, like the
@@ -51,8 +52,12 @@ pub struct Loaded {
 }
 
 /// Both models on `device`, built now (WebGPU's probe needs them at once).
-async fn on(device: &Device, models: &Models) -> Result<(SentenceEncoder, Ranker)> {
-    let encoder = encoder_slot::build(&models.encoder, device).await?;
+async fn on(
+    device: &Device,
+    bundle: &ModelBundle,
+    models: &Models,
+) -> Result<(SentenceEncoder, Ranker)> {
+    let encoder = encoder_slot::build(bundle, device).await?;
     global::yield_now().await;
     Ok((encoder, ranker_on(device, models)?))
 }
@@ -61,7 +66,7 @@ fn ranker_on(device: &Device, models: &Models) -> Result<Ranker> {
     Ranker::load_checked(
         &models.ranker,
         &models.ranker_weights,
-        models.encoder.model_hash(),
+        models.encoder.parts.model_hash(),
         device,
     )
 }
@@ -102,8 +107,10 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
         report.fallback_reason = Some(reason);
         return on_cpu(ranker, report);
     }
+    // Both encoders are built now: read the weights once for the two.
+    let bundle = models.encoder.bundle().await?;
     let gpu = match webgpu_on(&adapter).await {
-        Ok(device) => on(&device, models).await,
+        Ok(device) => on(&device, &bundle, models).await,
         Err(e) => Err(e),
     };
     let (gpu_encoder, gpu_ranker) = match gpu {
@@ -114,7 +121,7 @@ pub async fn choose(choice: BackendChoice, models: &Models) -> Result<Loaded> {
         }
         Err(e) => return Err(e),
     };
-    let encoder = encoder_slot::build(&models.encoder, &cpu.device).await?;
+    let encoder = encoder_slot::build(&bundle, &cpu.device).await?;
     let (cpu_out, cpu_ms) = probe(&encoder).await?;
     let (gpu_out, gpu_ms) = probe(&gpu_encoder).await?;
     let parity = cpu_out

@@ -1,8 +1,8 @@
 //! The page's encoder, built when a text first needs embedding. A return visit whose
 //! candidates arrive embedded by the edge and whose history embeddings are cached
 //! never needs it, and building it (the tokenizer, the dequantized vocabulary, the
-//! layers) was 60–90 ms of a 150 ms `Ranker.load` here. The files are checked at
-//! load all the same: hashes by the loader, the weights' header here.
+//! layers) was 60–90 ms of a 150 ms `Ranker.load` here; reading its weights from the
+//! Cache API is left to the build as well ([`EncoderFiles`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -10,6 +10,7 @@ use std::rc::Rc;
 use burn::tensor::Device;
 
 use super::global;
+use super::models::EncoderFiles;
 use crate::encoder::EncoderLoad;
 use crate::weights::ModelBundle;
 use crate::{Result, SentenceEncoder};
@@ -22,7 +23,7 @@ pub struct EncoderSlot {
 }
 
 enum State {
-    Pending(Rc<ModelBundle>),
+    Pending(Rc<EncoderFiles>),
     /// A call is building it; others wait their turn.
     Building,
     Ready(Rc<SentenceEncoder>),
@@ -38,15 +39,15 @@ impl EncoderSlot {
         }
     }
 
-    /// `bundle`'s encoder on `device`, once asked for. A weights file that does not
-    /// parse is refused now, as an eager load would.
-    pub fn pending(bundle: Rc<ModelBundle>, device: &Device) -> Result<Self> {
-        EncoderLoad::new(&bundle, device)?;
+    /// `files`' encoder on `device`, once asked for. Weights this load downloaded
+    /// and that do not parse are refused now, as an eager load would.
+    pub fn pending(files: Rc<EncoderFiles>, device: &Device) -> Result<Self> {
+        files.check_downloaded()?;
         Ok(Self {
             device: device.clone(),
-            dim: bundle.config.hidden_size,
-            model_hash: bundle.model_hash().to_owned(),
-            state: RefCell::new(State::Pending(bundle)),
+            dim: files.parts.config.hidden_size,
+            model_hash: files.parts.model_hash().to_owned(),
+            state: RefCell::new(State::Pending(files)),
         })
     }
 
@@ -67,10 +68,10 @@ impl EncoderSlot {
     }
 
     /// The encoder, built by the first call that needs it. A build that fails
-    /// leaves the bundle in place: every later call gets the same error.
+    /// leaves the files in place: a later call tries again.
     pub async fn get(&self) -> Result<Rc<SentenceEncoder>> {
         loop {
-            let bundle = {
+            let files = {
                 let mut state = self.state.borrow_mut();
                 match std::mem::replace(&mut *state, State::Building) {
                     State::Ready(encoder) => {
@@ -78,14 +79,17 @@ impl EncoderSlot {
                         return Ok(encoder);
                     }
                     State::Building => None,
-                    State::Pending(bundle) => Some(bundle),
+                    State::Pending(files) => Some(files),
                 }
             };
-            let Some(bundle) = bundle else {
+            let Some(files) = files else {
                 global::yield_now().await;
                 continue;
             };
-            let built = build(&bundle, &self.device).await;
+            let built = match files.bundle().await {
+                Ok(bundle) => build(&bundle, &self.device).await,
+                Err(e) => Err(e),
+            };
             let mut state = self.state.borrow_mut();
             return match built {
                 Ok(encoder) => {
@@ -94,7 +98,7 @@ impl EncoderSlot {
                     Ok(encoder)
                 }
                 Err(e) => {
-                    *state = State::Pending(bundle);
+                    *state = State::Pending(files);
                     Err(e)
                 }
             };

@@ -232,7 +232,7 @@ impl Engine {
         let loaded = device::choose(choice, &models).await?;
         let config = &models.ranker.config;
         let info = Info {
-            encoder: models.encoder.manifest.name.clone(),
+            encoder: models.encoder.parts.manifest.name.clone(),
             encoder_hash: loaded.encoder.model_hash().to_owned(),
             ranker: models.ranker.name.clone(),
             dim: loaded.encoder.dim(),

@@ -7,6 +7,8 @@
 //! set that verified whole goes into the cache, so one bad response (an HTML
 //! fallback page, a captive portal, a truncated body) costs one failed load, not
 //! every later one. A cached entry that no longer parses or verifies is a miss.
+//! The encoder's weights, when cached, are the exception: they are read and hashed
+//! when the encoder is built ([`LaterFile`]), with the same miss rule then.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,7 +21,7 @@ use web_sys::{Cache, CacheStorage, ReadableStreamDefaultReader, Response};
 use super::error::describe;
 use super::global;
 use crate::config::{FileSpec, ModelManifest, ModelSet, RankerManifest};
-use crate::weights::{Checked, ModelBundle};
+use crate::weights::{Checked, EncoderParts, ModelBundle};
 use crate::{Error, Result};
 
 /// Cache API cache holding model files. Versioned so a format change can start over.
@@ -38,11 +40,62 @@ pub const MAX_STALL_MS: u32 = 600_000;
 
 /// Everything a [`super::engine::Engine`] is built from, verified.
 pub struct Models {
-    /// Shared with the page's encoder slot, which builds from it later (the weights
-    /// are megabytes: not copied).
-    pub encoder: Rc<ModelBundle>,
+    /// Shared with the page's encoder slot, which builds from it later.
+    pub encoder: Rc<EncoderFiles>,
     pub ranker: RankerManifest,
     pub ranker_weights: Checked,
+}
+
+/// The encoder's files: the small ones read and checked at load, the weights read
+/// when the encoder is built. A return visit whose candidates come embedded by the
+/// edge and whose history embeddings are stored never builds it, and reading and
+/// hashing the 4.6 MB weights from the Cache API was a third of its `Ranker.load`.
+pub struct EncoderFiles {
+    pub parts: EncoderParts,
+    weights: LaterFile,
+}
+
+impl EncoderFiles {
+    /// The encoder's files with their weights, which are read now unless they were
+    /// read at load (a download).
+    pub async fn bundle(&self) -> Result<ModelBundle> {
+        let weights = self.weights.read().await?;
+        self.parts.clone().with_weights(weights)
+    }
+
+    /// Parse the weights' header if they are in memory (downloaded by this load), so
+    /// that a file that does not parse is refused at load. A cached file is parsed
+    /// when the encoder is built; its bytes are the ones the manifest's hash names.
+    pub fn check_downloaded(&self) -> Result<()> {
+        let in_hand = self.weights.in_hand.borrow();
+        if let Some(weights) = &*in_hand {
+            let spec = &self.parts.manifest.files.weights;
+            crate::weights::TensorSource::parse(weights.for_spec(spec)?, &spec.name)?;
+        }
+        Ok(())
+    }
+}
+
+/// A model file in the Cache API, read and hash-checked when asked for: a copy that no
+/// longer matches its hash is fetched again then, as at load.
+struct LaterFile {
+    /// Bytes this load downloaded, handed over once.
+    in_hand: RefCell<Option<Checked>>,
+    /// [`Loader::detached`].
+    loader: Loader,
+    folder: String,
+    spec: FileSpec,
+}
+
+impl LaterFile {
+    async fn read(&self) -> Result<Checked> {
+        if let Some(checked) = self.in_hand.borrow_mut().take() {
+            return Ok(checked);
+        }
+        let checked = self.loader.file(&self.folder, &self.spec).await?;
+        self.loader.commit().await;
+        Ok(checked)
+    }
 }
 
 pub struct Loader {
@@ -104,8 +157,11 @@ impl Loader {
         let files = encoder.files.clone();
         let config = self.file(&enc_files, &files.config).await?;
         let tokenizer = self.file(&enc_files, &files.tokenizer).await?;
-        let weights = self.file(&enc_files, &files.weights).await?;
-        let encoder = ModelBundle::from_checked(encoder, config, tokenizer, weights)?;
+        let weights = self.later(&enc_files, &files.weights).await?;
+        let encoder = EncoderFiles {
+            parts: EncoderParts::from_checked(encoder, config, tokenizer)?,
+            weights,
+        };
 
         let rank_url = resolve(&set.ranker.manifest, &set_url)?;
         let ranker = self
@@ -113,7 +169,7 @@ impl Loader {
                 RankerManifest::from_json(&rank_url, b)
             })
             .await?;
-        ranker.check_encoder(encoder.model_hash())?;
+        ranker.check_encoder(encoder.parts.model_hash())?;
         let rank_files = resolve(&set.ranker.files, &set_url)?;
         let ranker_weights = self.file(&rank_files, &ranker.weights).await?;
         self.commit().await;
@@ -171,11 +227,7 @@ impl Loader {
     /// no longer matches (storage corruption) is thrown away and fetched again.
     async fn file(&self, folder: &str, spec: &FileSpec) -> Result<Checked> {
         let url = resolve(&spec.name, folder)?;
-        let key = format!(
-            "{url}{}privrank-sha256={}",
-            if url.contains('?') { '&' } else { '?' },
-            spec.sha256
-        );
+        let key = file_key(&url, spec);
         if let Some(bytes) = self.cached(&key).await {
             let len = bytes.len() as f64;
             if let Ok(checked) = check(spec, bytes).await {
@@ -191,6 +243,48 @@ impl Loader {
         let checked = check(spec, bytes.clone()).await?;
         self.fetched.borrow_mut().push((key, bytes));
         Ok(checked)
+    }
+
+    /// A file named by a manifest, read now if it has to be downloaded (this load
+    /// commits it to the cache), else when first asked for ([`LaterFile`]).
+    async fn later(&self, folder: &str, spec: &FileSpec) -> Result<LaterFile> {
+        let url = resolve(&spec.name, folder)?;
+        let in_cache = self.matches(&file_key(&url, spec)).await;
+        let in_hand = if in_cache {
+            let len = spec.bytes.map_or(f64::NAN, |b| b as f64);
+            self.report(&spec.name, len, len, true);
+            None
+        } else {
+            Some(self.file(folder, spec).await?)
+        };
+        Ok(LaterFile {
+            in_hand: RefCell::new(in_hand),
+            loader: self.detached(),
+            folder: folder.to_owned(),
+            spec: spec.clone(),
+        })
+    }
+
+    /// This loader's cache and timeout for a read after the load has ended: no
+    /// progress callback (the page was told the load is done), nothing pending.
+    fn detached(&self) -> Loader {
+        Loader {
+            cache: self.cache.clone(),
+            progress: None,
+            refresh: false,
+            stall_ms: self.stall_ms,
+            fetched: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Whether the cache holds `key`, without reading its body.
+    async fn matches(&self, key: &str) -> bool {
+        let Some(cache) = &self.cache else {
+            return false;
+        };
+        JsFuture::from(cache.match_with_str(key))
+            .await
+            .is_ok_and(|hit| hit.is_instance_of::<Response>())
     }
 
     async fn cached(&self, key: &str) -> Option<Vec<u8>> {
@@ -337,6 +431,16 @@ extern "C" {
 #[inline(never)]
 fn start_fetch(url: &str) -> std::result::Result<js_sys::Promise, JsValue> {
     global_fetch(url)
+}
+
+/// A model file's cache key: its URL and its hash, so a new file never meets an old
+/// copy.
+fn file_key(url: &str, spec: &FileSpec) -> String {
+    format!(
+        "{url}{}privrank-sha256={}",
+        if url.contains('?') { '&' } else { '?' },
+        spec.sha256
+    )
 }
 
 fn resolve(url: &str, base: &str) -> Result<String> {
