@@ -61,18 +61,32 @@ def movielens_texts(n, kind):
     return texts
 
 
+def load_manifest(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def model_file(manifest, name):
+    """A file of the model's, in the set-up cache."""
+    return os.path.join(CACHE, "models", manifest["name"], name)
+
+
+def tokenizer(manifest):
+    """The model's tokenizer with the manifest's truncation, padding to the longest in
+    the batch."""
+    tok = Tokenizer.from_file(model_file(manifest, manifest["files"]["tokenizer"]["name"]))
+    tok.enable_truncation(manifest["max_tokens"])
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tok
+
+
 class Peer:
     def __init__(self, manifest_path, onnx_path, threads):
-        with open(manifest_path) as f:
-            self.manifest = m = json.load(f)
-        model_dir = os.path.join(CACHE, "models", m["name"])
+        self.manifest = m = load_manifest(manifest_path)
         if onnx_path is None:
-            onnx_path = os.path.join(model_dir, m["source"]["convert"]["input"]["name"])
+            onnx_path = model_file(m, m["source"]["convert"]["input"]["name"])
         self.onnx_path = onnx_path
-        tok = Tokenizer.from_file(os.path.join(model_dir, m["files"]["tokenizer"]["name"]))
-        tok.enable_truncation(m["max_tokens"])
-        tok.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest in the batch
-        self.tok = tok
+        self.tok = tokenizer(m)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -115,6 +129,19 @@ class Peer:
         return out
 
 
+def model_mflop(manifest, tok, texts):
+    """The model's arithmetic for one text, averaged over `texts`, in MFLOP: the
+    matrix products of every layer (Q, K, V, output, both feed-forward matrices, and
+    attention's scores and weighted sum) on the text's own tokens, no padding. The same
+    count for any library, so that batch x this / latency is its sustained rate.
+    Also the texts' mean length in tokens."""
+    c = load_manifest(model_file(manifest, manifest["files"]["config"]["name"]))
+    h, ff, layers = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
+    lengths = [sum(e.attention_mask) for e in tok.encode_batch(texts)]
+    per_text = [layers * (n * (8 * h * h + 4 * h * ff) + 4 * n * n * h) for n in lengths]
+    return round(float(np.mean(per_text)) / 1e6, 2), round(float(np.mean(lengths)), 2)
+
+
 def stats(seconds, batch):
     ms = np.array(seconds) * 1e3
     return {"min_ms": round(float(ms.min()), 3), "p50_ms": round(float(np.percentile(ms, 50)), 3),
@@ -134,9 +161,16 @@ def main():
                     help="title: column 2 as is; item: 'Title (year). Genres' as privrank embeds it")
     ap.add_argument("--warmup", type=int, default=5, help="untimed batches per batch size")
     ap.add_argument("--iters", type=int, default=20, help="at least this many timed batches per batch size")
+    ap.add_argument("--flops", action="store_true",
+                    help="print only the model's MFLOP per text and the texts' mean length")
     args = ap.parse_args()
 
     texts = movielens_texts(args.n, args.text)
+    if args.flops:
+        manifest = load_manifest(args.model)
+        mflop, mean_len = model_mflop(manifest, tokenizer(manifest), texts)
+        print(json.dumps({"model": manifest["name"], "model_mflop_per_text": mflop, "mean_tokens": mean_len}))
+        return
     t0 = time.perf_counter()
     peer = Peer(args.model, args.onnx, args.threads)
     load_s = time.perf_counter() - t0
@@ -154,6 +188,7 @@ def main():
         results.append({"batch_size": bs, "iterations": iters, "mean_padded_len": round(float(np.mean(t["seq"])), 1),
                         "total": stats(t["total"], bs), "model": stats(t["model"], bs)})
     dim = int(peer.embed(texts[:1]).shape[1])
+    mflop, mean_len = model_mflop(peer.manifest, peer.tok, texts)
     print(json.dumps({
         "bench": "onnx_peer",
         "model": peer.manifest["name"],
@@ -163,7 +198,8 @@ def main():
         "intra_op_threads": args.threads,
         "cpu_count": os.cpu_count(),
         "cpu": platform.processor() or platform.machine(),
-        "texts": {"source": "ml-100k.item", "kind": args.text, "n": len(texts)},
+        "texts": {"source": "ml-100k.item", "kind": args.text, "n": len(texts), "mean_tokens": mean_len},
+        "model_mflop_per_text": mflop,
         "max_tokens": peer.manifest["max_tokens"],
         "pooling": "mean (in graph)" if not peer.pool_here else "mean (numpy)",
         "normalize": peer.manifest["normalize"],

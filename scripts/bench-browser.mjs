@@ -210,10 +210,18 @@ for (const bs of [1, 16, 64]) {
   row(`warm batch ${bs}, p50`, (x) => x.results.find((y) => y.batch_size === bs).p50_ms);
   row(`warm batch ${bs}, p95`, (x) => x.results.find((y) => y.batch_size === bs).p95_ms);
 }
+// The model's arithmetic per title (benches/onnx_peer.py counts it on the same
+// titles): batch × that / latency is each library's sustained rate.
+const flops = JSON.parse(execFileSync(join(REPO, '.cache/venv/bin/python'),
+  [join(REPO, 'benches/onnx_peer.py'), '--flops', '--model', join(REPO, 'models', `${MODEL}.json`), '--n', String(runs[0].privrank.n)], { encoding: 'utf8' }));
+const gflops = (key, bs) => (bs * flops.model_mflop_per_text) / median(runs.map((r) => r[key].results.find((y) => y.batch_size === bs).p50_ms));
+say(`| sustained GFLOP/s at batch 1 / 16 / 64 (medians) | ${[1, 16, 64].map((bs) => gflops('privrank', bs).toFixed(1)).join(' / ')} | ${[1, 16, 64].map((bs) => gflops('transformers', bs).toFixed(1)).join(' / ')} | | ${[1, 16, 64].map((bs) => gflops('transformers-2t', bs).toFixed(1)).join(' / ')} |`);
 const mb = (b) => (b == null ? '–' : `${(b / 1048576).toFixed(0)} MB`);
 say(`| page memory after the run (measureUserAgentSpecificMemory), median | ${mb(median(runs.map((r) => r.privrank.memory.page_bytes ?? NaN)))} | ${mb(median(runs.map((r) => r.transformers.memory.page_bytes ?? NaN)))} | | ${mb(median(runs.map((r) => r['transformers-2t'].memory.page_bytes ?? NaN)))} |`);
 say(`| JS heap after the run, median | ${mb(median(runs.map((r) => r.privrank.memory.js_heap_bytes)))} | ${mb(median(runs.map((r) => r.transformers.memory.js_heap_bytes)))} | | ${mb(median(runs.map((r) => r['transformers-2t'].memory.js_heap_bytes)))} |`);
 say(`| privrank wasm memory, median | ${mb(median(runs.map((r) => r.privrank.memory.wasm_memory_bytes)))} | | | |`);
+say();
+say(`GFLOP/s: batch × ${flops.model_mflop_per_text} MFLOP (the model's matrix products on a title's ${flops.mean_tokens} tokens on average, no padding; \`benches/onnx_peer.py --flops\`) / median p50.`);
 say();
 }
 if (has('rank')) {

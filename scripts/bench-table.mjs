@@ -39,8 +39,12 @@ for (const model of models) {
     if (!ours.length) continue;
     const o = triple(ours);
     const t = triple(theirs);
+    // Sustained rate of the model's own arithmetic (benches/onnx_peer.py counts it).
+    const mflop = model === peerModel ? peers[0].model_mflop_per_text : null;
+    const gflops = (m) => (mflop && m ? (bs * mflop) / m.median : null);
     rows.push({ what: `encoder ${model}, batch ${bs}`, privrank_ms: o, peer_ms: t,
-      ratio: t ? o.median / t.median : null, texts_per_s: (bs * 1000) / o.median });
+      ratio: t ? o.median / t.median : null, texts_per_s: (bs * 1000) / o.median,
+      gflops: { privrank: gflops(o), peer: gflops(t) } });
   }
 }
 const rank = [];
@@ -53,11 +57,13 @@ if (rank.length) rows.push({ what: 'rank 100 candidates × 50 events (embeddings
 const p = peers[0];
 console.log(`privrank (burn flex, CPU) vs onnxruntime ${p.onnxruntime} (${p.provider}, ${p.intra_op_threads} threads) on ${p.cpu_count} cores; ${p.texts.n} MovieLens titles; ${runs} runs.`);
 console.log('Latency per batch in ms, min / median / max over runs (each run: criterion\'s median; the peer\'s p50 including tokenization and pooling).\n');
-console.log('| benchmark | privrank ms | onnxruntime ms | privrank / onnxruntime | privrank texts/s |');
-console.log('|---|---|---|---|---|');
+console.log('| benchmark | privrank ms | onnxruntime ms | privrank / onnxruntime | privrank texts/s | GFLOP/s, privrank / onnxruntime |');
+console.log('|---|---|---|---|---|---|');
+const rate = (g) => (g?.privrank ? `${g.privrank.toFixed(1)} / ${g.peer ? g.peer.toFixed(1) : '–'}` : '–');
 for (const r of rows) {
-  console.log(`| ${r.what} | ${fmt(r.privrank_ms)} | ${fmt(r.peer_ms)} | ${r.ratio === null ? '–' : r.ratio.toFixed(2)} | ${r.texts_per_s === null ? '–' : r.texts_per_s.toFixed(0)} |`);
+  console.log(`| ${r.what} | ${fmt(r.privrank_ms)} | ${fmt(r.peer_ms)} | ${r.ratio === null ? '–' : r.ratio.toFixed(2)} | ${r.texts_per_s === null ? '–' : r.texts_per_s.toFixed(0)} | ${rate(r.gflops)} |`);
 }
+if (p.model_mflop_per_text) console.log(`\nGFLOP/s: batch × ${p.model_mflop_per_text} MFLOP (${peerModel}'s matrix products on a title's ${p.texts.mean_tokens} tokens on average, no padding; benches/onnx_peer.py) / median latency.`);
 
 // The distilled student against its teacher, same texts and runs: speed-up = teacher
 // median / student median (above 1: the student is faster).
