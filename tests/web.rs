@@ -173,6 +173,54 @@ async fn encoder_matches_the_golden_fixture_on_cpu() {
     check_golden(&ranker, "browser cpu", usize::MAX).await;
 }
 
+/// The SIMD kernel the CPU runs the encoder's dense layers with (its tiles of 4 rows,
+/// steps of 4 in k, panels of 8 columns and their remainders; GELU on four lanes)
+/// against the definition in f64. Natively only its scalar twin runs.
+#[wasm_bindgen_test]
+fn packed_dense_layers_match_the_definition_in_wasm_simd() {
+    use privrank::encoder::packed::{Activation, PackedDense};
+    let mut seed = 9u32;
+    let mut values = |len: usize| -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    };
+    for (m, k, n) in [
+        (1, 1, 1),
+        (3, 5, 7),
+        (4, 8, 8),
+        (5, 13, 17),
+        (7, 384, 40),
+        (9, 64, 24),
+    ] {
+        let (x, w, b) = (values(m * k), values(n * k), values(n));
+        let plain = PackedDense::pack(&w, &b, [k, n], Activation::Identity).forward(&x);
+        let gelu = PackedDense::pack(&w, &b, [k, n], Activation::Gelu).forward(&x);
+        for i in 0..m {
+            for j in 0..n {
+                let dot: f64 = (0..k)
+                    .map(|kk| x[i * k + kk] as f64 * w[j * k + kk] as f64)
+                    .sum();
+                let want = dot + b[j] as f64;
+                let got = plain[i * n + j] as f64;
+                assert!(
+                    (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                    "{m}×{k}×{n} [{i},{j}]: {got} vs {want}"
+                );
+                let want = 0.5 * want * (1.0 + libm::erf(want / std::f64::consts::SQRT_2));
+                let got = gelu[i * n + j] as f64;
+                assert!(
+                    (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                    "gelu {m}×{k}×{n} [{i},{j}]: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
 /// WebGPU where the browser offers an adapter (SwiftShader here, with
 /// `--enable-unsafe-webgpu` in webdriver.json); otherwise says why it was skipped.
 /// The teacher stays selectable: its model set (`models/teacher.json`) loads in the

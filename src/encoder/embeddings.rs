@@ -1,7 +1,8 @@
 use burn::module::Module;
-use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Int, Tensor};
 
+use super::dense::{Activation, Dense};
 use crate::Result;
 use crate::config::BertConfig;
 use crate::weights::{NamedTensor, TensorSource};
@@ -13,7 +14,7 @@ pub struct Embeddings {
     /// Present when the word table is factorised (`embedding_size`): maps its narrow
     /// rows up to the hidden width before the sum, so positions and the LayerNorm
     /// work exactly as in BERT.
-    word_projection: Option<Linear>,
+    word_projection: Option<Dense>,
     position: Embedding,
     token_type: Embedding,
     norm: LayerNorm,
@@ -29,7 +30,13 @@ impl Embeddings {
         };
         let word_dim = config.word_embedding_dim();
         let word_projection = match config.embedding_size {
-            Some(e) => Some(w.linear("embeddings.word_projection", e, d, device)?),
+            Some(e) => Some(Dense::load(
+                w,
+                "embeddings.word_projection",
+                [e, d],
+                Activation::Identity,
+                device,
+            )?),
             None => None,
         };
         Ok(Self {
@@ -69,10 +76,7 @@ impl Embeddings {
             &self.word.weight,
         )?);
         if let Some(projection) = &self.word_projection {
-            out.extend(NamedTensor::linear(
-                &format!("{p}.word_projection"),
-                projection,
-            )?);
+            projection.tensors(&format!("{p}.word_projection"), out)?;
         }
         out.push(NamedTensor::matrix(
             &format!("{p}.position_embeddings.weight"),

@@ -4,8 +4,11 @@
 //! code runs on the CPU backend, on wgpu natively and on WebGPU in the browser; which
 //! one is decided by the [`Device`] the weights are loaded on.
 
+mod attention;
+pub mod dense;
 mod embeddings;
 mod layer;
+pub mod packed;
 mod passes;
 
 use burn::module::Module;

@@ -10,7 +10,10 @@ use std::ops::Range;
 /// Padded tokens' worth of work one more pass costs on burn's CPU backend. Measured
 /// in the browser (student, batches of 16 titles; `node scripts/bench-browser.mjs
 /// --pages student`): a one-title pass takes about as long as 8 more padded tokens
-/// in a full one.
+/// in a full one. Measured before the dense layers ran on the real tokens only
+/// (`EncoderLayer::forward_rows`), which made padding cheaper; not tuned again: with
+/// the fewest passes instead, MiniLM-L3 took 31.8 against 36.1 ms at batch 16 and
+/// 133.3 against 125.6 at batch 64 (medians of 3 runs, within this machine's spread).
 pub const CPU_PASS_COST: usize = 8;
 
 /// On a GPU padding is nearly free and each pass waits for a read back: as few
