@@ -5,10 +5,10 @@
 //! burn-flex ran each head's two small products as a gemm call of its own, and the
 //! head split, mask, scale and softmax as passes of their own.
 
-use burn::module::Module;
-use burn::tensor::activation;
 use std::ops::Range;
 
+use burn::module::Module;
+use burn::tensor::activation;
 use burn::tensor::{Bool, Device, Tensor};
 
 use super::dense::{Activation, Dense};
