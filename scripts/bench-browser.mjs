@@ -54,9 +54,9 @@ writeFileSync(join(hf, 'tokenizer_config.json'), JSON.stringify({
   tokenizer_class: 'BertTokenizer', do_lower_case: true, model_max_length: manifest.max_tokens,
   pad_token: '[PAD]', unk_token: '[UNK]', cls_token: '[CLS]', sep_token: '[SEP]', mask_token: '[MASK]',
 }));
-if (!existsSync(join(hf, 'onnx', 'model.onnx'))) {
-  symlinkSync(join(src, manifest.source.convert.input.name), join(hf, 'onnx', 'model.onnx'));
-}
+// Made again each run: a link left by a checkout elsewhere may point at nothing.
+rmSync(join(hf, 'onnx', 'model.onnx'), { force: true });
+symlinkSync(join(src, manifest.source.convert.input.name), join(hf, 'onnx', 'model.onnx'));
 // The export pools in the graph; its pooled output is the float [batch, hidden] one.
 const pooled = execFileSync(join(REPO, '.cache/venv/bin/python'), ['-c',
   'import sys, onnxruntime as o; s = o.InferenceSession(sys.argv[1]); ' +

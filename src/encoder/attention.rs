@@ -1,9 +1,10 @@
 //! BERT's self-attention, as burn's `MultiHeadAttention` computes it (scores scaled
 //! by 1/√d_head, padded keys filled with −10⁴ before the softmax, no dropout), with
-//! its four projections as [`Dense`] layers. Where they run packed (the CPU in wasm)
-//! the block runs on plain rows, the real tokens only ([`SelfAttention::forward_rows`]):
-//! burn-flex ran each head's two small products as a gemm call of its own, and the
-//! head split, mask, scale and softmax as passes of their own.
+//! its four projections as [`Dense`] layers. Where they run packed (burn's CPU
+//! backend, where `dense::packs` says) the block runs on plain rows, the real tokens
+//! only ([`SelfAttention::forward_rows`]): burn-flex ran each head's two small
+//! products as a gemm call of its own, and the head split, mask, scale and softmax
+//! as passes of their own.
 
 use std::ops::Range;
 

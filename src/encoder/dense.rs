@@ -1,12 +1,13 @@
-//! The encoder's dense layers, `y = act(x·W + b)`. On burn's CPU backend in wasm the
-//! weights are packed once, when the encoder is built, for one SIMD micro-kernel that
-//! applies the bias and GELU while each tile is in registers ([`super::packed`]).
-//! burn-flex ran the product through gemm, then the bias and GELU as passes of their
-//! own, GELU's scalar erf taking as long as the product. Packed, and with each layer
-//! run on the real tokens only (`EncoderLayer::forward_rows`), MiniLM-L3 in the
-//! browser went from 7.7 to 3.8 ms a title and from 65.7 to 36.1 ms a batch of 16
-//! (BENCHMARKS.md, 2026-12-07). Elsewhere (native, WebGPU, training) a dense layer
-//! is burn's own `Linear`.
+//! The encoder's dense layers, `y = act(x·W + b)`. On burn's CPU backend (wasm with
+//! simd128, x86-64 with AVX2 and FMA) the weights are packed once, when the encoder
+//! is built, for one SIMD micro-kernel that applies the bias and GELU while each tile
+//! is in registers ([`super::packed`]). burn-flex ran the product through gemm, then
+//! the bias and GELU as passes of their own, GELU's scalar erf taking as long as the
+//! product in wasm. Packed, and with each layer run on the real tokens only
+//! (`EncoderLayer::forward_rows`), MiniLM-L3 in the browser went from 7.7 to 3.8 ms a
+//! title and from 65.7 to 36.1 ms a batch of 16, natively from 20.8 to 13.3 ms a
+//! batch of 16 (BENCHMARKS.md, 2026-12-07). Elsewhere (WebGPU, training, other
+//! CPUs) a dense layer is burn's own `Linear`.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor, TensorData};
 
 pub use super::packed::Activation;
-use super::packed::PackedDense;
+use super::packed::{self, PackedDense};
 use crate::Result;
 use crate::weights::{NamedTensor, TensorSource};
 
@@ -118,9 +119,11 @@ impl Dense {
     }
 }
 
-/// Whether layers on `device` run packed: burn's CPU backend in a wasm build with
-/// SIMD, where gemm's kernels are 4 lanes wide like this one. Natively gemm has
-/// AVX2/FMA kernels and threads, and a GPU has its own matmul.
+/// Whether layers on `device` run packed: burn's CPU backend, where the packed
+/// kernel is SIMD ([`packed::fast`]: wasm's simd128, x86-64's AVX2 with FMA), and
+/// not for training (an autodiff device compares equal to its inner one). Natively
+/// too burn-flex ran GELU as a pass of libm `erff` after gemm: 14% of a batch of 16
+/// in `perf`. A GPU has its own matmul.
 fn packs(device: &Device) -> bool {
-    cfg!(all(target_arch = "wasm32", target_feature = "simd128")) && *device == Device::flex()
+    *device == Device::flex() && !device.is_autodiff() && packed::fast()
 }

@@ -11,13 +11,13 @@ pub enum Activation {
     Gelu,
 }
 
-/// Columns in a packed panel: two 4-lane vectors.
+use std::ops::Range;
+
+/// Columns in a packed panel: two 4-lane vectors in wasm, one 8-lane vector with
+/// AVX2.
 const PANEL: usize = 8;
-/// Rows of `x` one tile multiplies: 4 rows × 2 vectors of accumulators, two of
-/// weights and one of `x` fit in the 16 vector registers V8 gives wasm on x86-64.
-/// Interleaved in Node on this machine, 5 rows ran 29–33 GFLOP/s against 36–39 for
-/// 4 (6 rows spilled: 21–22).
-const ROWS: usize = 4;
+/// A tile's rows: the kernel's.
+const ROWS: usize = kernel::ROWS;
 
 /// A dense layer's weights and bias laid out for [`PackedDense::forward`].
 #[derive(Debug, Clone)]
@@ -88,32 +88,76 @@ impl PackedDense {
 
     /// `x`: rows of `d_input`, row-major → rows of `d_output`.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let (k, n) = (self.d_input, self.d_output);
+        let k = self.d_input;
         assert!(
             k > 0 && x.len().is_multiple_of(k),
             "input is rows of d_input = {k}"
         );
-        let m = x.len() / k;
+        let panels = self.d_output.div_ceil(PANEL);
+        #[cfg(not(target_arch = "wasm32"))]
+        if x.len() * self.d_output >= PARALLEL_WORK {
+            return self.forward_split(x, panels);
+        }
+        self.columns(x, 0..panels)
+    }
+
+    /// [`Self::forward`] with the panels shared out among the pool's threads, so
+    /// that each reads its share of the weights: with few rows (a title or two) a
+    /// product is as slow as the matrix is to read from memory.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn forward_split(&self, x: &[f32], panels: usize) -> Vec<f32> {
+        use rayon::prelude::*;
+        let (m, n) = (x.len() / self.d_input, self.d_output);
+        let share = panels.div_ceil(rayon::current_num_threads());
+        let parts: Vec<_> = (0..panels)
+            .step_by(share)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|first| {
+                let share = first..(first + share).min(panels);
+                (first * PANEL, self.columns(x, share))
+            })
+            .collect();
         let mut out = vec![0.0; m * n];
+        for (first, part) in parts {
+            let width = part.len() / m.max(1);
+            for (dst, src) in out.chunks_exact_mut(n).zip(part.chunks_exact(width)) {
+                dst[first..first + width].copy_from_slice(src);
+            }
+        }
+        out
+    }
+
+    /// The output's columns of `panels`, `[rows, their width]`, on one thread.
+    fn columns(&self, x: &[f32], panels: Range<usize>) -> Vec<f32> {
+        let k = self.d_input;
+        let m = x.len() / k;
+        let cols = panels.start * PANEL..(panels.end * PANEL).min(self.d_output);
+        let width = cols.len();
+        let mut out = vec![0.0; m * width];
+        let whole = m - m % ROWS;
+        // The rows past whole tiles, zero-padded to one: a single kernel for every
+        // tile, at the cost of a few zero rows multiplied once per call.
+        let mut tail = vec![0.0; if whole < m { ROWS * k } else { 0 }];
+        tail[..(m - whole) * k].copy_from_slice(&x[whole * k..]);
+        let activate = self.activation == Activation::Gelu;
         // Panel by panel, so that one panel of weights (k × 8) stays in L1 while every
-        // row meets it, and the whole matrix is read from memory once.
-        for (p, panel) in self.panels.chunks_exact(k * PANEL).enumerate() {
+        // row meets it, and the matrix is read from memory once.
+        for p in panels.clone() {
+            let panel = &self.panels[p * k * PANEL..][..k * PANEL];
             let bias: &[f32; PANEL] = self.bias[p * PANEL..][..PANEL]
                 .try_into()
                 .expect("the bias is padded to whole panels");
-            let cols = p * PANEL..(p * PANEL + PANEL).min(n);
+            let at = (p - panels.start) * PANEL;
+            let here = at..(at + PANEL).min(width);
             for first in (0..m).step_by(ROWS) {
-                let rows = (m - first).min(ROWS);
-                let a = &x[first * k..(first + rows) * k];
-                let activate = self.activation == Activation::Gelu;
-                let tile = match rows {
-                    4 => kernel::tile::<4>(a, panel, k, bias, activate),
-                    3 => widen(kernel::tile::<3>(a, panel, k, bias, activate)),
-                    2 => widen(kernel::tile::<2>(a, panel, k, bias, activate)),
-                    _ => widen(kernel::tile::<1>(a, panel, k, bias, activate)),
+                let a = match first < whole {
+                    true => &x[first * k..][..ROWS * k],
+                    false => &tail[..],
                 };
-                for (r, values) in tile.iter().take(rows).enumerate() {
-                    let dst = &mut out[(first + r) * n..][cols.clone()];
+                let tile = kernel::tile(a, panel, k, bias, activate);
+                for (r, values) in tile.iter().take(m - first).enumerate() {
+                    let dst = &mut out[(first + r) * width..][here.clone()];
                     dst.copy_from_slice(&values[..dst.len()]);
                 }
             }
@@ -122,10 +166,16 @@ impl PackedDense {
     }
 }
 
-fn widen<const R: usize>(tile: [[f32; PANEL]; R]) -> [[f32; PANEL]; ROWS] {
-    let mut out = [[0.0; PANEL]; ROWS];
-    out[..R].copy_from_slice(&tile);
-    out
+/// Multiply-adds in a call worth splitting over threads: below it, handing the
+/// halves to the pool costs more than it saves.
+#[cfg(not(target_arch = "wasm32"))]
+const PARALLEL_WORK: usize = 1 << 20;
+
+/// Whether [`PackedDense::forward`] runs a SIMD kernel on this CPU: simd128 in wasm
+/// builds that have it, AVX2 with FMA on x86-64. Elsewhere it runs, correctly but
+/// slowly, the kernel's scalar form, and callers have faster products to use.
+pub fn fast() -> bool {
+    kernel::fast()
 }
 
 /// `erf(x) ≈ x·P(x²)/Q(x²)` on [−4, 4], and ±1 beyond (erf(4) rounds to 1 in f32):
@@ -173,24 +223,34 @@ mod kernel {
 
     use super::{ERF_LIMIT, ERF_P, ERF_Q, PANEL};
 
-    /// `R` rows of `a` (`R × k`, row-major) times one panel (`k × 8`), plus `bias`,
-    /// then GELU if asked.
+    /// 4 rows × 2 vectors of accumulators, two of weights and one of `x` fit in the
+    /// 16 vector registers V8 gives wasm on x86-64. Interleaved in Node on this
+    /// machine, 5 rows ran 29–33 GFLOP/s against 36–39 for 4 (6 rows spilled: 21–22).
+    pub const ROWS: usize = 4;
+
+    pub fn fast() -> bool {
+        true
+    }
+
+    /// [`ROWS`] rows of `a` (`ROWS × k`, row-major) times one panel (`k × 8`), plus
+    /// `bias`, then GELU if asked.
     #[inline(always)]
-    pub fn tile<const R: usize>(
+    pub fn tile(
         a: &[f32],
         panel: &[f32],
         k: usize,
         bias: &[f32; PANEL],
         gelu: bool,
-    ) -> [[f32; PANEL]; R] {
-        assert!(a.len() >= R * k && panel.len() >= k * PANEL);
+    ) -> [[f32; PANEL]; ROWS] {
+        assert!(a.len() >= ROWS * k && panel.len() >= k * PANEL);
         let (a, w) = (a.as_ptr(), panel.as_ptr());
         let mut acc = [[
             f32x4(bias[0], bias[1], bias[2], bias[3]),
             f32x4(bias[4], bias[5], bias[6], bias[7]),
-        ]; R];
+        ]; ROWS];
         // SAFETY: every load reads `a[r·k + kk]` or `panel[kk·8 .. kk·8 + 8]` with
-        // `r < R` and `kk < k`, in bounds by the assert; wasm loads need no alignment.
+        // `r < ROWS` and `kk < k`, in bounds by the assert; wasm loads need no
+        // alignment.
         unsafe {
             for kk in 0..k {
                 let w0 = v128_load(w.add(kk * PANEL) as *const v128);
@@ -247,25 +307,77 @@ mod kernel {
     }
 }
 
-/// The same tile without SIMD: what the tests below check the packing against
-/// natively. The wasm kernel is checked in the browser (tests/web.rs).
+/// Natively: the same tile in plain Rust, which LLVM turns into 8-lane fused
+/// multiply-adds in a function compiled for AVX2 and FMA, picked when the CPU has
+/// them. 8 rows: eight accumulator registers keep both FMA units busy through
+/// their latency, with the weights' vector and the broadcast `x` beside them in 16.
+/// Without them (and on other architectures) the same code runs as scalar or
+/// baseline-SIMD arithmetic: correct, for the tests, but slower than gemm, so
+/// [`super::fast`] is false and the encoder keeps burn's layers.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod kernel {
     use super::{PANEL, gelu};
 
-    pub fn tile<const R: usize>(
+    pub const ROWS: usize = 8;
+
+    pub fn fast() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        return false;
+    }
+
+    pub fn tile(
         a: &[f32],
         panel: &[f32],
         k: usize,
         bias: &[f32; PANEL],
         activate: bool,
-    ) -> [[f32; PANEL]; R] {
-        let mut acc = [*bias; R];
+    ) -> [[f32; PANEL]; ROWS] {
+        #[cfg(target_arch = "x86_64")]
+        if fast() {
+            // SAFETY: the CPU has AVX2 and FMA, as `fast` just asked it.
+            return unsafe { tile_fused(a, panel, k, bias, activate) };
+        }
+        tile_in::<false>(a, panel, k, bias, activate)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn tile_fused(
+        a: &[f32],
+        panel: &[f32],
+        k: usize,
+        bias: &[f32; PANEL],
+        activate: bool,
+    ) -> [[f32; PANEL]; ROWS] {
+        tile_in::<true>(a, panel, k, bias, activate)
+    }
+
+    /// `FUSED`: one rounding per multiply-add (`mul_add`), which is one instruction
+    /// only where FMA is enabled and a libm call elsewhere.
+    #[inline(always)]
+    fn tile_in<const FUSED: bool>(
+        a: &[f32],
+        panel: &[f32],
+        k: usize,
+        bias: &[f32; PANEL],
+        activate: bool,
+    ) -> [[f32; PANEL]; ROWS] {
+        assert!(a.len() >= ROWS * k && panel.len() >= k * PANEL);
+        let mut acc = [*bias; ROWS];
         for (kk, w) in panel.chunks_exact(PANEL).take(k).enumerate() {
+            let w: &[f32; PANEL] = w.try_into().expect("chunks of a panel's width");
             for (r, acc) in acc.iter_mut().enumerate() {
-                let x = a[r * k + kk];
-                for (acc, w) in acc.iter_mut().zip(w) {
-                    *acc += x * w;
+                // SAFETY: `r < ROWS` and `kk < k`, and `a` holds `ROWS × k` (the
+                // assert). Indexing would leave a bounds check per row and step.
+                let x = unsafe { *a.get_unchecked(r * k + kk) };
+                for (acc, &w) in acc.iter_mut().zip(w) {
+                    *acc = if FUSED {
+                        x.mul_add(w, *acc)
+                    } else {
+                        *acc + x * w
+                    };
                 }
             }
         }
@@ -338,7 +450,7 @@ mod tests {
 
     #[test]
     fn every_shape_matches_the_definition() {
-        // Rows past whole tiles, columns past whole panels, k past whole steps of 4.
+        // Rows past whole tiles, columns past whole panels.
         for (m, k, n) in [
             (1, 1, 1),
             (3, 5, 7),
@@ -346,6 +458,8 @@ mod tests {
             (5, 13, 17),
             (9, 32, 24),
             (6, 384, 40),
+            // Natively over PARALLEL_WORK: split into blocks of rows, the last partial.
+            (37, 384, 96),
         ] {
             let (x, w, b) = (values(m * k, 1), values(n * k, 2), values(n, 3));
             let packed = PackedDense::pack(&w, &b, [k, n], Activation::Identity);
