@@ -12,7 +12,8 @@ const N = Number(params.get('n') ?? 200);
 const THREADS = Number(params.get('threads') ?? 1);
 const DEVICE = params.get('device') ?? 'wasm';
 const STORE = 'privrank-bench';
-const BATCHES = [1, 16, 64];
+// `batches=1` (comma-separated) narrows a run to those sizes, e.g. to profile one.
+const BATCHES = (params.get('batches') ?? '1,16,64').split(',').map(Number);
 const WARMUP = 3;
 const MIN_ITERS = 20;
 
