@@ -307,13 +307,13 @@ mod kernel {
     }
 }
 
-/// Natively: the same tile in plain Rust, which LLVM turns into 8-lane fused
-/// multiply-adds in a function compiled for AVX2 and FMA, picked when the CPU has
-/// them. 8 rows: eight accumulator registers keep both FMA units busy through
-/// their latency, with the weights' vector and the broadcast `x` beside them in 16.
-/// Without them (and on other architectures) the same code runs as scalar or
-/// baseline-SIMD arithmetic: correct, for the tests, but slower than gemm, so
-/// [`super::fast`] is false and the encoder keeps burn's layers.
+/// Natively: on x86-64 with AVX2 and FMA (checked at run time), 8 rows × one panel
+/// in 256-bit registers: eight accumulators keep both FMA units busy through their
+/// latency, with the weights' vector and the broadcast `x` beside them in 16.
+/// Written with intrinsics rather than left to LLVM's vectorizer, which the tests'
+/// build (privrank at opt-level 1) does not run. Elsewhere the same tile in scalar
+/// arithmetic: correct, for the tests, but slower than gemm, so [`super::fast`] is
+/// false and the encoder keeps burn's layers.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod kernel {
     use super::{PANEL, gelu};
@@ -327,6 +327,8 @@ mod kernel {
         return false;
     }
 
+    /// [`ROWS`] rows of `a` (`ROWS × k`, row-major) times one panel (`k × 8`), plus
+    /// `bias`, then GELU if asked.
     pub fn tile(
         a: &[f32],
         panel: &[f32],
@@ -334,50 +336,19 @@ mod kernel {
         bias: &[f32; PANEL],
         activate: bool,
     ) -> [[f32; PANEL]; ROWS] {
+        assert!(a.len() >= ROWS * k && panel.len() >= k * PANEL);
         #[cfg(target_arch = "x86_64")]
         if fast() {
-            // SAFETY: the CPU has AVX2 and FMA, as `fast` just asked it.
-            return unsafe { tile_fused(a, panel, k, bias, activate) };
+            // SAFETY: the CPU has AVX2 and FMA, as `fast` just asked it, and the
+            // slices are as long as `fused::tile` reads (the assert).
+            return unsafe { fused::tile(a, panel, k, bias, activate) };
         }
-        tile_in::<false>(a, panel, k, bias, activate)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn tile_fused(
-        a: &[f32],
-        panel: &[f32],
-        k: usize,
-        bias: &[f32; PANEL],
-        activate: bool,
-    ) -> [[f32; PANEL]; ROWS] {
-        tile_in::<true>(a, panel, k, bias, activate)
-    }
-
-    /// `FUSED`: one rounding per multiply-add (`mul_add`), which is one instruction
-    /// only where FMA is enabled and a libm call elsewhere.
-    #[inline(always)]
-    fn tile_in<const FUSED: bool>(
-        a: &[f32],
-        panel: &[f32],
-        k: usize,
-        bias: &[f32; PANEL],
-        activate: bool,
-    ) -> [[f32; PANEL]; ROWS] {
-        assert!(a.len() >= ROWS * k && panel.len() >= k * PANEL);
         let mut acc = [*bias; ROWS];
         for (kk, w) in panel.chunks_exact(PANEL).take(k).enumerate() {
-            let w: &[f32; PANEL] = w.try_into().expect("chunks of a panel's width");
             for (r, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: `r < ROWS` and `kk < k`, and `a` holds `ROWS × k` (the
-                // assert). Indexing would leave a bounds check per row and step.
-                let x = unsafe { *a.get_unchecked(r * k + kk) };
-                for (acc, &w) in acc.iter_mut().zip(w) {
-                    *acc = if FUSED {
-                        x.mul_add(w, *acc)
-                    } else {
-                        *acc + x * w
-                    };
+                let x = a[r * k + kk];
+                for (acc, w) in acc.iter_mut().zip(w) {
+                    *acc += x * w;
                 }
             }
         }
@@ -385,6 +356,94 @@ mod kernel {
             acc.iter_mut().flatten().for_each(|v| *v = gelu(*v));
         }
         acc
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod fused {
+        use std::arch::x86_64::*;
+
+        use super::super::{ERF_LIMIT, ERF_P, ERF_Q, PANEL};
+        use super::ROWS;
+
+        /// [`super::tile`] with one 8-lane fused multiply-add per row and step.
+        ///
+        /// # Safety
+        /// The CPU has AVX2 and FMA; `a` holds `ROWS × k` values and `panel` `k × 8`.
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn tile(
+            a: &[f32],
+            panel: &[f32],
+            k: usize,
+            bias: &[f32; PANEL],
+            activate: bool,
+        ) -> [[f32; PANEL]; ROWS] {
+            let (a, w) = (a.as_ptr(), panel.as_ptr());
+            // SAFETY (every load): `a[r·k + kk]` and `panel[kk·8 .. kk·8 + 8]` with
+            // `r < ROWS`, `kk < k`, in bounds by the caller's contract; unaligned
+            // loads.
+            let bias = unsafe { _mm256_loadu_ps(bias.as_ptr()) };
+            // Eight named accumulators, not an array: the tests' build (opt-level 1)
+            // does not unroll a loop over rows, and kept an array's in memory.
+            let [
+                mut c0,
+                mut c1,
+                mut c2,
+                mut c3,
+                mut c4,
+                mut c5,
+                mut c6,
+                mut c7,
+            ] = [bias; ROWS];
+            for kk in 0..k {
+                let weights = unsafe { _mm256_loadu_ps(w.add(kk * PANEL)) };
+                macro_rules! step {
+                    ($acc:ident, $r:literal) => {
+                        let x = unsafe { _mm256_broadcast_ss(&*a.add($r * k + kk)) };
+                        $acc = _mm256_fmadd_ps(x, weights, $acc);
+                    };
+                }
+                step!(c0, 0);
+                step!(c1, 1);
+                step!(c2, 2);
+                step!(c3, 3);
+                step!(c4, 4);
+                step!(c5, 5);
+                step!(c6, 6);
+                step!(c7, 7);
+            }
+            let acc = [c0, c1, c2, c3, c4, c5, c6, c7];
+            let mut out = [[0.0; PANEL]; ROWS];
+            for (out, acc) in out.iter_mut().zip(acc) {
+                let acc = if activate { gelu8(acc) } else { acc };
+                // SAFETY: `out` is 8 floats; an unaligned store.
+                unsafe { _mm256_storeu_ps(out.as_mut_ptr(), acc) };
+            }
+            out
+        }
+
+        /// [`super::super::gelu`] on eight lanes.
+        #[target_feature(enable = "avx2,fma")]
+        fn gelu8(x: __m256) -> __m256 {
+            let limit = _mm256_set1_ps(ERF_LIMIT);
+            let z = _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::FRAC_1_SQRT_2));
+            let z = _mm256_max_ps(_mm256_min_ps(z, limit), _mm256_set1_ps(-ERF_LIMIT));
+            let t = _mm256_mul_ps(z, z);
+            let mut p = _mm256_set1_ps(ERF_P[ERF_P.len() - 1]);
+            for &c in ERF_P.iter().rev().skip(1) {
+                p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(c));
+            }
+            let mut q = _mm256_set1_ps(ERF_Q[ERF_Q.len() - 1]);
+            for &c in ERF_Q.iter().rev().skip(1) {
+                q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(c));
+            }
+            let one = _mm256_set1_ps(1.0);
+            let erf = _mm256_div_ps(_mm256_mul_ps(z, p), q);
+            let erf = _mm256_max_ps(_mm256_min_ps(erf, one), _mm256_set1_ps(-1.0));
+            _mm256_mul_ps(
+                _mm256_mul_ps(_mm256_set1_ps(0.5), x),
+                _mm256_add_ps(one, erf),
+            )
+        }
     }
 }
 
@@ -458,7 +517,7 @@ mod tests {
             (5, 13, 17),
             (9, 32, 24),
             (6, 384, 40),
-            // Natively over PARALLEL_WORK: split into blocks of rows, the last partial.
+            // Natively over PARALLEL_WORK: its 12 panels shared out over the threads.
             (37, 384, 96),
         ] {
             let (x, w, b) = (values(m * k, 1), values(n * k, 2), values(n, 3));
